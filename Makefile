@@ -1,0 +1,35 @@
+# The runner's build, run and test entry points. See README.md.
+GO       ?= go
+BIN      := bin/runner
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+SCENARIO ?= scenarios/lifecycle.yaml
+PACE     ?=
+FUZZTIME ?= 30s
+
+.PHONY: build run test vet fuzz schema clean
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/runner
+
+## run: run a scenario on the embedded (local) target
+run: build
+	./$(BIN) exec $(SCENARIO) $(if $(PACE),--pace $(PACE))
+
+## test: vet and race-test the whole module
+test: vet
+	$(GO) test -race -count=1 ./...
+
+vet:
+	$(GO) vet ./...
+
+## fuzz: run each fuzz target for FUZZTIME
+fuzz:
+	$(GO) test ./engine -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./engine -run '^$$' -fuzz '^FuzzParsePace$$' -fuzztime $(FUZZTIME)
+
+## schema: regenerate scenario.schema.json from the Go types
+schema: build
+	./$(BIN) schema > scenario.schema.json
+
+clean:
+	rm -rf bin

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/perfrunner/runner/engine"
+)
+
+func newExecCommand(stdout, stderr io.Writer) *cobra.Command {
+	var flags scenarioFlags
+	var out string
+	var stepTimeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "exec FILE",
+		Short: "Run a scenario: setup, warmup, measure, teardown, report",
+		Long: `Run a scenario once and write its results under --out.
+
+Teardown always runs: after success, after a failed or timed-out step, and
+after a first interrupt (Ctrl-C or SIGTERM), which stops the current step.
+A second interrupt exits at once; ` + "`runner cleanup RUN_DIR`" + ` then finishes
+the teardown from the run's journal.
+
+Exit codes: 0 success, 1 the run failed, 2 bad input, 3 a threshold was
+breached, 130 interrupted.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts, err := flags.options()
+			if err != nil {
+				return err
+			}
+			opts.RequirePace = true
+			sc, err := loadScenario(args[0], opts)
+			if err != nil {
+				return err
+			}
+			return execScenario(sc, opts.Target, out, stepTimeout, stdout, stderr)
+		},
+	}
+	flags.register(cmd)
+	cmd.Flags().StringVar(&out, "out", "results", "the results root; a run writes to OUT/<scenario>/<pace-set>/<time>-<id>/")
+	cmd.Flags().DurationVar(&stepTimeout, "step-timeout", engine.DefaultStepTimeout, "a step's timeout when neither the step nor the scenario gives one")
+	return cmd
+}
+
+func execScenario(sc *engine.Scenario, target, out string, stepTimeout time.Duration, stdout, stderr io.Writer) error {
+	live := false
+	if f, ok := stdout.(*os.File); ok {
+		live = term.IsTerminal(int(f.Fd()))
+	}
+	progress := engine.NewProgress(stdout, live)
+	runner := &engine.Runner{
+		Scenario:    sc,
+		OutDir:      out,
+		Target:      target,
+		Version:     version,
+		StepTimeout: stepTimeout,
+		Observer:    progress,
+	}
+
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(signals)
+	go func() {
+		sig, ok := <-signals
+		if !ok {
+			return
+		}
+		fmt.Fprintf(stderr, "\n%s: stopping the current step and tearing down; interrupt again to exit at once\n", sig)
+		cancel(engine.ErrInterrupted)
+		sig = <-signals
+		fmt.Fprintf(stderr, "\n%s again: exiting without finishing teardown; finish it with: runner cleanup %s\n", sig, runner.Dir())
+		os.Exit(exitInterrupted)
+	}()
+
+	err := runner.Run(ctx)
+	progress.Close()
+	dir := runner.Dir()
+	switch {
+	case dir == "":
+		return &exitError{code: exitFailed, err: err}
+	case errors.Is(err, engine.ErrInterrupted):
+		return &exitError{code: exitInterrupted, err: fmt.Errorf("%v\nrun interrupted; results in %s", err, dir)}
+	case err != nil:
+		return &exitError{code: exitFailed, err: fmt.Errorf("%v\nrun failed; results in %s", err, dir)}
+	}
+	fmt.Fprintf(stdout, "run succeeded; results in %s\n", dir)
+	return nil
+}

@@ -1,0 +1,141 @@
+// Command runner runs declarative benchmark scenarios against event-driven
+// data planes: it installs the systems under test, warms them up, drives
+// paced load, measures, tears everything down and writes the results.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/perfrunner/runner/engine"
+	_ "github.com/perfrunner/runner/steps" // registers the step kinds
+)
+
+// Exit codes, as documented in the README.
+const (
+	exitOK          = 0
+	exitFailed      = 1
+	exitBadInput    = 2
+	exitThreshold   = 3
+	exitInterrupted = 130
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// exitError carries the process exit code for an error.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func badInput(err error) error { return &exitError{code: exitBadInput, err: err} }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the command line and returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	root := newRootCommand(stdout, stderr)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil && ee.err.Error() != "" {
+			fmt.Fprintln(stderr, ee.err)
+		}
+		return ee.code
+	}
+	// Errors from cobra itself are about flags and arguments.
+	fmt.Fprintf(stderr, "error: %v\n", err)
+	return exitBadInput
+}
+
+func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "runner",
+		Short:         "Declarative benchmark runner for event-driven data planes",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(
+		newExecCommand(stdout, stderr),
+		newValidateCommand(stdout),
+		newPlanCommand(stdout),
+		newCleanupCommand(stdout),
+		newSchemaCommand(stdout),
+		newVersionCommand(stdout),
+	)
+	return root
+}
+
+func newVersionCommand(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the runner's version",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			fmt.Fprintf(stdout, "runner %s\n", version)
+			return nil
+		},
+	}
+}
+
+func newSchemaCommand(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "schema",
+		Short: "Print the JSON Schema of scenario files",
+		Long:  "Print the JSON Schema of scenario files, generated from the runner's own types. Point an editor at it with a first line such as\n# yaml-language-server: $schema=../scenario.schema.json",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			_, err := stdout.Write(engine.Schema())
+			return err
+		},
+	}
+}
+
+// scenarioFlags are the flags that shape how a scenario is resolved.
+type scenarioFlags struct {
+	pace   string
+	set    []string
+	values []string
+	target string
+}
+
+func (f *scenarioFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.pace, "pace", "", "a pace set of the scenario (e.g. 1k-2k) or a literal pace (e.g. 500:10,1000:30)")
+	cmd.Flags().StringArrayVar(&f.set, "set", nil, "override a variable: key=value (repeatable; dotted keys reach into maps)")
+	cmd.Flags().StringArrayVarP(&f.values, "values", "f", nil, "a YAML file of variable overrides (repeatable)")
+	cmd.Flags().StringVar(&f.target, "target", "local", "where the systems under test run: local or kubernetes")
+}
+
+func (f *scenarioFlags) options() (engine.Options, error) {
+	switch f.target {
+	case "local", "kubernetes":
+	default:
+		return engine.Options{}, badInput(fmt.Errorf("--target %q: must be local or kubernetes", f.target))
+	}
+	return engine.Options{Pace: f.pace, Set: f.set, ValuesFiles: f.values, Target: f.target}, nil
+}
+
+// loadScenario loads a scenario and maps its problems to exit code 2.
+func loadScenario(file string, opts engine.Options) (*engine.Scenario, error) {
+	sc, err := engine.Load(file, opts)
+	if err != nil {
+		return nil, badInput(err)
+	}
+	return sc, nil
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/perfrunner/runner/engine"
+)
+
+func newValidateCommand(stdout io.Writer) *cobra.Command {
+	var flags scenarioFlags
+	cmd := &cobra.Command{
+		Use:   "validate FILE...",
+		Short: "Check scenario files and report every problem with its file:line:column",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts, err := flags.options()
+			if err != nil {
+				return err
+			}
+			var problems []string
+			for _, file := range args {
+				if _, err := engine.Load(file, opts); err != nil {
+					problems = append(problems, err.Error())
+					continue
+				}
+				fmt.Fprintf(stdout, "%s: ok\n", file)
+			}
+			if len(problems) > 0 {
+				return badInput(errors.New(strings.Join(problems, "\n")))
+			}
+			return nil
+		},
+	}
+	flags.register(cmd)
+	return cmd
+}
+
+func newPlanCommand(stdout io.Writer) *cobra.Command {
+	var flags scenarioFlags
+	cmd := &cobra.Command{
+		Use:   "plan FILE",
+		Short: "Print the resolved steps and the pace schedule, changing nothing",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts, err := flags.options()
+			if err != nil {
+				return err
+			}
+			opts.RequirePace = true
+			sc, err := loadScenario(args[0], opts)
+			if err != nil {
+				return err
+			}
+			printPlan(stdout, sc, opts.Target)
+			return nil
+		},
+	}
+	flags.register(cmd)
+	return cmd
+}
+
+func printPlan(w io.Writer, sc *engine.Scenario, target string) {
+	fmt.Fprintf(w, "scenario %s (%s), target %s\n", sc.Name, sc.File, target)
+	if sc.Description != "" {
+		fmt.Fprintf(w, "  %s\n", strings.TrimSpace(sc.Description))
+	}
+	for _, phase := range engine.Phases {
+		list := sc.Steps[phase]
+		fmt.Fprintf(w, "\n%s (%d steps)\n", phase, len(list))
+		for _, s := range list {
+			timeout := "default"
+			if s.Timeout > 0 {
+				timeout = s.Timeout.String()
+			}
+			fmt.Fprintf(w, "  %-28s %-8s timeout %-8s retries %d  %s\n", s.Name, s.Kind, timeout, s.Retries, s.Pos)
+		}
+	}
+	fmt.Fprintln(w)
+	if len(sc.Pace.Steps) == 0 {
+		fmt.Fprintln(w, "pace: none")
+		return
+	}
+	fmt.Fprintf(w, "pace %s: %s\n", sc.Pace.Name, sc.Pace.Spec)
+	fmt.Fprintf(w, "  %4s %10s %10s %12s %12s\n", "step", "rps", "duration", "events", "starts at")
+	var at time.Duration
+	for i, st := range sc.Pace.Steps {
+		fmt.Fprintf(w, "  %4d %10g %10s %12d %12s\n", i+1, st.RPS, st.Duration, st.Events(), at)
+		at += st.Duration
+	}
+	fmt.Fprintf(w, "  total: %d events over %s\n", sc.Pace.Events(), sc.Pace.Duration())
+}
+
+func newCleanupCommand(stdout io.Writer) *cobra.Command {
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "cleanup RUN_DIR",
+		Short: "Finish the teardown of a run whose process was killed, from its journal",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			progress := engine.NewProgress(stdout, false)
+			done, err := engine.Cleanup(ctx, args[0], progress)
+			if err != nil {
+				if len(done) == 0 && !errors.Is(err, context.DeadlineExceeded) {
+					return &exitError{code: exitFailed, err: fmt.Errorf("cleanup %s: %w", args[0], err)}
+				}
+				return &exitError{code: exitFailed, err: err}
+			}
+			if len(done) == 0 {
+				fmt.Fprintf(stdout, "%s: nothing left to undo\n", args[0])
+				return nil
+			}
+			fmt.Fprintf(stdout, "%s: undid %d resources\n", args[0], len(done))
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&timeout, "timeout", engine.DefaultTeardownTimeout, "how long the cleanup may take")
+	return cmd
+}

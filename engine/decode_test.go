@@ -1,0 +1,294 @@
+package engine
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/perfrunner/runner/steps"
+)
+
+// decodeErrors decodes src and returns its diagnostics as lines.
+func decodeErrors(t *testing.T, src string, opts Options) []string {
+	t.Helper()
+	_, err := Decode("s.yaml", []byte(src), opts)
+	if err == nil {
+		return nil
+	}
+	var ds Diagnostics
+	if !errors.As(err, &ds) {
+		t.Fatalf("error is %T, not Diagnostics: %v", err, err)
+	}
+	return strings.Split(ds.Error(), "\n")
+}
+
+func TestDecodeErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		opts Options
+		want []string
+	}{
+		{
+			name: "misspelled key in a spec suggests the nearest",
+			src: `name: s
+setup:
+  - name: wait a bit
+    sleep:
+      duraton: 5s
+`,
+			want: []string{`s.yaml:5:7: step "wait a bit" (sleep): unknown key "duraton" (did you mean "duration"?); allowed: duration`},
+		},
+		{
+			name: "step field misspelled beside the kind",
+			src: `name: s
+setup:
+  - name: wait a bit
+    sleep: {duration: 1s}
+    timout: 5s
+`,
+			want: []string{`s.yaml:5:5: step "wait a bit" (sleep): unknown key "timout" (did you mean "timeout"?); allowed: name, retries, timeout, exec, sleep`},
+		},
+		{
+			name: "step field written inside the spec",
+			src: `name: s
+setup:
+  - sleep:
+      duration: 1s
+      timeout: 5s
+`,
+			want: []string{`s.yaml:5:7: step "setup[0]" (sleep): "timeout" is a step field: write it beside "sleep", not under it`},
+		},
+		{
+			name: "two kind keys",
+			src: `name: s
+setup:
+  - name: both
+    sleep: {duration: 1s}
+    exec: {command: ["true"]}
+`,
+			want: []string{`s.yaml:5:5: step "both": more than one kind key (sleep, exec); a step has exactly one`},
+		},
+		{
+			name: "no kind key",
+			src: `name: s
+setup:
+  - name: nothing
+    timeout: 1s
+`,
+			want: []string{`s.yaml:3:5: step "nothing": no kind key; a step needs exactly one of: exec, sleep`},
+		},
+		{
+			name: "duration without unit and retries on a kind that does not retry",
+			src: `name: s
+measure:
+  - sleep: {duration: 1s}
+    timeout: 30
+    retries: 2
+`,
+			want: []string{
+				`s.yaml:4:14: step "measure[0]" (sleep): duration "30" has no unit (write 30s or 30m)`,
+				`s.yaml:5:5: step "measure[0]" (sleep): kind sleep does not retry; remove retries`,
+			},
+		},
+		{
+			name: "missing required key and a Validate error",
+			src: `name: s
+setup:
+  - exec: {env: {A: b}}
+  - sleep: {duration: -1s}
+`,
+			want: []string{
+				`s.yaml:3:11: step "setup[0]" (exec): missing required key "command"`,
+				`s.yaml:4:13: step "setup[1]" (sleep): duration: must be positive`,
+			},
+		},
+		{
+			name: "wrong types",
+			src: `name: s
+setup: {a: b}
+measure:
+  - exec: {command: run}
+  - "sleep 5"
+`,
+			want: []string{
+				`s.yaml:2:8: expected a list of steps, got a mapping`,
+				`s.yaml:4:21: step "measure[0]" (exec): expected a list, got "run"`,
+				`s.yaml:5:5: step measure[1]: a step is a mapping with one kind key (exec, sleep), got "sleep 5"`,
+			},
+		},
+		{
+			name: "top-level typo and missing name",
+			src: `descripton: x
+`,
+			want: []string{
+				`s.yaml:1:1: unknown key "descripton" (did you mean "description"?); allowed: defaults, description, measure, name, paces, report, setup, teardown, vars, warmup`,
+				`s.yaml:1:1: missing required key "name"`,
+			},
+		},
+		{
+			name: "bad pace entry points at the entry",
+			src: `name: s
+paces:
+  a: 1000:30,0:30
+  b: "1000:30, 500:-1"
+`,
+			want: []string{
+				`s.yaml:3:14: pace set "a": entry 2: rate 0 must be positive`,
+				`s.yaml:4:16: pace set "b": entry 2: duration "-1" must be positive`,
+			},
+		},
+		{
+			name: "missing template variable",
+			src: `name: s
+vars: {partitions: 10}
+setup:
+  - exec: {command: ["{{ .Vars.partitons }}"]}
+`,
+			want: []string{`s.yaml:4:22: template: <.Vars.partitons>: map has no entry for key "partitons"`},
+		},
+		{
+			name: "duplicate step names in a phase",
+			src: `name: s
+setup:
+  - {name: a, sleep: {duration: 1s}}
+  - {name: a, sleep: {duration: 1s}}
+`,
+			want: []string{`s.yaml:4:5: step "a" (sleep): name "a" is already used by the step at line 3`},
+		},
+		{
+			name: "unknown pace set",
+			src: `name: s
+paces: {smoke: "1:1", long: "1:10"}
+`,
+			opts: Options{Pace: "smok"},
+			want: []string{`--pace: --pace "smok": no such pace set (have: long, smoke); did you mean "smoke"?`},
+		},
+		{
+			name: "several pace sets and none chosen",
+			src: `name: s
+paces: {smoke: "1:1", long: "1:10"}
+`,
+			opts: Options{RequirePace: true},
+			want: []string{`--pace: the scenario has several pace sets and no defaults.pace: choose one with --pace (have: long, smoke)`},
+		},
+		{
+			name: "set of an undeclared variable",
+			src: `name: s
+vars: {partitions: 10}
+`,
+			opts: Options{Set: []string{"partitons=3"}},
+			want: []string{`--set partitons=3: variable "partitons" is not declared in the scenario's vars (did you mean "partitions"?)`},
+		},
+		{
+			name: "invalid YAML",
+			src:  "name: s\nsetup: [\n",
+			want: []string{`s.yaml:2: invalid YAML: did not find expected node content`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := decodeErrors(t, tt.src, tt.opts)
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("errors:\n got: %s\nwant: %s", strings.Join(got, "\n      "), strings.Join(tt.want, "\n      "))
+			}
+		})
+	}
+}
+
+// TestDecodeReportsEveryError checks that one pass finds every problem in a
+// file that has many.
+func TestDecodeReportsEveryError(t *testing.T) {
+	_, err := Load("testdata/bad.yaml", Options{})
+	var ds Diagnostics
+	if !errors.As(err, &ds) {
+		t.Fatalf("Load: %v", err)
+	}
+	want := []string{
+		`testdata/bad.yaml:7:19: pace set "broken": entry 2: rate 0 must be positive`,
+		`testdata/bad.yaml:13:7: step "wait a bit" (sleep): unknown key "timout" (did you mean "timeout"? it is a step field: write it beside "sleep", not under it); allowed: duration`,
+		`testdata/bad.yaml:17:5: step "two kinds": more than one kind key (sleep, exec); a step has exactly one`,
+		`testdata/bad.yaml:18:5: step "no kind": no kind key`,
+		`testdata/bad.yaml:21:5: step "setup[4]" (sleep): kind sleep does not retry; remove retries`,
+		`testdata/bad.yaml:22:14: step "setup[4]" (sleep): duration "5" has no unit (write 5s or 5m)`,
+		`testdata/bad.yaml:24:22: template: <.Vars.partitons>: map has no entry for key "partitons"`,
+		`testdata/bad.yaml:26:5: step "wait a bit": no kind key`,
+		`testdata/bad.yaml:27:5: step "wait a bit": unknown key "slep" (did you mean "sleep"?)`,
+	}
+	if len(ds) != len(want) {
+		t.Errorf("got %d errors, want %d:\n%v", len(ds), len(want), ds)
+	}
+	text := ds.Error()
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			t.Errorf("missing %q in:\n%s", w, text)
+		}
+	}
+}
+
+func TestDecodeResolves(t *testing.T) {
+	src := `name: s
+vars:
+  partitions: 10
+  kafka: {replicas: 1, name: k}
+paces:
+  smoke: "10:2"
+  long: "1000:5m"
+defaults: {pace: smoke, timeout: 2m}
+setup:
+  - name: topic
+    timeout: 30s
+    retries: 3
+    exec:
+      command: [echo, "{{ .Vars.partitions }}", "{{ .Vars.kafka.replicas }}", "{{ .Pace.Name }}", "{{ .Target }}"]
+measure:
+  - sleep: {duration: "{{ .Pace.Duration }}"}
+`
+	values := t.TempDir() + "/values.yaml"
+	if err := os.WriteFile(values, []byte("kafka: {replicas: 3}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := Decode("s.yaml", []byte(src), Options{Pace: "long", Set: []string{"partitions=100"}, ValuesFiles: []string{values}, Target: "kubernetes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Pace.Name != "long" || sc.Pace.Duration() != 5*time.Minute || sc.Pace.Events() != 300000 {
+		t.Errorf("pace = %+v", sc.Pace)
+	}
+	step := sc.Steps[Setup][0]
+	if step.Timeout != 30*time.Second || step.Retries != 3 || step.Pos.String() != "s.yaml:10:5" {
+		t.Errorf("step = %+v", step)
+	}
+	got := strings.Join(step.Spec.(*steps.Exec).Command, " ")
+	if want := "echo 100 3 long kubernetes"; got != want {
+		t.Errorf("command = %q, want %q", got, want)
+	}
+	if d := sc.Steps[Measure][0].Spec.(*steps.Sleep).Duration; d != 5*time.Minute {
+		t.Errorf("templated duration = %v", d)
+	}
+	if sc.Defaults.Timeout != 2*time.Minute {
+		t.Errorf("defaults = %+v", sc.Defaults)
+	}
+	if kafka := sc.Vars["kafka"].(map[string]any); kafka["name"] != "k" || kafka["replicas"] != 3 {
+		t.Errorf("values file did not merge into vars: %v", kafka)
+	}
+	if !strings.Contains(string(sc.Resolved), "echo\n") && !strings.Contains(string(sc.Resolved), "- \"100\"") && !strings.Contains(string(sc.Resolved), "100") {
+		t.Errorf("resolved scenario does not hold the rendered values:\n%s", sc.Resolved)
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	tests := []struct{ word, want string }{
+		{"timout", "timeout"},
+		{"tiemout", "timeout"},
+		{"retry", "retries"},
+		{"xyz", ""},
+	}
+	for _, tt := range tests {
+		if got := suggest(tt.word, []string{"name", "timeout", "retries"}); got != tt.want {
+			t.Errorf("suggest(%q) = %q, want %q", tt.word, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,133 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// PaceStep is one constant-rate interval of a pace.
+type PaceStep struct {
+	RPS      float64       `json:"rps"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Events returns how many events the step intends to send: rate × duration,
+// rounded down.
+func (s PaceStep) Events() int64 {
+	return int64(math.Floor(s.RPS*s.Duration.Seconds() + 1e-9))
+}
+
+// Pace is a sequence of constant-rate intervals, run one after another.
+type Pace struct {
+	Name  string     `json:"name"` // the pace set's name, or the literal spec
+	Spec  string     `json:"spec"`
+	Steps []PaceStep `json:"steps"`
+}
+
+// Duration returns the pace's total length.
+func (p Pace) Duration() time.Duration {
+	var d time.Duration
+	for _, s := range p.Steps {
+		d += s.Duration
+	}
+	return d
+}
+
+// Events returns how many events the pace intends to send in all.
+func (p Pace) Events() int64 {
+	var n int64
+	for _, s := range p.Steps {
+		n += s.Events()
+	}
+	return n
+}
+
+// PaceError is a problem in a pace spec. Offset is the byte offset of the
+// offending entry in the spec, so that callers can point at it.
+type PaceError struct {
+	Offset  int
+	Entry   int // 1-based entry number
+	Message string
+}
+
+func (e *PaceError) Error() string {
+	return fmt.Sprintf("entry %d: %s", e.Entry, e.Message)
+}
+
+// maxPaceStep bounds one entry's duration, so that arithmetic on schedules
+// cannot overflow.
+const maxPaceStep = 7 * 24 * time.Hour
+
+// maxPaceRPS bounds one entry's rate, far above what one runner can send.
+const maxPaceRPS = 10_000_000.0
+
+// ParsePace parses `rps:duration[,rps:duration…]`. A rate is a positive
+// number of events per second; a duration is a positive number of seconds or
+// a Go duration (`1000:30`, `1000:5m`). Whitespace around entries is allowed.
+func ParsePace(spec string) ([]PaceStep, error) {
+	if strings.TrimSpace(spec) == "" {
+		return nil, &PaceError{Entry: 1, Message: "empty pace; write rps:seconds, e.g. 1000:30"}
+	}
+	var steps []PaceStep
+	offset := 0
+	for i, raw := range strings.Split(spec, ",") {
+		entryOffset := offset + len(raw) - len(strings.TrimLeft(raw, " \t"))
+		offset += len(raw) + 1
+		fail := func(format string, args ...any) error {
+			return &PaceError{Offset: entryOffset, Entry: i + 1, Message: fmt.Sprintf(format, args...)}
+		}
+		entry := strings.TrimSpace(raw)
+		rateText, durText, ok := strings.Cut(entry, ":")
+		if !ok {
+			return nil, fail("%q is not rps:duration", entry)
+		}
+		rate, err := strconv.ParseFloat(strings.TrimSpace(rateText), 64)
+		if err != nil || math.IsNaN(rate) || math.IsInf(rate, 0) {
+			return nil, fail("rate %q is not a number", rateText)
+		}
+		if rate <= 0 {
+			return nil, fail("rate %s must be positive", strings.TrimSpace(rateText))
+		}
+		if rate > maxPaceRPS {
+			return nil, fail("rate %s is above %d events/s", strings.TrimSpace(rateText), int(maxPaceRPS))
+		}
+		dur, err := parsePaceDuration(strings.TrimSpace(durText))
+		if err != nil {
+			return nil, fail("%v", err)
+		}
+		step := PaceStep{RPS: rate, Duration: dur}
+		if step.Events() < 1 {
+			return nil, fail("%q sends no event (rate × duration < 1)", entry)
+		}
+		steps = append(steps, step)
+	}
+	return steps, nil
+}
+
+func parsePaceDuration(s string) (time.Duration, error) {
+	var d time.Duration
+	if secs, err := strconv.ParseFloat(s, 64); err == nil {
+		if math.IsNaN(secs) || secs <= 0 {
+			return 0, fmt.Errorf("duration %q must be positive", s)
+		}
+		if secs > maxPaceStep.Seconds() {
+			return 0, fmt.Errorf("duration %q is longer than %s", s, maxPaceStep)
+		}
+		d = time.Duration(secs * float64(time.Second))
+	} else {
+		d, err = time.ParseDuration(s)
+		if err != nil {
+			return 0, fmt.Errorf("duration %q is neither seconds nor a Go duration (30, 30s, 5m)", s)
+		}
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("duration %q must be positive", s)
+	}
+	if d > maxPaceStep {
+		return 0, fmt.Errorf("duration %q is longer than %s", s, maxPaceStep)
+	}
+	return d, nil
+}

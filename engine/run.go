@@ -1,0 +1,357 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/perfrunner/runner/steps"
+)
+
+// Default timeouts, used when neither a step nor the scenario gives one.
+const (
+	DefaultStepTimeout     = 10 * time.Minute
+	DefaultTeardownTimeout = 10 * time.Minute
+)
+
+// ErrInterrupted is the cause of a run's context when the user interrupts it.
+var ErrInterrupted = errors.New("interrupted")
+
+// Runner executes one scenario once. Set its fields, then call Run.
+type Runner struct {
+	Scenario    *Scenario
+	OutDir      string        // results root; "results" when empty
+	Target      string        // "local" when empty
+	Version     string        // the runner's version, recorded in run.json
+	StepTimeout time.Duration // the global step timeout; DefaultStepTimeout when zero
+	Observer    Observer      // progress; nil for none
+
+	dir     string
+	journal *Journal
+	log     *slog.Logger
+	record  RunRecord
+	obs     Observer
+}
+
+// Dir returns the run directory once Run has created it.
+func (r *Runner) Dir() string { return r.dir }
+
+// Record returns the run record as it stands.
+func (r *Runner) Record() RunRecord { return r.record }
+
+// Run creates the run directory and runs every phase. Teardown always runs,
+// on a fresh context, whatever happened before; the returned error
+// aggregates every step that failed. When ctx is cancelled with cause
+// ErrInterrupted, the run stops its current step, tears down and returns an
+// error that wraps ErrInterrupted.
+func (r *Runner) Run(ctx context.Context) error {
+	if err := r.prepare(); err != nil {
+		return err
+	}
+	defer r.journal.Close()
+	lock, err := lockRunDir(r.dir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+
+	var result *multierror.Error
+	failed := false
+	measured := false
+	for _, phase := range []Phase{Setup, Warmup, Measure} {
+		if failed || ctx.Err() != nil {
+			r.skipPhase(phase, skipReason(ctx, failed))
+			continue
+		}
+		if phase == Measure {
+			measured = true
+		}
+		r.obs.PhaseStarted(phase)
+		for i, s := range r.Scenario.Steps[phase] {
+			if err := r.runStep(ctx, s); err != nil {
+				result = multierror.Append(result, err)
+				failed = true
+				r.skipSteps(r.Scenario.Steps[phase][i+1:], skipReason(ctx, failed))
+				break
+			}
+		}
+	}
+	interrupted := errors.Is(context.Cause(ctx), ErrInterrupted)
+
+	r.obs.PhaseStarted(Teardown)
+	if err := r.teardown(); err != nil {
+		result = multierror.Append(result, err)
+	}
+	if measured {
+		r.obs.PhaseStarted(Report)
+		reportCtx, cancel := context.WithTimeout(context.Background(), DefaultTeardownTimeout)
+		for _, s := range r.Scenario.Steps[Report] {
+			if err := r.runStep(reportCtx, s); err != nil {
+				result = multierror.Append(result, err)
+			}
+		}
+		cancel()
+	} else {
+		r.skipPhase(Report, "the measure phase did not run")
+	}
+
+	end := time.Now().UTC()
+	r.record.End = &end
+	switch {
+	case interrupted:
+		r.record.Status = "interrupted"
+	case result.ErrorOrNil() != nil:
+		r.record.Status = "failed"
+	default:
+		r.record.Status = "succeeded"
+	}
+	r.save()
+	r.log.Info("run finished", "status", r.record.Status)
+	if result != nil {
+		result.ErrorFormat = formatErrors
+	}
+	if interrupted {
+		return &interruptedError{err: result.ErrorOrNil()}
+	}
+	return result.ErrorOrNil()
+}
+
+type interruptedError struct{ err error }
+
+func (e *interruptedError) Error() string {
+	if e.err == nil {
+		return "interrupted"
+	}
+	return "interrupted: " + e.err.Error()
+}
+
+func (e *interruptedError) Unwrap() []error { return []error{ErrInterrupted, e.err} }
+
+func formatErrors(errs []error) string {
+	lines := make([]string, len(errs))
+	for i, err := range errs {
+		lines[i] = err.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+func skipReason(ctx context.Context, failed bool) string {
+	if errors.Is(context.Cause(ctx), ErrInterrupted) {
+		return "the run was interrupted"
+	}
+	if failed {
+		return "an earlier step failed"
+	}
+	return "the run was cancelled"
+}
+
+func (r *Runner) prepare() error {
+	sc := r.Scenario
+	if r.OutDir == "" {
+		r.OutDir = "results"
+	}
+	if r.Target == "" {
+		r.Target = "local"
+	}
+	if r.StepTimeout == 0 {
+		r.StepTimeout = DefaultStepTimeout
+	}
+	r.obs = r.Observer
+	if r.obs == nil {
+		r.obs = nopObserver{}
+	}
+	paceSet := sc.Pace.Name
+	if paceSet == "" {
+		paceSet = "no-pace"
+	}
+	now := time.Now()
+	r.dir = runDirName(r.OutDir, sc.Name, paceSet, now)
+	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+		return fmt.Errorf("create run directory: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(r.dir, ScenarioFile), sc.Resolved, 0o644); err != nil {
+		return fmt.Errorf("write resolved scenario: %w", err)
+	}
+	logFile, err := os.OpenFile(filepath.Join(r.dir, LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("open log: %w", err)
+	}
+	// The log file stays open for the life of the process; it is small and
+	// every write goes straight to the file.
+	r.log = slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if r.journal, err = OpenJournal(r.dir); err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	r.record = RunRecord{
+		Schema:        "runner.run/v1",
+		RunnerVersion: r.Version,
+		Scenario:      sc.Name,
+		File:          sc.File,
+		PaceSet:       sc.Pace.Name,
+		Pace:          sc.Pace,
+		Target:        r.Target,
+		Host:          host,
+		PID:           os.Getpid(),
+		Start:         now.UTC(),
+		Status:        "running",
+	}
+	r.save()
+	r.log.Info("run started", "scenario", sc.Name, "file", sc.File, "pace", sc.Pace.Spec, "target", r.Target, "dir", r.dir)
+	r.obs.RunStarted(r.dir, sc)
+	return nil
+}
+
+// save writes run.json. A failure to write it is logged, not fatal: the
+// run's own work matters more than its record.
+func (r *Runner) save() {
+	if err := writeJSON(filepath.Join(r.dir, RunFile), r.record); err != nil {
+		r.log.Error("write run record", "err", err)
+	}
+}
+
+func (r *Runner) skipPhase(p Phase, reason string) {
+	r.skipSteps(r.Scenario.Steps[p], reason)
+}
+
+func (r *Runner) skipSteps(list []*Step, reason string) {
+	for _, s := range list {
+		r.finish(s, StepRecord{Status: "skipped", Reason: reason, Start: time.Now().UTC()}, nil)
+	}
+}
+
+func (r *Runner) finish(s *Step, rec StepRecord, err error) {
+	rec.Phase, rec.Name, rec.Kind, rec.Pos = s.Phase.String(), s.Name, s.Kind, s.Pos.String()
+	if err != nil {
+		rec.Error = err.Error()
+	}
+	r.record.Steps = append(r.record.Steps, rec)
+	r.save()
+	r.obs.StepFinished(s, rec)
+	r.log.Info("step finished", "phase", rec.Phase, "step", s.Name, "kind", s.Kind, "status", rec.Status, "attempts", rec.Attempts, "duration_ms", rec.DurationMS, "err", rec.Error)
+}
+
+// timeout returns the step's timeout: its own, the scenario's default, or the
+// runner's global one.
+func (r *Runner) timeout(s *Step) time.Duration {
+	switch {
+	case s.Timeout > 0:
+		return s.Timeout
+	case r.Scenario.Defaults.Timeout > 0:
+		return r.Scenario.Defaults.Timeout
+	}
+	return r.StepTimeout
+}
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+func (r *Runner) stepDir(s *Step) string {
+	slug := strings.Trim(unsafeChars.ReplaceAllString(s.Name, "-"), "-")
+	if len(slug) > 40 {
+		slug = slug[:40]
+	}
+	return filepath.Join(r.dir, "steps", fmt.Sprintf("%s-%02d-%s", s.Phase, s.Index, slug))
+}
+
+func (r *Runner) env(s *Step, attempt int) *steps.Env {
+	return &steps.Env{
+		RunDir:  r.dir,
+		StepDir: r.stepDir(s),
+		Target:  r.Target,
+		Log:     r.log.With("step", s.Name, "kind", s.Kind),
+		Attempt: attempt,
+		Output:  io.Discard,
+	}
+}
+
+// runStep runs one step with its timeout and retries, journaling what it is
+// about to create first. The returned error names the step and its position.
+func (r *Runner) runStep(ctx context.Context, s *Step) error {
+	start := time.Now()
+	rec := StepRecord{Start: start.UTC()}
+	err := r.attempts(ctx, s, &rec)
+	rec.DurationMS = float64(time.Since(start).Microseconds()) / 1000
+	switch {
+	case err == nil:
+		rec.Status = "succeeded"
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		rec.Status = "timed-out"
+		err = fmt.Errorf("timed out after %s", r.timeout(s))
+	case ctx.Err() != nil:
+		rec.Status = "cancelled"
+		err = fmt.Errorf("cancelled: %w", context.Cause(ctx))
+	default:
+		rec.Status = "failed"
+	}
+	r.finish(s, rec, err)
+	if err != nil {
+		return &StepError{Step: s, Err: err}
+	}
+	return nil
+}
+
+func (r *Runner) attempts(ctx context.Context, s *Step, rec *StepRecord) error {
+	var err error
+	for attempt := 1; attempt <= s.Retries+1; attempt++ {
+		rec.Attempts = attempt
+		if attempt > 1 {
+			backoff := min(time.Duration(1<<min(attempt-2, 5))*time.Second, 30*time.Second)
+			r.log.Info("retrying step", "step", s.Name, "attempt", attempt, "after", backoff.String(), "err", err)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return err
+			}
+		}
+		err = r.attempt(ctx, s, attempt)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}
+
+func (r *Runner) attempt(ctx context.Context, s *Step, attempt int) error {
+	env := r.env(s, attempt)
+	if c, ok := s.Spec.(steps.Creator); ok {
+		resources, err := c.Creates(env)
+		if err != nil {
+			return fmt.Errorf("plan what the step creates: %w", err)
+		}
+		for _, res := range resources {
+			if err := r.journal.Creating(res, s); err != nil {
+				return err
+			}
+		}
+	}
+	var expected time.Duration
+	if t, ok := s.Spec.(steps.Timed); ok {
+		expected = t.Expected()
+	}
+	r.obs.StepStarted(s, attempt, expected)
+	r.log.Info("step started", "phase", s.Phase.String(), "step", s.Name, "kind", s.Kind, "attempt", attempt, "pos", s.Pos.String())
+	stepCtx, cancel := context.WithTimeout(ctx, r.timeout(s))
+	defer cancel()
+	return s.Spec.Run(stepCtx, env)
+}
+
+// StepError is a step's failure, with where the step is written.
+type StepError struct {
+	Step *Step
+	Err  error
+}
+
+func (e *StepError) Error() string {
+	return fmt.Sprintf("%s: %s: %v", e.Step.Pos, e.Step.Label(), e.Err)
+}
+
+func (e *StepError) Unwrap() error { return e.Err }

@@ -1,0 +1,125 @@
+package engine
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// Files in a run directory.
+const (
+	RunFile      = "run.json"
+	ScenarioFile = "scenario.yaml"
+	LogFile      = "runner.log"
+	lockFile     = "run.lock"
+)
+
+// RunRecord is run.json: what ran, where, and how each step went. It is
+// rewritten after every step, so a crash leaves it current.
+type RunRecord struct {
+	Schema        string       `json:"schema"`
+	RunnerVersion string       `json:"runner_version"`
+	Scenario      string       `json:"scenario"`
+	File          string       `json:"file"`
+	PaceSet       string       `json:"pace_set"`
+	Pace          Pace         `json:"pace"`
+	Target        string       `json:"target"`
+	Host          string       `json:"host"`
+	PID           int          `json:"pid"`
+	Start         time.Time    `json:"start"`
+	End           *time.Time   `json:"end,omitempty"`
+	Status        string       `json:"status"` // running, succeeded, failed, interrupted
+	Steps         []StepRecord `json:"steps"`
+	Undone        []UndoRecord `json:"undone,omitempty"`
+}
+
+// StepRecord is the outcome of one step.
+type StepRecord struct {
+	Phase      string    `json:"phase"`
+	Name       string    `json:"name"`
+	Kind       string    `json:"kind"`
+	Pos        string    `json:"pos"`
+	Status     string    `json:"status"` // succeeded, failed, timed-out, cancelled, skipped
+	Reason     string    `json:"reason,omitempty"`
+	Attempts   int       `json:"attempts"`
+	Start      time.Time `json:"start"`
+	DurationMS float64   `json:"duration_ms"`
+	Error      string    `json:"error,omitempty"`
+}
+
+// UndoRecord is the outcome of undoing one journaled resource.
+type UndoRecord struct {
+	Resource string `json:"resource"`
+	Status   string `json:"status"` // undone, failed
+	Error    string `json:"error,omitempty"`
+}
+
+// runDirName returns results/<scenario>/<pace-set>/<UTC time>-<short id>.
+func runDirName(root, scenario, paceSet string, now time.Time) string {
+	var id [3]byte
+	_, _ = rand.Read(id[:])
+	return filepath.Join(root, scenario, paceSet, now.UTC().Format("20060102T150405Z")+"-"+hex.EncodeToString(id[:]))
+}
+
+// writeFileAtomic replaces path with data so that a reader (or a crash) sees
+// either the old or the new content, never a mix.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func writeJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, append(data, '\n'))
+}
+
+// ReadRunRecord reads run.json from a run directory.
+func ReadRunRecord(dir string) (*RunRecord, error) {
+	data, err := os.ReadFile(filepath.Join(dir, RunFile))
+	if err != nil {
+		return nil, fmt.Errorf("read run record: %w", err)
+	}
+	var rec RunRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, fmt.Errorf("read run record %s: %w", filepath.Join(dir, RunFile), err)
+	}
+	return &rec, nil
+}
+
+// lockRunDir takes an exclusive lock on the run directory, held until the
+// file is closed or the process dies, so that `runner cleanup` cannot race a
+// run that is still alive.
+func lockRunDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s is in use by a running runner", dir)
+	}
+	return f, nil
+}

@@ -1,0 +1,298 @@
+package engine
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/perfrunner/runner/steps"
+)
+
+// Phase is one of the five phases of a scenario, in the order they run.
+type Phase int
+
+// The phases, in order.
+const (
+	Setup Phase = iota
+	Warmup
+	Measure
+	Teardown
+	Report
+)
+
+// Phases lists every phase in the order the engine runs them.
+var Phases = []Phase{Setup, Warmup, Measure, Teardown, Report}
+
+var phaseNames = [...]string{"setup", "warmup", "measure", "teardown", "report"}
+
+func (p Phase) String() string { return phaseNames[p] }
+
+// Scenario is a decoded, resolved scenario: variables merged, pace chosen,
+// templates rendered and every step's spec decoded.
+type Scenario struct {
+	File        string
+	Name        string
+	Description string
+	Vars        map[string]any
+	PaceSets    map[string]string // name → spec, as written
+	Pace        Pace              // the pace this run uses
+	Defaults    Defaults
+	Steps       [len(phaseNames)][]*Step
+	Resolved    []byte // the scenario with templates rendered, as YAML
+}
+
+// Defaults holds scenario-wide settings.
+type Defaults struct {
+	Timeout         time.Duration `yaml:"timeout" doc:"a step's timeout when it gives none"`
+	TeardownTimeout time.Duration `yaml:"teardownTimeout" doc:"the time the whole teardown may take"`
+	Pace            string        `yaml:"pace" doc:"the pace set used when --pace is not given"`
+}
+
+// Step is one decoded step.
+type Step struct {
+	Phase   Phase
+	Index   int    // position within its phase, from 0
+	Name    string // as written, or phase[index] when unnamed
+	Kind    string
+	Spec    steps.Spec
+	Timeout time.Duration // 0: the scenario's default, else the global one
+	Retries int
+	Pos     Pos // where the step's mapping starts
+}
+
+// Label names the step for messages: `step "name" (kind)`.
+func (s *Step) Label() string { return fmt.Sprintf("step %q (%s)", s.Name, s.Kind) }
+
+// document is the top level of a scenario file. Phases are kept as nodes
+// until variables are resolved.
+type document struct {
+	Name        string            `yaml:"name" runner:"required" doc:"the scenario's name; results go under results/<name>/"`
+	Description string            `yaml:"description" doc:"what the scenario measures, for people"`
+	Vars        map[string]any    `yaml:"vars" doc:"variables for templates ({{ .Vars.name }}); overridden by --set and -f"`
+	Paces       map[string]string `yaml:"paces" pattern:"^\\s*[0-9.]+\\s*:\\s*[^,:]+(,\\s*[0-9.]+\\s*:\\s*[^,:]+)*$" doc:"named pace sets: rps:duration[,rps:duration…]"`
+	Defaults    Defaults          `yaml:"defaults" doc:"scenario-wide settings"`
+	Setup       stepList          `yaml:"setup" doc:"steps that install and wait until ready"`
+	Warmup      stepList          `yaml:"warmup" doc:"steps whose load is recorded apart from the measured figures"`
+	Measure     stepList          `yaml:"measure" doc:"the measured steps"`
+	Teardown    stepList          `yaml:"teardown" doc:"steps that remove what setup installed; they always run"`
+	Report      stepList          `yaml:"report" doc:"steps that turn results into reports"`
+}
+
+// stepList holds a phase's sequence node, decoded later.
+type stepList struct{ node *yaml.Node }
+
+var stepListType = reflect.TypeOf(stepList{})
+
+func (d *document) phases() [len(phaseNames)]*yaml.Node {
+	return [...]*yaml.Node{d.Setup.node, d.Warmup.node, d.Measure.node, d.Teardown.node, d.Report.node}
+}
+
+// Options are the command-line inputs that shape a scenario.
+type Options struct {
+	Pace        string   // a pace set's name or a literal spec; "" for the default
+	Set         []string // key=value overrides of vars
+	ValuesFiles []string // YAML files whose top-level keys override vars
+	Target      string   // "local" or "kubernetes"
+	RequirePace bool     // a scenario with several pace sets and no default needs Pace
+}
+
+// Load reads and decodes the scenario in file. A returned Diagnostics holds
+// every problem found, each with its position.
+func Load(file string, opts Options) (*Scenario, error) {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read scenario: %w", err)
+	}
+	return Decode(file, src, opts)
+}
+
+// Decode decodes a scenario from src; file names it in positions.
+func Decode(file string, src []byte, opts Options) (*Scenario, error) {
+	var list Diagnostics
+	d := diags{file: file, list: &list}
+
+	root, err := parseYAML(file, src)
+	if err != nil {
+		return nil, err
+	}
+	var doc document
+	decodeStrict(d, root, reflect.ValueOf(&doc))
+
+	sc := &Scenario{
+		File:        file,
+		Name:        doc.Name,
+		Description: doc.Description,
+		Vars:        doc.Vars,
+		PaceSets:    doc.Paces,
+		Defaults:    doc.Defaults,
+	}
+	if sc.Vars == nil {
+		sc.Vars = map[string]any{}
+	}
+	if doc.Name != "" && !validName(doc.Name) {
+		_, n := fieldNode(root, "name")
+		d.at(n, "name %q may hold only letters, digits, '.', '_' and '-'", doc.Name)
+	}
+	checkPaceSets(d, root)
+	if err := applyOverrides(sc.Vars, opts); err != nil {
+		list = append(list, overrideDiagnostics(err)...)
+	}
+	sc.Pace = choosePace(d, root, sc, opts.Pace)
+	if opts.RequirePace && opts.Pace == "" && sc.Pace.Spec == "" && len(sc.PaceSets) > 1 {
+		*d.list = append(*d.list, Diagnostic{Pos: Pos{File: "--pace"}, Message: fmt.Sprintf(
+			"the scenario has several pace sets and no defaults.pace: choose one with --pace (have: %s)", strings.Join(paceNames(sc.PaceSets), ", "))})
+	}
+
+	target := opts.Target
+	if target == "" {
+		target = "local"
+	}
+	data := templateData{Vars: sc.Vars, Pace: sc.Pace, Target: target, Scenario: sc.Name}
+	for i, n := range doc.phases() {
+		if n == nil {
+			continue
+		}
+		renderTemplates(d, n, data)
+		sc.Steps[i] = decodePhase(d, n, Phase(i))
+	}
+	if len(list) == 0 {
+		var buf bytes.Buffer
+		enc := yaml.NewEncoder(&buf)
+		enc.SetIndent(2)
+		if err := enc.Encode(root); err == nil {
+			sc.Resolved = buf.Bytes()
+		}
+	}
+	return sc, list.Err()
+}
+
+func parseYAML(file string, src []byte) (*yaml.Node, error) {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, Diagnostics{{Pos: Pos{File: file, Line: 1, Column: 1}, Message: "empty scenario"}}.Err()
+		}
+		return nil, Diagnostics{{Pos: yamlErrorPos(file, err), Message: yamlErrorMessage(err)}}.Err()
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, Diagnostics{{Pos: posOf(file, &extra), Message: "a scenario file holds one YAML document; found a second"}}.Err()
+	}
+	if len(root.Content) == 0 {
+		return nil, Diagnostics{{Pos: Pos{File: file, Line: 1, Column: 1}, Message: "empty scenario"}}.Err()
+	}
+	return root.Content[0], nil
+}
+
+func validName(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return s != "" && s != "." && s != ".."
+}
+
+// checkPaceSets reports every malformed pace set at the offending entry.
+func checkPaceSets(d diags, root *yaml.Node) {
+	_, paces := fieldNode(root, "paces")
+	if paces == nil || paces.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(paces.Content); i += 2 {
+		key, val := paces.Content[i], paces.Content[i+1]
+		if !validName(key.Value) {
+			d.at(key, "pace set name %q may hold only letters, digits, '.', '_' and '-'", key.Value)
+		}
+		if !isScalar(val) {
+			continue // already reported by decodeStrict
+		}
+		if _, err := ParsePace(val.Value); err != nil {
+			d.within(fmt.Sprintf("pace set %q", key.Value)).at(offsetNode(val, err), "%v", err)
+		}
+	}
+}
+
+// offsetNode returns a copy of a scalar node whose column points at the pace
+// entry err is about, when the scalar sits on one line.
+func offsetNode(n *yaml.Node, err error) *yaml.Node {
+	var pe *PaceError
+	if !errors.As(err, &pe) {
+		return n
+	}
+	c := *n
+	switch n.Style {
+	case 0, yaml.TaggedStyle:
+		c.Column += pe.Offset
+	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
+		c.Column += 1 + pe.Offset
+	}
+	return &c
+}
+
+// choosePace resolves the run's pace: a named set, a literal spec, the
+// scenario's default or its only set.
+func choosePace(d diags, root *yaml.Node, sc *Scenario, want string) Pace {
+	if want == "" {
+		want = sc.Defaults.Pace
+		if want == "" && len(sc.PaceSets) == 1 {
+			for name := range sc.PaceSets {
+				want = name
+			}
+		}
+		if want == "" {
+			return Pace{}
+		}
+		if _, ok := sc.PaceSets[want]; !ok {
+			_, n := fieldNode(root, "defaults")
+			_, n2 := fieldNode(n, "pace")
+			d.at(n2, "default pace %q is not a pace set (have: %s)", want, strings.Join(paceNames(sc.PaceSets), ", "))
+			return Pace{}
+		}
+	}
+	if spec, ok := sc.PaceSets[want]; ok {
+		steps, err := ParsePace(spec)
+		if err != nil {
+			return Pace{} // reported by checkPaceSets
+		}
+		return Pace{Name: want, Spec: spec, Steps: steps}
+	}
+	if !strings.Contains(want, ":") {
+		msg := fmt.Sprintf("--pace %q: no such pace set (have: %s)", want, strings.Join(paceNames(sc.PaceSets), ", "))
+		if s := suggest(want, paceNames(sc.PaceSets)); s != "" {
+			msg += fmt.Sprintf("; did you mean %q?", s)
+		}
+		*d.list = append(*d.list, Diagnostic{Pos: Pos{File: "--pace"}, Message: msg})
+		return Pace{}
+	}
+	steps, err := ParsePace(want)
+	if err != nil {
+		*d.list = append(*d.list, Diagnostic{Pos: Pos{File: "--pace"}, Message: fmt.Sprintf("%q: %v", want, err)})
+		return Pace{}
+	}
+	return Pace{Name: paceDirName(want), Spec: want, Steps: steps}
+}
+
+// paceDirName turns a literal pace spec into a name usable as a directory.
+func paceDirName(spec string) string {
+	r := strings.NewReplacer(":", "x", ",", "_", " ", "")
+	return "pace-" + r.Replace(spec)
+}
+
+func paceNames(m map[string]string) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

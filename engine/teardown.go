@@ -1,0 +1,174 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/perfrunner/runner/steps"
+)
+
+// teardown runs the scenario's teardown steps, then undoes whatever the
+// journal still holds, newest first. It uses a fresh context: the run's own
+// may be cancelled. Every step runs even when an earlier one fails; a step
+// that deletes only things setup never created is skipped.
+func (r *Runner) teardown() error {
+	budget := r.Scenario.Defaults.TeardownTimeout
+	if budget == 0 {
+		budget = DefaultTeardownTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	defer cancel()
+
+	var result *multierror.Error
+	pending, err := Pending(r.dir)
+	if err != nil {
+		result = multierror.Append(result, err)
+	}
+	isPending := map[string]bool{}
+	for _, res := range pending {
+		isPending[res.ID()] = true
+	}
+	for _, s := range r.Scenario.Steps[Teardown] {
+		var deletes []steps.Resource
+		if d, ok := s.Spec.(steps.Deleter); ok {
+			deletes, err = d.Deletes(r.env(s, 1))
+			if err != nil {
+				result = multierror.Append(result, &StepError{Step: s, Err: err})
+				continue
+			}
+			if !anyPending(deletes, isPending) {
+				r.finish(s, StepRecord{Status: "skipped", Reason: "nothing it deletes was created", Start: time.Now().UTC()}, nil)
+				continue
+			}
+		}
+		if err := r.runStep(ctx, s); err != nil {
+			result = multierror.Append(result, err)
+			continue
+		}
+		for _, res := range deletes {
+			if isPending[res.ID()] {
+				if err := r.journal.Undone(res); err != nil {
+					result = multierror.Append(result, err)
+				}
+			}
+		}
+	}
+	undo := undoer{dir: r.dir, target: r.Target, journal: r.journal, log: r.log, report: func(u UndoRecord) {
+		r.record.Undone = append(r.record.Undone, u)
+		r.save()
+		r.obs.Undone(u)
+	}}
+	if err := undo.pending(ctx); err != nil {
+		result = multierror.Append(result, err)
+	}
+	return result.ErrorOrNil()
+}
+
+func anyPending(list []steps.Resource, pending map[string]bool) bool {
+	for _, res := range list {
+		if pending[res.ID()] {
+			return true
+		}
+	}
+	return false
+}
+
+// undoer removes journaled resources that no step removed.
+type undoer struct {
+	dir     string
+	target  string
+	journal *Journal
+	log     *slog.Logger
+	report  func(UndoRecord)
+}
+
+// pending undoes every resource still pending in the journal, newest first,
+// going on after a failure.
+func (u undoer) pending(ctx context.Context) error {
+	list, err := Pending(u.dir)
+	if err != nil {
+		return err
+	}
+	var result *multierror.Error
+	for i := len(list) - 1; i >= 0; i-- {
+		res := list[i]
+		rec := UndoRecord{Resource: res.ID(), Status: "undone"}
+		if err := u.undo(ctx, res); err != nil {
+			rec.Status, rec.Error = "failed", err.Error()
+			result = multierror.Append(result, fmt.Errorf("undo %s: %w", res.ID(), err))
+		} else if err := u.journal.Undone(res); err != nil {
+			rec.Status, rec.Error = "failed", err.Error()
+			result = multierror.Append(result, err)
+		}
+		u.log.Info("undo", "resource", rec.Resource, "status", rec.Status, "err", rec.Error)
+		u.report(rec)
+	}
+	return result.ErrorOrNil()
+}
+
+func (u undoer) undo(ctx context.Context, res steps.Resource) error {
+	kind, ok := steps.Lookup(res.Kind)
+	if !ok || kind.Undo == nil {
+		return fmt.Errorf("this runner cannot undo a %q resource", res.Kind)
+	}
+	env := &steps.Env{
+		RunDir:  u.dir,
+		StepDir: filepath.Join(u.dir, "steps", res.Name),
+		Target:  u.target,
+		Log:     u.log.With("resource", res.ID()),
+		Attempt: 1,
+		Output:  io.Discard,
+	}
+	return kind.Undo(ctx, env, res)
+}
+
+// Cleanup finishes the teardown of a run whose process died before it could:
+// it undoes every resource the run's journal still holds, newest first. It
+// refuses a run directory whose runner is still alive. Progress goes to obs.
+func Cleanup(ctx context.Context, dir string, obs Observer) ([]UndoRecord, error) {
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	rec, err := ReadRunRecord(dir)
+	if err != nil {
+		return nil, err
+	}
+	lock, err := lockRunDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Close()
+	journal, err := OpenJournal(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer journal.Close()
+	logFile, err := os.OpenFile(filepath.Join(dir, LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	defer logFile.Close()
+	log := slog.New(slog.NewJSONHandler(logFile, nil)).With("command", "cleanup")
+
+	var done []UndoRecord
+	u := undoer{dir: dir, target: rec.Target, journal: journal, log: log, report: func(x UndoRecord) {
+		done = append(done, x)
+		obs.Undone(x)
+	}}
+	undoErr := u.pending(ctx)
+	rec.Undone = append(rec.Undone, done...)
+	if rec.Status == "running" {
+		rec.Status = "killed"
+	}
+	if err := writeJSON(filepath.Join(dir, RunFile), rec); err != nil {
+		undoErr = multierror.Append(undoErr, err)
+	}
+	return done, undoErr
+}

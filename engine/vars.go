@@ -1,0 +1,222 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"text/template"
+
+	"gopkg.in/yaml.v3"
+)
+
+// templateData is what a template in a step sees.
+type templateData struct {
+	Vars     map[string]any
+	Pace     Pace
+	Target   string
+	Scenario string
+}
+
+// renderTemplates executes every scalar under n that holds a template, in
+// place, with missing keys as errors.
+func renderTemplates(d diags, n *yaml.Node, data templateData) {
+	switch n.Kind {
+	case yaml.DocumentNode, yaml.SequenceNode, yaml.MappingNode:
+		for i, c := range n.Content {
+			if n.Kind == yaml.MappingNode && i%2 == 0 {
+				continue // keys are never templates
+			}
+			renderTemplates(d, c, data)
+		}
+	case yaml.ScalarNode:
+		if !strings.Contains(n.Value, "{{") {
+			return
+		}
+		t, err := template.New("").Option("missingkey=error").Parse(n.Value)
+		if err != nil {
+			d.at(n, "template: %v", templateMessage(err))
+			return
+		}
+		var b strings.Builder
+		if err := t.Execute(&b, data); err != nil {
+			d.at(n, "template: %v", templateMessage(err))
+			return
+		}
+		n.Value = b.String()
+		if n.Style == 0 {
+			n.Tag = "" // re-resolve: a plain "{{ .Vars.n }}" may become an integer
+		}
+	}
+}
+
+// templateMessage drops text/template's own prefix, which names a nameless
+// template; the position of the scalar says where it is.
+func templateMessage(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "template: ")
+	if strings.HasPrefix(msg, ":") { // ":1:9: …", a line and column within the scalar
+		if _, rest, ok := strings.Cut(msg[1:], ": "); ok {
+			msg = rest
+		}
+	}
+	return strings.TrimPrefix(msg, `executing "" at `)
+}
+
+// overrideError is a problem with a --set flag or a values file.
+type overrideError struct {
+	pos Pos
+	msg string
+}
+
+func (e *overrideError) Error() string { return e.pos.String() + ": " + e.msg }
+
+func overrideDiagnostics(err error) Diagnostics {
+	var out Diagnostics
+	for _, e := range unwrapAll(err) {
+		var oe *overrideError
+		if errors.As(e, &oe) {
+			out = append(out, Diagnostic{Pos: oe.pos, Message: oe.msg})
+		} else {
+			out = append(out, Diagnostic{Message: e.Error()})
+		}
+	}
+	return out
+}
+
+func unwrapAll(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// applyOverrides merges values files, then --set flags, over vars. Only
+// variables the scenario declares can be set, so a typo cannot pass silently.
+func applyOverrides(vars map[string]any, opts Options) error {
+	var errs []error
+	declared := make([]string, 0, len(vars))
+	for k := range vars {
+		declared = append(declared, k)
+	}
+	sort.Strings(declared)
+	undeclared := func(key string) string {
+		msg := fmt.Sprintf("variable %q is not declared in the scenario's vars", key)
+		if s := suggest(key, declared); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		return msg
+	}
+	for _, file := range opts.ValuesFiles {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			errs = append(errs, &overrideError{pos: Pos{File: file}, msg: fmt.Sprintf("read values: %v", err)})
+			continue
+		}
+		var doc yaml.Node
+		if err := yaml.Unmarshal(src, &doc); err != nil {
+			errs = append(errs, &overrideError{pos: yamlErrorPos(file, err), msg: yamlErrorMessage(err)})
+			continue
+		}
+		if len(doc.Content) == 0 {
+			continue
+		}
+		top := doc.Content[0]
+		if top.Kind != yaml.MappingNode {
+			errs = append(errs, &overrideError{pos: posOf(file, top), msg: "values must be a mapping of variable names to values"})
+			continue
+		}
+		for i := 0; i+1 < len(top.Content); i += 2 {
+			key, val := top.Content[i], top.Content[i+1]
+			if _, ok := vars[key.Value]; !ok {
+				errs = append(errs, &overrideError{pos: posOf(file, key), msg: undeclared(key.Value)})
+				continue
+			}
+			var v any
+			if err := val.Decode(&v); err != nil {
+				errs = append(errs, &overrideError{pos: posOf(file, val), msg: err.Error()})
+				continue
+			}
+			vars[key.Value] = mergeValue(vars[key.Value], v)
+		}
+	}
+	for _, kv := range opts.Set {
+		pos := Pos{File: "--set " + kv}
+		key, raw, ok := strings.Cut(kv, "=")
+		if !ok || key == "" {
+			errs = append(errs, &overrideError{pos: pos, msg: "expected key=value"})
+			continue
+		}
+		path := strings.Split(key, ".")
+		if _, ok := vars[path[0]]; !ok {
+			errs = append(errs, &overrideError{pos: pos, msg: undeclared(path[0])})
+			continue
+		}
+		var v any
+		if err := yaml.Unmarshal([]byte(raw), &v); err != nil || isCollection(v) {
+			v = raw // not a YAML scalar: take the text as it is
+		}
+		if err := setPath(vars, path, v); err != nil {
+			errs = append(errs, &overrideError{pos: pos, msg: err.Error()})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func isCollection(v any) bool {
+	switch v.(type) {
+	case map[string]any, []any:
+		return true
+	}
+	return false
+}
+
+// mergeValue merges maps key by key; any other value replaces the old one.
+func mergeValue(old, new any) any {
+	om, ok1 := old.(map[string]any)
+	nm, ok2 := new.(map[string]any)
+	if !ok1 || !ok2 {
+		return new
+	}
+	out := make(map[string]any, len(om))
+	for k, v := range om {
+		out[k] = v
+	}
+	for k, v := range nm {
+		out[k] = mergeValue(out[k], v)
+	}
+	return out
+}
+
+func setPath(m map[string]any, path []string, v any) error {
+	for i, p := range path[:len(path)-1] {
+		next, ok := m[p].(map[string]any)
+		if !ok {
+			if m[p] != nil {
+				return fmt.Errorf("%s is not a mapping", strings.Join(path[:i+1], "."))
+			}
+			next = map[string]any{}
+			m[p] = next
+		}
+		m = next
+	}
+	m[path[len(path)-1]] = v
+	return nil
+}
+
+// yamlErrorPos extracts the line from a yaml.v3 error, which gives no column.
+func yamlErrorPos(file string, err error) Pos {
+	var line int
+	if _, scanErr := fmt.Sscanf(strings.TrimPrefix(err.Error(), "yaml: "), "line %d:", &line); scanErr == nil {
+		return Pos{File: file, Line: line}
+	}
+	return Pos{File: file}
+}
+
+func yamlErrorMessage(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if i := strings.Index(msg, ": "); strings.HasPrefix(msg, "line ") && i >= 0 {
+		msg = msg[i+2:]
+	}
+	return "invalid YAML: " + msg
+}

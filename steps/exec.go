@@ -1,0 +1,159 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"time"
+)
+
+func init() {
+	Register(Kind{
+		Name:      "exec",
+		Doc:       "Runs a command; its output is kept in the run directory. With undo, the command is journaled as something to reverse at teardown.",
+		New:       func() Spec { return new(Exec) },
+		Retryable: true,
+		Undo:      undoExec,
+	})
+}
+
+// Exec runs a program directly (no shell) with arguments, environment and
+// working directory. Its stdout and stderr are written to files in the step's
+// directory. When Undo is set, the step counts as creating something: the undo
+// command is journaled before Command runs and is run at teardown (or by
+// `runner cleanup`) unless a teardown step already ran it.
+type Exec struct {
+	Command []string          `yaml:"command" runner:"required" doc:"program and arguments; the program is looked up in PATH"`
+	Env     map[string]string `yaml:"env" doc:"environment variables added to the runner's own"`
+	Dir     string            `yaml:"dir" doc:"working directory; the runner's own when empty"`
+	Undo    []string          `yaml:"undo" doc:"program and arguments that reverse this command; it should succeed when there is nothing left to undo"`
+}
+
+// Validate checks that the commands name a program.
+func (e *Exec) Validate() []FieldError {
+	var errs []FieldError
+	if len(e.Command) == 0 || e.Command[0] == "" {
+		errs = append(errs, FieldError{Field: "command", Message: "must name a program"})
+	}
+	if e.Undo != nil && (len(e.Undo) == 0 || e.Undo[0] == "") {
+		errs = append(errs, FieldError{Field: "undo", Message: "must name a program"})
+	}
+	return errs
+}
+
+// undoCommand is what the journal keeps for an exec step with undo.
+type undoCommand struct {
+	Command []string          `json:"command"`
+	Env     map[string]string `json:"env,omitempty"`
+	Dir     string            `json:"dir,omitempty"`
+}
+
+// Creates declares the undo command, if any.
+func (e *Exec) Creates(env *Env) ([]Resource, error) {
+	if e.Undo == nil {
+		return nil, nil
+	}
+	undo, err := json.Marshal(undoCommand{Command: e.Undo, Env: e.Env, Dir: e.Dir})
+	if err != nil {
+		return nil, err
+	}
+	return []Resource{{Kind: "exec", Name: filepath.Base(env.StepDir), Undo: undo}}, nil
+}
+
+// Run runs the command and waits for it. When ctx ends, the command's whole
+// process group is killed.
+func (e *Exec) Run(ctx context.Context, env *Env) error {
+	return runCommand(ctx, env, e.Command, e.Env, e.Dir, "")
+}
+
+func undoExec(ctx context.Context, env *Env, r Resource) error {
+	var u undoCommand
+	if err := json.Unmarshal(r.Undo, &u); err != nil {
+		return fmt.Errorf("read undo command of %s: %w", r.ID(), err)
+	}
+	if len(u.Command) == 0 {
+		return fmt.Errorf("undo command of %s is empty", r.ID())
+	}
+	return runCommand(ctx, env, u.Command, u.Env, u.Dir, "undo-")
+}
+
+// runCommand runs argv with its output appended to files in env.StepDir,
+// named with prefix. Each attempt starts with a header line.
+func runCommand(ctx context.Context, env *Env, argv []string, extraEnv map[string]string, dir, prefix string) error {
+	if err := os.MkdirAll(env.StepDir, 0o755); err != nil {
+		return err
+	}
+	stdout, err := openLog(filepath.Join(env.StepDir, prefix+"stdout"), env.Attempt)
+	if err != nil {
+		return err
+	}
+	defer stdout.Close()
+	stderr, err := openLog(filepath.Join(env.StepDir, prefix+"stderr"), env.Attempt)
+	if err != nil {
+		return err
+	}
+	defer stderr.Close()
+
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.Env = os.Environ()
+	keys := make([]string, 0, len(extraEnv))
+	for k := range extraEnv {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		cmd.Env = append(cmd.Env, k+"="+extraEnv[k])
+	}
+	// Its own process group, so that a cancelled step takes its children
+	// with it and a Ctrl-C on the terminal reaches only the runner, which
+	// decides what to stop.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", argv[0], err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return commandError(argv[0], stderr.Name(), err)
+	case <-ctx.Done():
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		return context.Cause(ctx)
+	}
+}
+
+func openLog(path string, attempt int) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if attempt > 1 {
+		fmt.Fprintf(f, "--- attempt %d\n", attempt)
+	}
+	return f, nil
+}
+
+func commandError(program, stderrPath string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return fmt.Errorf("%s: %v (stderr in %s)", program, exit.ProcessState, stderrPath)
+	}
+	return fmt.Errorf("%s: %w", program, err)
+}

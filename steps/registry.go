@@ -1,0 +1,116 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"time"
+)
+
+// Spec is the typed spec of one step, decoded from its kind key's value.
+// Implementations are pointers to structs whose fields carry `yaml` tags.
+type Spec interface {
+	// Run does the step's work. It must return promptly once ctx is done.
+	Run(ctx context.Context, env *Env) error
+}
+
+// Validator is implemented by specs that check more than their field types.
+// Each FieldError names the field (by its yaml key) it is about.
+type Validator interface {
+	Validate() []FieldError
+}
+
+// Creator is implemented by specs whose Run creates something that must be
+// undone later. Creates is called before Run, and what it returns is
+// journaled (and fsync'd) before Run starts, so that a killed process can be
+// cleaned up after.
+type Creator interface {
+	Creates(env *Env) ([]Resource, error)
+}
+
+// Deleter is implemented by specs that remove something a Creator made.
+// In teardown, a step whose resources were never created is skipped.
+type Deleter interface {
+	Deletes(env *Env) ([]Resource, error)
+}
+
+// Timed is implemented by specs whose duration is known in advance, so a
+// progress view can show how far along they are.
+type Timed interface {
+	Expected() time.Duration
+}
+
+// FieldError is a problem with one field of a spec.
+type FieldError struct {
+	Field   string // the yaml key, or "" for the spec as a whole
+	Message string
+}
+
+func (e FieldError) Error() string {
+	if e.Field == "" {
+		return e.Message
+	}
+	return e.Field + ": " + e.Message
+}
+
+// Resource is something a step creates. Kind and Name identify it; Undo holds
+// what the kind's Undo function needs to remove it, as JSON, so that it can
+// be read back from the journal by another process.
+type Resource struct {
+	Kind string          `json:"kind"`
+	Name string          `json:"name"`
+	Undo json.RawMessage `json:"undo,omitempty"`
+}
+
+// ID returns the resource's identity, "kind/name".
+func (r Resource) ID() string { return r.Kind + "/" + r.Name }
+
+// Env is what a running step may use. The engine owns it; a step must not
+// keep it after Run returns.
+type Env struct {
+	RunDir  string       // the run directory
+	StepDir string       // a directory for this step's own files, created on first use by the step
+	Target  string       // "local" or "kubernetes"
+	Log     *slog.Logger // structured log into the run directory
+	Attempt int          // 1 for the first attempt, 2 for the first retry, …
+	Output  io.Writer    // where a step may write lines meant for people; never nil
+}
+
+// Kind describes one step kind.
+type Kind struct {
+	Name      string
+	Doc       string                                                // one sentence for `runner schema` and the README
+	New       func() Spec                                           // a fresh, zero spec to decode into
+	Retryable bool                                                  // whether `retries` is allowed on this kind
+	Undo      func(ctx context.Context, env *Env, r Resource) error // removes what Creates declared; nil if the kind creates nothing
+}
+
+var registry = map[string]Kind{}
+
+// Register adds a kind. It panics on a duplicate name, which is a programming
+// error found by any test.
+func Register(k Kind) {
+	if _, dup := registry[k.Name]; dup {
+		panic(fmt.Sprintf("steps: kind %q registered twice", k.Name))
+	}
+	registry[k.Name] = k
+}
+
+// Lookup returns the kind registered under name.
+func Lookup(name string) (Kind, bool) {
+	k, ok := registry[name]
+	return k, ok
+}
+
+// Names returns the registered kind names, sorted.
+func Names() []string {
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
