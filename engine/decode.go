@@ -18,7 +18,7 @@ import (
 // goes on so that one pass finds every problem.
 func decodeStrict(d diags, n *yaml.Node, v reflect.Value) {
 	n = resolveAlias(n)
-	if n == nil {
+	if n == nil || !d.spend(n) {
 		return
 	}
 	if v.Kind() == reflect.Pointer {

@@ -87,6 +87,19 @@ type diags struct {
 	file    string
 	context string
 	list    *Diagnostics
+	work    *int // nodes decoded so far, to bound what aliases can expand to
+}
+
+// maxDecodeNodes bounds the nodes one scenario may expand to through
+// aliases; a scenario written by hand stays far below it.
+const maxDecodeNodes = 100_000
+
+// spend counts one decoded node and reports false once the budget is gone.
+func (d diags) spend(n *yaml.Node) bool {
+	if *d.work++; *d.work == maxDecodeNodes {
+		d.at(n, "the document expands to more than %d nodes through aliases", maxDecodeNodes)
+	}
+	return *d.work < maxDecodeNodes
 }
 
 func (d diags) at(n *yaml.Node, format string, args ...any) {

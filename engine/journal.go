@@ -32,9 +32,21 @@ type Journal struct {
 
 // OpenJournal opens (creating if needed) the journal in dir for appending.
 func OpenJournal(dir string) (*Journal, error) {
-	f, err := os.OpenFile(dir+"/"+JournalFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	path := dir + "/" + JournalFile
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	// A process killed mid-write leaves a torn last line; end it, so that
+	// what is appended now is not glued to it.
+	if info, err := f.Stat(); err == nil && info.Size() > 0 {
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, info.Size()-1); err == nil && last[0] != '\n' {
+			if _, err := f.Write([]byte("\n")); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("repair journal: %w", err)
+			}
+		}
 	}
 	return &Journal{f: f}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-multierror"
@@ -36,14 +37,21 @@ type Runner struct {
 	Observer    Observer      // progress; nil for none
 
 	dir     string
+	dirSeen atomic.Pointer[string] // dir, for Dir from other goroutines
 	journal *Journal
 	log     *slog.Logger
 	record  RunRecord
 	obs     Observer
 }
 
-// Dir returns the run directory once Run has created it.
-func (r *Runner) Dir() string { return r.dir }
+// Dir returns the run directory once Run has created it, else "". It is safe
+// to call from any goroutine.
+func (r *Runner) Dir() string {
+	if d := r.dirSeen.Load(); d != nil {
+		return *d
+	}
+	return ""
+}
 
 // Record returns the run record as it stands.
 func (r *Runner) Record() RunRecord { return r.record }
@@ -175,6 +183,7 @@ func (r *Runner) prepare() error {
 	}
 	now := time.Now()
 	r.dir = runDirName(r.OutDir, sc.Name, paceSet, now)
+	r.dirSeen.Store(&r.dir)
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
 		return fmt.Errorf("create run directory: %w", err)
 	}

@@ -117,7 +117,7 @@ func Load(file string, opts Options) (*Scenario, error) {
 // Decode decodes a scenario from src; file names it in positions.
 func Decode(file string, src []byte, opts Options) (*Scenario, error) {
 	var list Diagnostics
-	d := diags{file: file, list: &list}
+	d := diags{file: file, list: &list, work: new(int)}
 
 	root, err := parseYAML(file, src)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -119,6 +120,8 @@ func runCommand(ctx context.Context, env *Env, argv []string, extraEnv map[strin
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", argv[0], err)
 	}
+	running.add(cmd.Process.Pid)
+	defer running.remove(cmd.Process.Pid)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
@@ -156,4 +159,35 @@ func commandError(program, stderrPath string, err error) error {
 		return fmt.Errorf("%s: %v (stderr in %s)", program, exit.ProcessState, stderrPath)
 	}
 	return fmt.Errorf("%s: %w", program, err)
+}
+
+// running tracks the process groups of commands in flight, so that a runner
+// exiting at once can take them with it.
+var running = processGroups{pids: map[int]bool{}}
+
+type processGroups struct {
+	mu   sync.Mutex
+	pids map[int]bool
+}
+
+func (g *processGroups) add(pid int) {
+	g.mu.Lock()
+	g.pids[pid] = true
+	g.mu.Unlock()
+}
+
+func (g *processGroups) remove(pid int) {
+	g.mu.Lock()
+	delete(g.pids, pid)
+	g.mu.Unlock()
+}
+
+// KillRunning kills the process group of every command a step is running.
+// It is for a runner about to exit without waiting for its steps.
+func KillRunning() {
+	running.mu.Lock()
+	defer running.mu.Unlock()
+	for pid := range running.pids {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	}
 }

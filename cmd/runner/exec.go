@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/perfrunner/runner/engine"
+	"github.com/perfrunner/runner/steps"
 )
 
 func newExecCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -81,6 +82,7 @@ func execScenario(sc *engine.Scenario, target, out string, stepTimeout time.Dura
 		cancel(engine.ErrInterrupted)
 		sig = <-signals
 		fmt.Fprintf(stderr, "\n%s again: exiting without finishing teardown; finish it with: runner cleanup %s\n", sig, runner.Dir())
+		steps.KillRunning()
 		os.Exit(exitInterrupted)
 	}()
 

@@ -1,0 +1,356 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"gopkg.in/yaml.v3"
+
+	"github.com/perfrunner/runner/engine"
+)
+
+// TestMain lets tests run this test binary as the runner itself, so that
+// signals reach a real runner process.
+func TestMain(m *testing.M) {
+	if os.Getenv("RUNNER_TEST_AS_CLI") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// runCLI runs the command line in this process.
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = run(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// startCLI starts the runner as a child process.
+func startCLI(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "RUNNER_TEST_AS_CLI=1")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return cmd, &out
+}
+
+// waitFile waits until path exists.
+func waitFile(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s did not appear", path)
+}
+
+// waitExit waits for cmd to exit within limit and returns its exit code.
+func waitExit(t *testing.T, cmd *exec.Cmd, limit time.Duration, out *bytes.Buffer) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return exit.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0
+	case <-time.After(limit):
+		_ = cmd.Process.Kill()
+		t.Fatalf("runner did not exit within %s; output:\n%s", limit, out)
+		return -1
+	}
+}
+
+func writeScenario(t *testing.T, dir, src string) string {
+	t.Helper()
+	file := filepath.Join(dir, "s.yaml")
+	if err := os.WriteFile(file, []byte(strings.ReplaceAll(src, "DIR", dir)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+func runDirs(t *testing.T, root string) []string {
+	t.Helper()
+	dirs, err := filepath.Glob(filepath.Join(root, "*", "*", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dirs
+}
+
+// setupThenWait creates DIR/a in setup (journaled) and then waits long.
+const setupThenWait = `name: s
+setup:
+  - name: create
+    exec: {command: [touch, DIR/a], undo: [rm, -f, DIR/a]}
+  - name: wait
+    sleep: {duration: 1m}
+measure:
+  - sleep: {duration: 1s}
+`
+
+func TestInterruptDuringSetupTearsDownAndExits130(t *testing.T) {
+	dir := t.TempDir()
+	file := writeScenario(t, dir, setupThenWait)
+	cmd, out := startCLI(t, "exec", file, "--out", filepath.Join(dir, "results"))
+	waitFile(t, filepath.Join(dir, "a"))
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := waitExit(t, cmd, 30*time.Second, out); code != exitInterrupted {
+		t.Fatalf("exit code = %d, want 130; output:\n%s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "a")); err == nil {
+		t.Errorf("setup's file survived the interrupt; output:\n%s", out)
+	}
+	rec, err := engine.ReadRunRecord(runDirs(t, filepath.Join(dir, "results"))[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Status != "interrupted" || rec.End == nil {
+		t.Errorf("run record status = %q", rec.Status)
+	}
+}
+
+func TestSecondInterruptExitsAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	file := writeScenario(t, dir, `name: s
+setup:
+  - name: create
+    exec: {command: [touch, DIR/a], undo: [sh, -c, "touch DIR/undo-started; sleep 60; rm -f DIR/a"]}
+  - name: wait
+    sleep: {duration: 1m}
+`)
+	cmd, out := startCLI(t, "exec", file, "--out", filepath.Join(dir, "results"))
+	waitFile(t, filepath.Join(dir, "a"))
+	cmd.Process.Signal(syscall.SIGINT)
+	waitFile(t, filepath.Join(dir, "undo-started"))
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGINT)
+	if code := waitExit(t, cmd, 10*time.Second, out); code != exitInterrupted {
+		t.Fatalf("exit code = %d; output:\n%s", code, out)
+	}
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Errorf("second interrupt took %s to exit", elapsed)
+	}
+	if !strings.Contains(out.String(), "runner cleanup "+filepath.Join(dir, "results")) {
+		t.Errorf("output does not say how to finish the teardown:\n%s", out)
+	}
+	// The teardown was cut short: the journal still holds the resource.
+	pending, err := engine.Pending(runDirs(t, filepath.Join(dir, "results"))[0])
+	if err != nil || len(pending) != 1 {
+		t.Errorf("pending = %v, %v; want the resource whose undo was cut short", pending, err)
+	}
+}
+
+func TestKilledRunIsFinishedByCleanup(t *testing.T) {
+	dir := t.TempDir()
+	file := writeScenario(t, dir, setupThenWait)
+	cmd, out := startCLI(t, "exec", file, "--out", filepath.Join(dir, "results"))
+	waitFile(t, filepath.Join(dir, "a"))
+	cmd.Process.Signal(syscall.SIGKILL)
+	waitExit(t, cmd, 10*time.Second, out)
+	if _, err := os.Stat(filepath.Join(dir, "a")); err != nil {
+		t.Fatal("setup's file vanished before cleanup")
+	}
+	runDir := runDirs(t, filepath.Join(dir, "results"))[0]
+
+	code, stdout, stderr := runCLI("cleanup", runDir)
+	if code != exitOK {
+		t.Fatalf("cleanup exit code = %d: %s%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "a")); err == nil {
+		t.Error("cleanup did not undo the setup step")
+	}
+	if !strings.Contains(stdout, "undid 1 resources") {
+		t.Errorf("cleanup output: %s", stdout)
+	}
+	if code, stdout, _ := runCLI("cleanup", runDir); code != exitOK || !strings.Contains(stdout, "nothing left to undo") {
+		t.Errorf("second cleanup: %d %s", code, stdout)
+	}
+}
+
+func TestExecExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		src  string
+		args []string
+		code int
+	}{
+		{name: "success", src: "name: ok\nmeasure:\n  - sleep: {duration: 10ms}\n", code: exitOK},
+		{name: "failing measure step", src: "name: f\nmeasure:\n  - exec: {command: [\"false\"]}\nteardown:\n  - exec: {command: [touch, DIR/td]}\n", code: exitFailed},
+		{name: "bad scenario", src: "name: b\nmeasure:\n  - slep: {}\n", code: exitBadInput},
+		{name: "bad target", src: "name: t\n", args: []string{"--target", "moon"}, code: exitBadInput},
+		{name: "bad pace flag", src: "name: p\n", args: []string{"--pace", "10:0"}, code: exitBadInput},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := writeScenario(t, dir, tt.src)
+			args := append([]string{"exec", file, "--out", filepath.Join(dir, "results")}, tt.args...)
+			code, stdout, stderr := runCLI(args...)
+			if code != tt.code {
+				t.Errorf("exit code = %d, want %d\n%s%s", code, tt.code, stdout, stderr)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "td")); err != nil {
+		t.Error("teardown did not run after the failing measure step")
+	}
+}
+
+func TestValidateReportsPositionAndExits2(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "bad.yaml")
+	src := `# a scenario with a typo
+name: bad
+paces:
+  smoke: "10:1"
+setup:
+  - name: prepare
+    exec:
+      command: ["true"]
+measure:
+  - name: settle
+    sleep: {duration: 1s}
+  - name: wait a bit
+    sleep:
+      duration: 5s
+    timout: 5s
+`
+	os.WriteFile(file, []byte(src), 0o644)
+	code, _, stderr := runCLI("validate", file)
+	if code != exitBadInput {
+		t.Errorf("exit code = %d, want 2", code)
+	}
+	want := file + `:15:5: step "wait a bit" (sleep): unknown key "timout" (did you mean "timeout"?)`
+	if !strings.HasPrefix(stderr, want) {
+		t.Errorf("stderr = %q\nwant prefix %q", stderr, want)
+	}
+}
+
+func shippedScenarios(t *testing.T) []string {
+	files, err := filepath.Glob("../../scenarios/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no shipped scenarios: %v", err)
+	}
+	return files
+}
+
+func TestValidateShippedScenarios(t *testing.T) {
+	files := shippedScenarios(t)
+	code, stdout, stderr := runCLI(append([]string{"validate"}, files...)...)
+	if code != exitOK {
+		t.Fatalf("validate exit code %d:\n%s%s", code, stdout, stderr)
+	}
+	for _, f := range files {
+		src, _ := os.ReadFile(f)
+		if !strings.HasPrefix(string(src), "# yaml-language-server: $schema=../scenario.schema.json\n") {
+			t.Errorf("%s does not start with the yaml-language-server schema comment", f)
+		}
+	}
+}
+
+func TestSchemaValidatesShippedScenarios(t *testing.T) {
+	committed, err := os.ReadFile("../../scenario.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(committed, engine.Schema()) {
+		t.Error("scenario.schema.json is out of date; run make schema")
+	}
+	code, stdout, _ := runCLI("schema")
+	if code != exitOK || stdout != string(engine.Schema()) {
+		t.Error("runner schema does not print the schema")
+	}
+
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(committed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource(engine.SchemaID, doc); err != nil {
+		t.Fatal(err)
+	}
+	schema, err := c.Compile(engine.SchemaID)
+	if err != nil {
+		t.Fatalf("compile schema: %v", err)
+	}
+	validate := func(src []byte) error {
+		var v any
+		if err := yaml.Unmarshal(src, &v); err != nil {
+			return err
+		}
+		// Round-trip through JSON so the validator sees JSON types.
+		data, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+		if err != nil {
+			return err
+		}
+		return schema.Validate(inst)
+	}
+	for _, f := range shippedScenarios(t) {
+		src, _ := os.ReadFile(f)
+		if err := validate(src); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	bad := []string{
+		"name: s\nsetup:\n  - sleep: {duration: 1s}\n    timout: 1s\n",
+		"name: s\nsetup:\n  - sleep: {duration: 1s}\n    retries: 2\n",
+		"name: s\nsetup:\n  - sleep: {duration: 1s}\n    exec: {command: [x]}\n",
+		"name: s\npaces: {a: fast}\n",
+		"description: no name\n",
+	}
+	for _, src := range bad {
+		if err := validate([]byte(src)); err == nil {
+			t.Errorf("schema accepts a bad scenario:\n%s", src)
+		}
+	}
+}
+
+func TestPlanPrintsScheduleWithoutSideEffects(t *testing.T) {
+	dir := t.TempDir()
+	file := writeScenario(t, dir, `name: p
+paces:
+  1k-2k: "1000:30,1100:30,1200:30,1300:30,1400:30,1500:30,1600:30,1700:30,1800:30,1900:30,2000:30"
+setup:
+  - exec: {command: [touch, DIR/side-effect]}
+`)
+	code, stdout, stderr := runCLI("plan", file)
+	if code != exitOK {
+		t.Fatalf("plan: %d %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "total: 495000 events over 5m30s") {
+		t.Errorf("plan output lacks the totals:\n%s", stdout)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "side-effect")); err == nil {
+		t.Error("plan ran a step")
+	}
+}

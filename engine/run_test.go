@@ -1,0 +1,339 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/perfrunner/runner/steps"
+)
+
+// runScenario decodes src with DIR replaced by a fresh directory, runs it and
+// returns the directory, the runner and Run's error.
+func runScenario(t *testing.T, ctx context.Context, src string) (string, *Runner, error) {
+	t.Helper()
+	dir := t.TempDir()
+	src = strings.ReplaceAll(src, "DIR", dir)
+	sc, err := Decode("s.yaml", []byte(src), Options{})
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	r := &Runner{Scenario: sc, OutDir: filepath.Join(dir, "results"), Version: "test"}
+	err = r.Run(ctx)
+	return dir, r, err
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+func stepStatuses(rec RunRecord) map[string]string {
+	out := map[string]string{}
+	for _, s := range rec.Steps {
+		out[s.Name] = s.Status
+	}
+	return out
+}
+
+func TestTeardownRunsAfterFailingStep(t *testing.T) {
+	dir, r, err := runScenario(t, context.Background(), `name: s
+setup:
+  - name: create
+    exec: {command: [touch, DIR/a], undo: [rm, -f, DIR/a]}
+measure:
+  - name: fails
+    exec: {command: ["false"]}
+  - name: never runs
+    exec: {command: [touch, DIR/never]}
+teardown:
+  - name: marker
+    exec: {command: [touch, DIR/teardown-ran]}
+`)
+	var se *StepError
+	if !errors.As(err, &se) || se.Step.Name != "fails" {
+		t.Fatalf("Run error = %v, want the failing step's", err)
+	}
+	if !strings.HasPrefix(err.Error(), `s.yaml:6:5: step "fails" (exec): false: exit status 1`) {
+		t.Errorf("error text = %q", err)
+	}
+	if !exists(filepath.Join(dir, "teardown-ran")) {
+		t.Error("teardown step did not run")
+	}
+	if exists(filepath.Join(dir, "a")) {
+		t.Error("what setup created was not undone")
+	}
+	if exists(filepath.Join(dir, "never")) {
+		t.Error("a step after the failing one ran")
+	}
+	rec, err := ReadRunRecord(r.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"create": "succeeded", "fails": "failed", "never runs": "skipped", "marker": "succeeded"}
+	for name, status := range want {
+		if got := stepStatuses(*rec)[name]; got != status {
+			t.Errorf("step %q status = %q, want %q", name, got, status)
+		}
+	}
+	if rec.Status != "failed" || rec.End == nil {
+		t.Errorf("run status = %q, end = %v", rec.Status, rec.End)
+	}
+	if len(rec.Undone) != 1 || rec.Undone[0].Status != "undone" {
+		t.Errorf("undone = %+v", rec.Undone)
+	}
+	if pending, _ := Pending(r.Dir()); len(pending) != 0 {
+		t.Errorf("journal still holds %v", pending)
+	}
+}
+
+func TestTeardownRunsAfterStepTimeout(t *testing.T) {
+	start := time.Now()
+	dir, r, err := runScenario(t, context.Background(), `name: s
+measure:
+  - name: too slow
+    timeout: 200ms
+    sleep: {duration: 1m}
+teardown:
+  - exec: {command: [touch, DIR/teardown-ran]}
+`)
+	if err == nil || !strings.Contains(err.Error(), "timed out after 200ms") {
+		t.Fatalf("Run error = %v", err)
+	}
+	if time.Since(start) > 30*time.Second {
+		t.Error("the timeout did not stop the step")
+	}
+	if !exists(filepath.Join(dir, "teardown-ran")) {
+		t.Error("teardown did not run")
+	}
+	if got := stepStatuses(r.Record())["too slow"]; got != "timed-out" {
+		t.Errorf("status = %q", got)
+	}
+}
+
+func TestSetupFailureUndoesOnlyWhatSetupReached(t *testing.T) {
+	dir, r, err := runScenario(t, context.Background(), `name: s
+setup:
+  - name: first
+    exec: {command: [touch, DIR/first], undo: [sh, -c, "rm DIR/first && touch DIR/undo-first"]}
+  - name: broken
+    exec: {command: ["false"]}
+  - name: second
+    exec: {command: [touch, DIR/second], undo: [touch, DIR/undo-second]}
+warmup:
+  - sleep: {duration: 1s}
+`)
+	if err == nil {
+		t.Fatal("Run succeeded")
+	}
+	if !exists(filepath.Join(dir, "undo-first")) || exists(filepath.Join(dir, "first")) {
+		t.Error("the first step was not undone")
+	}
+	if exists(filepath.Join(dir, "undo-second")) {
+		t.Error("teardown undid a step that never ran")
+	}
+	if got := stepStatuses(r.Record())["warmup[0]"]; got != "skipped" {
+		t.Errorf("warmup status = %q", got)
+	}
+}
+
+func TestEveryTeardownStepRuns(t *testing.T) {
+	dir, _, err := runScenario(t, context.Background(), `name: s
+teardown:
+  - name: fails first
+    exec: {command: ["false"]}
+  - name: fails too
+    exec: {command: [sh, -c, "exit 3"]}
+  - name: still runs
+    exec: {command: [touch, DIR/ran]}
+`)
+	if !exists(filepath.Join(dir, "ran")) {
+		t.Error("a teardown step after a failing one did not run")
+	}
+	for _, want := range []string{`step "fails first" (exec)`, `step "fails too" (exec): sh: exit status 3`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %s", err, want)
+		}
+	}
+}
+
+// deleter is a teardown spec that removes one resource; a test-only kind.
+type deleter struct {
+	Resource string `yaml:"resource"`
+}
+
+var deleterRan bool
+
+func (d *deleter) Run(context.Context, *steps.Env) error { deleterRan = true; return nil }
+func (d *deleter) Deletes(*steps.Env) ([]steps.Resource, error) {
+	return []steps.Resource{{Kind: "exec", Name: d.Resource}}, nil
+}
+
+func init() {
+	steps.Register(steps.Kind{Name: "test.delete", New: func() steps.Spec { return new(deleter) }})
+}
+
+func TestTeardownSkipsDeletesOfWhatWasNeverCreated(t *testing.T) {
+	deleterRan = false
+	_, r, err := runScenario(t, context.Background(), `name: s
+setup:
+  - exec: {command: ["false"]}
+  - name: never
+    exec: {command: ["true"], undo: ["true"]}
+teardown:
+  - name: delete never
+    test.delete: {resource: setup-01-never}
+`)
+	if err == nil {
+		t.Fatal("Run succeeded")
+	}
+	if deleterRan {
+		t.Error("a teardown step deleting only what was never created ran")
+	}
+	if got := stepStatuses(r.Record())["delete never"]; got != "skipped" {
+		t.Errorf("status = %q", got)
+	}
+
+	deleterRan = false
+	_, r, err = runScenario(t, context.Background(), `name: s
+setup:
+  - name: created
+    exec: {command: ["true"], undo: ["false"]}
+teardown:
+  - name: delete it
+    test.delete: {resource: setup-00-created}
+`)
+	if err != nil {
+		t.Fatalf("Run: %v (the undo command fails, so it must not run after the step deleted the resource)", err)
+	}
+	if !deleterRan {
+		t.Error("the teardown step did not run")
+	}
+	if len(r.Record().Undone) != 0 {
+		t.Errorf("resource undone twice: %+v", r.Record().Undone)
+	}
+}
+
+func TestInterruptStopsStepAndTearsDown(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	time.AfterFunc(300*time.Millisecond, func() { cancel(ErrInterrupted) })
+	dir, r, err := runScenario(t, ctx, `name: s
+setup:
+  - name: create
+    exec: {command: [touch, DIR/a], undo: [rm, DIR/a]}
+  - name: long
+    exec: {command: [sleep, "60"]}
+measure:
+  - sleep: {duration: 1s}
+`)
+	if !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("Run error = %v, want interrupted", err)
+	}
+	if exists(filepath.Join(dir, "a")) {
+		t.Error("teardown did not undo the setup step")
+	}
+	rec := r.Record()
+	if rec.Status != "interrupted" {
+		t.Errorf("status = %q", rec.Status)
+	}
+	if got := stepStatuses(rec)["long"]; got != "cancelled" {
+		t.Errorf("long step status = %q", got)
+	}
+}
+
+func TestRetries(t *testing.T) {
+	dir, r, err := runScenario(t, context.Background(), `name: s
+setup:
+  - name: flaky
+    retries: 2
+    exec: {command: [sh, -c, "echo x >> DIR/count; test $(wc -l < DIR/count) -ge 2"]}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, "count"))
+	if got := strings.Count(string(data), "x"); got != 2 {
+		t.Errorf("attempts = %d, want 2", got)
+	}
+	if got := r.Record().Steps[0].Attempts; got != 2 {
+		t.Errorf("recorded attempts = %d", got)
+	}
+}
+
+func TestCleanupFinishesTeardown(t *testing.T) {
+	dir := t.TempDir()
+	runDir := filepath.Join(dir, "run")
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeJSON(filepath.Join(runDir, RunFile), RunRecord{Status: "running", Target: "local"}); err != nil {
+		t.Fatal(err)
+	}
+	j, err := OpenJournal(runDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := &steps.Exec{Command: []string{"true"}, Undo: []string{"sh", "-c", "echo undone >> " + dir + "/log"}}
+	for _, name := range []string{"one", "two"} {
+		res, _ := exec.Creates(&steps.Env{StepDir: filepath.Join(runDir, "steps", name)})
+		if err := j.Creating(res[0], &Step{Name: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j.Undone(steps.Resource{Kind: "exec", Name: "one"})
+	j.Close()
+	// A torn line, as a kill in the middle of a write would leave.
+	f, _ := os.OpenFile(filepath.Join(runDir, JournalFile), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"op":"create","resou`)
+	f.Close()
+
+	lock, err := lockRunDir(runDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Cleanup(context.Background(), runDir, nil); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("Cleanup of a locked run = %v, want a refusal", err)
+	}
+	lock.Close()
+
+	done, err := Cleanup(context.Background(), runDir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(done) != 1 || done[0].Resource != "exec/two" {
+		t.Errorf("undone = %+v, want exec/two only", done)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "log")); string(data) != "undone\n" {
+		t.Errorf("undo ran %q", data)
+	}
+	done, err = Cleanup(context.Background(), runDir, nil)
+	if err != nil || len(done) != 0 {
+		t.Errorf("second Cleanup = %v, %v; want nothing to do", done, err)
+	}
+	rec, _ := ReadRunRecord(runDir)
+	if rec.Status != "killed" || len(rec.Undone) != 1 {
+		t.Errorf("run record after cleanup = %+v", rec)
+	}
+}
+
+func TestProgressStatusLine(t *testing.T) {
+	p := &Progress{}
+	p.phase = Measure
+	p.step = &Step{Name: "hold", Kind: "sleep"}
+	p.started = time.Unix(0, 0)
+	p.expected = 10 * time.Second
+	got := p.statusLine(time.Unix(2, 500_000_000))
+	want := `measure  step "hold" (sleep)  00:02.5 / 00:10.0 [######------------------]  25%`
+	if got != want {
+		t.Errorf("status line\n got %q\nwant %q", got, want)
+	}
+	p.expected = 0
+	p.attempt = 2
+	if got := p.statusLine(time.Unix(75, 0)); got != `measure  step "hold" (sleep) attempt 2  01:15.0` {
+		t.Errorf("status line without bar = %q", got)
+	}
+}
