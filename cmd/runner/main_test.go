@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/perfrunner/runner/engine"
+	"github.com/perfrunner/runner/steps"
 )
 
 // TestMain lets tests run this test binary as the runner itself, so that
@@ -352,5 +353,20 @@ setup:
 	}
 	if _, err := os.Stat(filepath.Join(dir, "side-effect")); err == nil {
 		t.Error("plan ran a step")
+	}
+}
+
+func TestReadmeDocumentsEveryKind(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range steps.Names() {
+		if strings.HasPrefix(kind, "test.") {
+			continue
+		}
+		if !strings.Contains(string(readme), "#### `"+kind+"`") {
+			t.Errorf("README.md has no section for step kind %s", kind)
+		}
 	}
 }
