@@ -44,6 +44,7 @@ func newValidateCommand(stdout io.Writer) *cobra.Command {
 
 func newPlanCommand(stdout io.Writer) *cobra.Command {
 	var flags scenarioFlags
+	var stepTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "plan FILE",
 		Short: "Print the resolved steps and the pace schedule, changing nothing",
@@ -58,28 +59,36 @@ func newPlanCommand(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			printPlan(stdout, sc, opts.Target)
+			printPlan(stdout, sc, opts.Target, stepTimeout)
 			return nil
 		},
 	}
 	flags.register(cmd)
+	cmd.Flags().DurationVar(&stepTimeout, "step-timeout", engine.DefaultStepTimeout, "a step's timeout when neither the step nor the scenario gives one")
 	return cmd
 }
 
-func printPlan(w io.Writer, sc *engine.Scenario, target string) {
+func printPlan(w io.Writer, sc *engine.Scenario, target string, stepTimeout time.Duration) {
 	fmt.Fprintf(w, "scenario %s (%s), target %s\n", sc.Name, sc.File, target)
 	if sc.Description != "" {
 		fmt.Fprintf(w, "  %s\n", strings.TrimSpace(sc.Description))
 	}
 	for _, phase := range engine.Phases {
 		list := sc.Steps[phase]
-		fmt.Fprintf(w, "\n%s (%d steps)\n", phase, len(list))
+		noun := "steps"
+		if len(list) == 1 {
+			noun = "step"
+		}
+		fmt.Fprintf(w, "\n%s (%d %s)\n", phase, len(list), noun)
 		for _, s := range list {
-			timeout := "default"
-			if s.Timeout > 0 {
-				timeout = s.Timeout.String()
+			timeout := s.Timeout
+			if timeout == 0 {
+				timeout = sc.Defaults.Timeout
 			}
-			fmt.Fprintf(w, "  %-28s %-8s timeout %-8s retries %d  %s\n", s.Name, s.Kind, timeout, s.Retries, s.Pos)
+			if timeout == 0 {
+				timeout = stepTimeout
+			}
+			fmt.Fprintf(w, "  %-28s %-8s timeout %-8v retries %d  %s\n", s.Name, s.Kind, timeout, s.Retries, s.Pos)
 		}
 	}
 	fmt.Fprintln(w)
