@@ -25,7 +25,7 @@ vet:
 ## fuzz: run each fuzz target for FUZZTIME
 fuzz:
 	$(GO) test ./engine -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./engine -run '^$$' -fuzz '^FuzzParsePace$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pace -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 
 ## schema: regenerate scenario.schema.json from the Go types
 schema: build

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/perfrunner/runner/pace"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -27,7 +28,7 @@ type RunRecord struct {
 	Scenario      string       `json:"scenario"`
 	File          string       `json:"file"`
 	PaceSet       string       `json:"pace_set"`
-	Pace          Pace         `json:"pace"`
+	Pace          pace.Pace    `json:"pace"`
 	Target        string       `json:"target"`
 	Host          string       `json:"host"`
 	PID           int          `json:"pid"`

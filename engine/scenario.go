@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/perfrunner/runner/pace"
 	"io"
 	"os"
 	"reflect"
@@ -43,7 +44,7 @@ type Scenario struct {
 	Description string
 	Vars        map[string]any
 	PaceSets    map[string]string // name → spec, as written
-	Pace        Pace              // the pace this run uses
+	Pace        pace.Pace         // the pace this run uses
 	Defaults    Defaults
 	Steps       [len(phaseNames)][]*Step
 	Resolved    []byte // the scenario with templates rendered, as YAML
@@ -216,7 +217,7 @@ func checkPaceSets(d diags, root *yaml.Node) {
 		if !isScalar(val) {
 			continue // already reported by decodeStrict
 		}
-		if _, err := ParsePace(val.Value); err != nil {
+		if _, err := pace.Parse(val.Value); err != nil {
 			d.within(fmt.Sprintf("pace set %q", key.Value)).at(offsetNode(val, err), "%v", err)
 		}
 	}
@@ -225,7 +226,7 @@ func checkPaceSets(d diags, root *yaml.Node) {
 // offsetNode returns a copy of a scalar node whose column points at the pace
 // entry err is about, when the scalar sits on one line.
 func offsetNode(n *yaml.Node, err error) *yaml.Node {
-	var pe *PaceError
+	var pe *pace.Error
 	if !errors.As(err, &pe) {
 		return n
 	}
@@ -241,7 +242,7 @@ func offsetNode(n *yaml.Node, err error) *yaml.Node {
 
 // choosePace resolves the run's pace: a named set, a literal spec, the
 // scenario's default or its only set.
-func choosePace(d diags, root *yaml.Node, sc *Scenario, want string) Pace {
+func choosePace(d diags, root *yaml.Node, sc *Scenario, want string) pace.Pace {
 	if want == "" {
 		want = sc.Defaults.Pace
 		if want == "" && len(sc.PaceSets) == 1 {
@@ -250,21 +251,21 @@ func choosePace(d diags, root *yaml.Node, sc *Scenario, want string) Pace {
 			}
 		}
 		if want == "" {
-			return Pace{}
+			return pace.Pace{}
 		}
 		if _, ok := sc.PaceSets[want]; !ok {
 			_, n := fieldNode(root, "defaults")
 			_, n2 := fieldNode(n, "pace")
 			d.at(n2, "default pace %q is not a pace set (have: %s)", want, strings.Join(paceNames(sc.PaceSets), ", "))
-			return Pace{}
+			return pace.Pace{}
 		}
 	}
 	if spec, ok := sc.PaceSets[want]; ok {
-		steps, err := ParsePace(spec)
+		ps, err := pace.Parse(spec)
 		if err != nil {
-			return Pace{} // reported by checkPaceSets
+			return pace.Pace{} // reported by checkPaceSets
 		}
-		return Pace{Name: want, Spec: spec, Steps: steps}
+		return pace.Pace{Name: want, Spec: spec, Steps: ps}
 	}
 	if !strings.Contains(want, ":") {
 		msg := fmt.Sprintf("--pace %q: no such pace set (have: %s)", want, strings.Join(paceNames(sc.PaceSets), ", "))
@@ -272,14 +273,14 @@ func choosePace(d diags, root *yaml.Node, sc *Scenario, want string) Pace {
 			msg += fmt.Sprintf("; did you mean %q?", s)
 		}
 		*d.list = append(*d.list, Diagnostic{Pos: Pos{File: "--pace"}, Message: msg})
-		return Pace{}
+		return pace.Pace{}
 	}
-	steps, err := ParsePace(want)
+	ps, err := pace.Parse(want)
 	if err != nil {
 		*d.list = append(*d.list, Diagnostic{Pos: Pos{File: "--pace"}, Message: fmt.Sprintf("%q: %v", want, err)})
-		return Pace{}
+		return pace.Pace{}
 	}
-	return Pace{Name: paceDirName(want), Spec: want, Steps: steps}
+	return pace.Pace{Name: paceDirName(want), Spec: want, Steps: ps}
 }
 
 // paceDirName turns a literal pace spec into a name usable as a directory.

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"github.com/perfrunner/runner/pace"
 	"os"
 	"sort"
 	"strings"
@@ -14,7 +15,7 @@ import (
 // templateData is what a template in a step sees.
 type templateData struct {
 	Vars     map[string]any
-	Pace     Pace
+	Pace     pace.Pace
 	Target   string
 	Scenario string
 }

@@ -1,4 +1,7 @@
-package engine
+// Package pace parses and describes paces: sequences of constant-rate
+// intervals, written rps:duration[,rps:duration…]. It is shared by the
+// scenario decoder and the load generator, and depends on neither.
+package pace
 
 import (
 	"fmt"
@@ -8,23 +11,23 @@ import (
 	"time"
 )
 
-// PaceStep is one constant-rate interval of a pace.
-type PaceStep struct {
+// Step is one constant-rate interval of a pace.
+type Step struct {
 	RPS      float64       `json:"rps"`
 	Duration time.Duration `json:"duration_ns"`
 }
 
 // Events returns how many events the step intends to send: rate × duration,
 // rounded down.
-func (s PaceStep) Events() int64 {
+func (s Step) Events() int64 {
 	return int64(math.Floor(s.RPS*s.Duration.Seconds() + 1e-9))
 }
 
 // Pace is a sequence of constant-rate intervals, run one after another.
 type Pace struct {
-	Name  string     `json:"name"` // the pace set's name, or the literal spec
-	Spec  string     `json:"spec"`
-	Steps []PaceStep `json:"steps"`
+	Name  string `json:"name"` // the pace set's name, or the literal spec
+	Spec  string `json:"spec"`
+	Steps []Step `json:"steps"`
 }
 
 // Duration returns the pace's total length.
@@ -45,39 +48,39 @@ func (p Pace) Events() int64 {
 	return n
 }
 
-// PaceError is a problem in a pace spec. Offset is the byte offset of the
+// Error is a problem in a pace spec. Offset is the byte offset of the
 // offending entry in the spec, so that callers can point at it.
-type PaceError struct {
+type Error struct {
 	Offset  int
 	Entry   int // 1-based entry number
 	Message string
 }
 
-func (e *PaceError) Error() string {
+func (e *Error) Error() string {
 	return fmt.Sprintf("entry %d: %s", e.Entry, e.Message)
 }
 
-// maxPaceStep bounds one entry's duration, so that arithmetic on schedules
+// maxStep bounds one entry's duration, so that arithmetic on schedules
 // cannot overflow.
-const maxPaceStep = 7 * 24 * time.Hour
+const maxStep = 7 * 24 * time.Hour
 
-// maxPaceRPS bounds one entry's rate, far above what one runner can send.
-const maxPaceRPS = 10_000_000.0
+// maxRPS bounds one entry's rate, far above what one runner can send.
+const maxRPS = 10_000_000.0
 
-// ParsePace parses `rps:duration[,rps:duration…]`. A rate is a positive
+// Parse parses `rps:duration[,rps:duration…]`. A rate is a positive
 // number of events per second; a duration is a positive number of seconds or
 // a Go duration (`1000:30`, `1000:5m`). Whitespace around entries is allowed.
-func ParsePace(spec string) ([]PaceStep, error) {
+func Parse(spec string) ([]Step, error) {
 	if strings.TrimSpace(spec) == "" {
-		return nil, &PaceError{Entry: 1, Message: "empty pace; write rps:seconds, e.g. 1000:30"}
+		return nil, &Error{Entry: 1, Message: "empty pace; write rps:seconds, e.g. 1000:30"}
 	}
-	var steps []PaceStep
+	var steps []Step
 	offset := 0
 	for i, raw := range strings.Split(spec, ",") {
 		entryOffset := offset + len(raw) - len(strings.TrimLeft(raw, " \t"))
 		offset += len(raw) + 1
 		fail := func(format string, args ...any) error {
-			return &PaceError{Offset: entryOffset, Entry: i + 1, Message: fmt.Sprintf(format, args...)}
+			return &Error{Offset: entryOffset, Entry: i + 1, Message: fmt.Sprintf(format, args...)}
 		}
 		entry := strings.TrimSpace(raw)
 		rateText, durText, ok := strings.Cut(entry, ":")
@@ -91,14 +94,14 @@ func ParsePace(spec string) ([]PaceStep, error) {
 		if rate <= 0 {
 			return nil, fail("rate %s must be positive", strings.TrimSpace(rateText))
 		}
-		if rate > maxPaceRPS {
-			return nil, fail("rate %s is above %d events/s", strings.TrimSpace(rateText), int(maxPaceRPS))
+		if rate > maxRPS {
+			return nil, fail("rate %s is above %d events/s", strings.TrimSpace(rateText), int(maxRPS))
 		}
-		dur, err := parsePaceDuration(strings.TrimSpace(durText))
+		dur, err := parseDuration(strings.TrimSpace(durText))
 		if err != nil {
 			return nil, fail("%v", err)
 		}
-		step := PaceStep{RPS: rate, Duration: dur}
+		step := Step{RPS: rate, Duration: dur}
 		if step.Events() < 1 {
 			return nil, fail("%q sends no event (rate × duration < 1)", entry)
 		}
@@ -107,14 +110,14 @@ func ParsePace(spec string) ([]PaceStep, error) {
 	return steps, nil
 }
 
-func parsePaceDuration(s string) (time.Duration, error) {
+func parseDuration(s string) (time.Duration, error) {
 	var d time.Duration
 	if secs, err := strconv.ParseFloat(s, 64); err == nil {
 		if math.IsNaN(secs) || secs <= 0 {
 			return 0, fmt.Errorf("duration %q must be positive", s)
 		}
-		if secs > maxPaceStep.Seconds() {
-			return 0, fmt.Errorf("duration %q is longer than %s", s, maxPaceStep)
+		if secs > maxStep.Seconds() {
+			return 0, fmt.Errorf("duration %q is longer than %s", s, maxStep)
 		}
 		d = time.Duration(secs * float64(time.Second))
 	} else {
@@ -126,8 +129,8 @@ func parsePaceDuration(s string) (time.Duration, error) {
 	if d <= 0 {
 		return 0, fmt.Errorf("duration %q must be positive", s)
 	}
-	if d > maxPaceStep {
-		return 0, fmt.Errorf("duration %q is longer than %s", s, maxPaceStep)
+	if d > maxStep {
+		return 0, fmt.Errorf("duration %q is longer than %s", s, maxStep)
 	}
 	return d, nil
 }

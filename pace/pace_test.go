@@ -1,4 +1,4 @@
-package engine
+package pace
 
 import (
 	"errors"
@@ -6,17 +6,17 @@ import (
 	"time"
 )
 
-func TestParsePace(t *testing.T) {
+func TestParse(t *testing.T) {
 	tests := []struct {
 		name    string
 		spec    string
-		want    []PaceStep
+		want    []Step
 		wantErr string
 		offset  int
 	}{
-		{name: "one step in seconds", spec: "1000:30", want: []PaceStep{{1000, 30 * time.Second}}},
-		{name: "steps with Go durations and spaces", spec: "1000:5m, 1100:1m30s", want: []PaceStep{{1000, 5 * time.Minute}, {1100, 90 * time.Second}}},
-		{name: "fractional rate", spec: "0.5:10", want: []PaceStep{{0.5, 10 * time.Second}}},
+		{name: "one step in seconds", spec: "1000:30", want: []Step{{1000, 30 * time.Second}}},
+		{name: "steps with Go durations and spaces", spec: "1000:5m, 1100:1m30s", want: []Step{{1000, 5 * time.Minute}, {1100, 90 * time.Second}}},
+		{name: "fractional rate", spec: "0.5:10", want: []Step{{0.5, 10 * time.Second}}},
 		{name: "empty", spec: " ", wantErr: "entry 1: empty pace; write rps:seconds, e.g. 1000:30"},
 		{name: "no colon", spec: "1000", wantErr: `entry 1: "1000" is not rps:duration`},
 		{name: "zero rate", spec: "1000:30,0:30", wantErr: "entry 2: rate 0 must be positive", offset: 8},
@@ -33,11 +33,11 @@ func TestParsePace(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParsePace(tt.spec)
+			got, err := Parse(tt.spec)
 			if tt.wantErr != "" {
-				var pe *PaceError
+				var pe *Error
 				if !errors.As(err, &pe) {
-					t.Fatalf("ParsePace(%q) = %v, %v; want error %q", tt.spec, got, err, tt.wantErr)
+					t.Fatalf("Parse(%q) = %v, %v; want error %q", tt.spec, got, err, tt.wantErr)
 				}
 				if err.Error() != tt.wantErr || pe.Offset != tt.offset {
 					t.Errorf("error = %q at %d, want %q at %d", err, pe.Offset, tt.wantErr, tt.offset)
@@ -60,7 +60,7 @@ func TestParsePace(t *testing.T) {
 }
 
 func TestPaceTotals(t *testing.T) {
-	steps, err := ParsePace("1000:30,1100:30,1200:30,1300:30,1400:30,1500:30,1600:30,1700:30,1800:30,1900:30,2000:30")
+	steps, err := Parse("1000:30,1100:30,1200:30,1300:30,1400:30,1500:30,1600:30,1700:30,1800:30,1900:30,2000:30")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestPaceTotals(t *testing.T) {
 	if p.Events() != 495000 {
 		t.Errorf("events = %d, want 495000", p.Events())
 	}
-	if (PaceStep{RPS: 3, Duration: time.Second / 3}).Events() != 1 {
+	if (Step{RPS: 3, Duration: time.Second / 3}).Events() != 1 {
 		t.Error("3 rps over a third of a second must be one event despite rounding")
 	}
 }
