@@ -98,14 +98,14 @@ func decodeStrict(d diags, n *yaml.Node, v reflect.Value) {
 		v.SetBool(b)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		i, err := strconv.ParseInt(n.Value, 0, v.Type().Bits())
-		if !isScalar(n) || err != nil {
+		if !isScalar(n) || err != nil || n.ShortTag() != "!!int" {
 			d.at(n, "expected an integer, got %s", describe(n))
 			return
 		}
 		v.SetInt(i)
 	case reflect.Float32, reflect.Float64:
 		f, err := strconv.ParseFloat(n.Value, v.Type().Bits())
-		if !isScalar(n) || err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		if !isScalar(n) || err != nil || math.IsNaN(f) || math.IsInf(f, 0) || (n.ShortTag() != "!!int" && n.ShortTag() != "!!float") {
 			d.at(n, "expected a number, got %s", describe(n))
 			return
 		}
@@ -226,7 +226,7 @@ func resolveAlias(n *yaml.Node) *yaml.Node {
 func isScalar(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag != "!!null" }
 
 func scalarBool(n *yaml.Node) (bool, bool) {
-	if !isScalar(n) {
+	if !isScalar(n) || n.ShortTag() != "!!bool" {
 		return false, false
 	}
 	switch n.Value {

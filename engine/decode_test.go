@@ -183,6 +183,44 @@ vars: {partitions: 10}
 			want: []string{`--set partitons=3: variable "partitons" is not declared in the scenario's vars (did you mean "partitions"?)`},
 		},
 		{
+			name: "non-positive defaults",
+			src:  "name: s\ndefaults: {timeout: 0s, teardownTimeout: -1s}\n",
+			want: []string{
+				`s.yaml:2:21: timeout must be positive`,
+				`s.yaml:2:42: teardownTimeout must be positive`,
+			},
+		},
+		{
+			name: "retries out of range and quoted numbers",
+			src: `name: s
+setup:
+  - exec: {command: ["false"]}
+    retries: 9223372036854775807
+  - exec: {command: ["false"]}
+    retries: "3"
+`,
+			want: []string{
+				`s.yaml:4:14: step "setup[0]" (exec): retries must be between 0 and 100`,
+				`s.yaml:6:14: step "setup[1]" (exec): expected an integer, got "3"`,
+			},
+		},
+		{
+			name: "a broken second document",
+			src:  "name: s\n---\nsetup: [\n",
+			want: []string{`s.yaml:3: invalid YAML: did not find expected node content`},
+		},
+		{
+			name: "a bad pace behind an alias",
+			src:  "name: s\ndescription: &p \"0:1\"\npaces: {a: *p}\n",
+			want: []string{`s.yaml:2:15: pace set "a": entry 1: rate 0 must be positive`},
+		},
+		{
+			name: "set of a misspelt nested key",
+			src:  "name: s\nvars: {kafka: {replicas: 1}}\n",
+			opts: Options{Set: []string{"kafka.replicsa=3"}},
+			want: []string{`--set kafka.replicsa=3: variable "kafka" has no key "replicsa" (did you mean "replicas"?)`},
+		},
+		{
 			name: "invalid YAML",
 			src:  "name: s\nsetup: [\n",
 			want: []string{`s.yaml:2: invalid YAML: did not find expected node content`},

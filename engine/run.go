@@ -93,24 +93,30 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 		}
 	}
-	interrupted := errors.Is(context.Cause(ctx), ErrInterrupted)
-
 	r.obs.PhaseStarted(Teardown)
 	if err := r.teardown(); err != nil {
 		result = multierror.Append(result, err)
 	}
-	if measured {
+	switch {
+	case !measured:
+		r.skipPhase(Report, "the measure phase did not run")
+	case ctx.Err() != nil:
+		r.skipPhase(Report, skipReason(ctx, false))
+	default:
+		// Report steps run in order whatever happens to each other; an
+		// interrupt now stops them.
 		r.obs.PhaseStarted(Report)
-		reportCtx, cancel := context.WithTimeout(context.Background(), DefaultTeardownTimeout)
 		for _, s := range r.Scenario.Steps[Report] {
-			if err := r.runStep(reportCtx, s); err != nil {
+			if err := r.runStep(ctx, s); err != nil {
 				result = multierror.Append(result, err)
 			}
 		}
-		cancel()
-	} else {
-		r.skipPhase(Report, "the measure phase did not run")
+		// A report step may create something too: nothing outlives the run.
+		if err := r.undoPending(context.Background()); err != nil {
+			result = multierror.Append(result, err)
+		}
 	}
+	interrupted := errors.Is(context.Cause(ctx), ErrInterrupted)
 
 	end := time.Now().UTC()
 	r.record.End = &end
@@ -183,10 +189,10 @@ func (r *Runner) prepare() error {
 	}
 	now := time.Now()
 	r.dir = runDirName(r.OutDir, sc.Name, paceSet, now)
-	r.dirSeen.Store(&r.dir)
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
 		return fmt.Errorf("create run directory: %w", err)
 	}
+	r.dirSeen.Store(&r.dir)
 	if err := os.WriteFile(filepath.Join(r.dir, ScenarioFile), sc.Resolved, 0o644); err != nil {
 		return fmt.Errorf("write resolved scenario: %w", err)
 	}
@@ -310,7 +316,7 @@ func (r *Runner) runStep(ctx context.Context, s *Step) error {
 
 func (r *Runner) attempts(ctx context.Context, s *Step, rec *StepRecord) error {
 	var err error
-	for attempt := 1; attempt <= s.Retries+1; attempt++ {
+	for attempt := 1; attempt-1 <= s.Retries; attempt++ {
 		rec.Attempts = attempt
 		if attempt > 1 {
 			backoff := min(time.Duration(1<<min(attempt-2, 5))*time.Second, 30*time.Second)
@@ -330,6 +336,9 @@ func (r *Runner) attempts(ctx context.Context, s *Step, rec *StepRecord) error {
 }
 
 func (r *Runner) attempt(ctx context.Context, s *Step, attempt int) error {
+	if err := ctx.Err(); err != nil {
+		return err // never start, or journal, a step whose time is up
+	}
 	env := r.env(s, attempt)
 	if c, ok := s.Spec.(steps.Creator); ok {
 		resources, err := c.Creates(env)

@@ -337,3 +337,63 @@ func TestProgressStatusLine(t *testing.T) {
 		t.Errorf("status line without bar = %q", got)
 	}
 }
+
+func TestReportStepsCannotLeaveDebris(t *testing.T) {
+	dir, r, err := runScenario(t, context.Background(), `name: s
+measure:
+  - sleep: {duration: 10ms}
+report:
+  - name: creates
+    exec: {command: [touch, DIR/f], undo: [rm, -f, DIR/f]}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exists(filepath.Join(dir, "f")) {
+		t.Error("what a report step created outlived the run")
+	}
+	if len(r.Record().Undone) != 1 {
+		t.Errorf("undone = %+v", r.Record().Undone)
+	}
+}
+
+func TestInterruptDuringTeardownMarksRunInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	dir := t.TempDir()
+	src := strings.ReplaceAll(`name: s
+teardown:
+  - exec: {command: [sh, -c, "touch DIR/td; sleep 0.5"]}
+  - exec: {command: [touch, DIR/td2]}
+`, "DIR", dir)
+	sc, err := Decode("s.yaml", []byte(src), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for !exists(filepath.Join(dir, "td")) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel(ErrInterrupted)
+	}()
+	r := &Runner{Scenario: sc, OutDir: filepath.Join(dir, "results")}
+	err = r.Run(ctx)
+	if !errors.Is(err, ErrInterrupted) {
+		t.Errorf("Run error = %v, want interrupted", err)
+	}
+	if !exists(filepath.Join(dir, "td2")) {
+		t.Error("an interrupt during teardown stopped the teardown")
+	}
+}
+
+func TestUndoRunsInTheStepsDirectory(t *testing.T) {
+	dir := t.TempDir()
+	e := &steps.Exec{Command: []string{"true"}, Dir: "relative/work", Undo: []string{"true"}}
+	wd, _ := os.Getwd()
+	res, err := e.Creates(&steps.Env{StepDir: filepath.Join(dir, "s")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(wd, "relative/work"); !strings.Contains(string(res[0].Undo), `"dir":"`+want+`"`) {
+		t.Errorf("journaled undo %s does not pin the directory %s", res[0].Undo, want)
+	}
+}

@@ -5,11 +5,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/perfrunner/runner/pace"
 	"os"
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/perfrunner/runner/internal/atomicfile"
+	"github.com/perfrunner/runner/pace"
 )
 
 // Files in a run directory.
@@ -67,35 +69,7 @@ func runDirName(root, scenario, paceSet string, now time.Time) string {
 	return filepath.Join(root, scenario, paceSet, now.UTC().Format("20060102T150405Z")+"-"+hex.EncodeToString(id[:]))
 }
 
-// writeFileAtomic replaces path with data so that a reader (or a crash) sees
-// either the old or the new content, never a mix.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-func writeJSON(path string, v any) error {
-	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(path, append(data, '\n'))
-}
+func writeJSON(path string, v any) error { return atomicfile.WriteJSON(path, v) }
 
 // ReadRunRecord reads run.json from a run directory.
 func ReadRunRecord(dir string) (*RunRecord, error) {

@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/perfrunner/runner/pace"
 	"io"
 	"os"
 	"reflect"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/perfrunner/runner/pace"
 
 	"gopkg.in/yaml.v3"
 
@@ -142,6 +143,7 @@ func Decode(file string, src []byte, opts Options) (*Scenario, error) {
 		_, n := fieldNode(root, "name")
 		d.at(n, "name %q may hold only letters, digits, '.', '_' and '-'", doc.Name)
 	}
+	checkDefaults(d, root, doc.Defaults)
 	checkPaceSets(d, root)
 	if err := applyOverrides(sc.Vars, opts); err != nil {
 		list = append(list, overrideDiagnostics(err)...)
@@ -185,8 +187,11 @@ func parseYAML(file string, src []byte) (*yaml.Node, error) {
 		return nil, Diagnostics{{Pos: yamlErrorPos(file, err), Message: yamlErrorMessage(err)}}.Err()
 	}
 	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
+	switch err := dec.Decode(&extra); {
+	case err == nil:
 		return nil, Diagnostics{{Pos: posOf(file, &extra), Message: "a scenario file holds one YAML document; found a second"}}.Err()
+	case !errors.Is(err, io.EOF):
+		return nil, Diagnostics{{Pos: yamlErrorPos(file, err), Message: yamlErrorMessage(err)}}.Err()
 	}
 	if len(root.Content) == 0 {
 		return nil, Diagnostics{{Pos: Pos{File: file, Line: 1, Column: 1}, Message: "empty scenario"}}.Err()
@@ -203,6 +208,19 @@ func validName(s string) bool {
 	return s != "" && s != "." && s != ".."
 }
 
+// checkDefaults reports durations that would make steps or teardown fail at
+// once.
+func checkDefaults(d diags, root *yaml.Node, def Defaults) {
+	_, n := fieldNode(root, "defaults")
+	for key, v := range map[string]time.Duration{"timeout": def.Timeout, "teardownTimeout": def.TeardownTimeout} {
+		if k, val := fieldNode(n, key); k != nil && v <= 0 {
+			if _, err := time.ParseDuration(val.Value); err == nil {
+				d.at(val, "%s must be positive", key)
+			}
+		}
+	}
+}
+
 // checkPaceSets reports every malformed pace set at the offending entry.
 func checkPaceSets(d diags, root *yaml.Node) {
 	_, paces := fieldNode(root, "paces")
@@ -210,7 +228,7 @@ func checkPaceSets(d diags, root *yaml.Node) {
 		return
 	}
 	for i := 0; i+1 < len(paces.Content); i += 2 {
-		key, val := paces.Content[i], paces.Content[i+1]
+		key, val := paces.Content[i], resolveAlias(paces.Content[i+1])
 		if !validName(key.Value) {
 			d.at(key, "pace set name %q may hold only letters, digits, '.', '_' and '-'", key.Value)
 		}
@@ -232,7 +250,7 @@ func offsetNode(n *yaml.Node, err error) *yaml.Node {
 	}
 	c := *n
 	switch n.Style {
-	case 0, yaml.TaggedStyle:
+	case 0:
 		c.Column += pe.Offset
 	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
 		c.Column += 1 + pe.Offset

@@ -19,6 +19,10 @@ type stepFields struct {
 	Retries int           `yaml:"retries" doc:"how many times a failed attempt is retried, for kinds that allow it"`
 }
 
+// maxRetries bounds a step's retries; with backoff capped at 30 s, 100
+// retries already take most of an hour.
+const maxRetries = 100
+
 var commonKeys = structFields(reflect.TypeOf(stepFields{})).keys
 
 // decodePhase decodes the steps of one phase.
@@ -106,8 +110,8 @@ func decodeStep(d diags, n *yaml.Node, phase Phase, index int) *Step {
 		switch {
 		case !kind.Retryable && f.Retries != 0:
 			sd.at(rk, "kind %s does not retry; remove retries", kind.Name)
-		case f.Retries < 0:
-			sd.at(rn, "retries must be zero or more")
+		case f.Retries < 0 || f.Retries > maxRetries:
+			sd.at(rn, "retries must be between 0 and %d", maxRetries)
 		}
 	}
 

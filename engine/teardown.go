@@ -20,7 +20,7 @@ import (
 // that deletes only things setup never created is skipped.
 func (r *Runner) teardown() error {
 	budget := r.Scenario.Defaults.TeardownTimeout
-	if budget == 0 {
+	if budget <= 0 {
 		budget = DefaultTeardownTimeout
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), budget)
@@ -60,15 +60,20 @@ func (r *Runner) teardown() error {
 			}
 		}
 	}
-	undo := undoer{dir: r.dir, target: r.Target, journal: r.journal, log: r.log, report: func(u UndoRecord) {
+	if err := r.undoPending(ctx); err != nil {
+		result = multierror.Append(result, err)
+	}
+	return result.ErrorOrNil()
+}
+
+// undoPending undoes whatever the journal still holds, recording each undo.
+func (r *Runner) undoPending(ctx context.Context) error {
+	u := undoer{dir: r.dir, target: r.Target, journal: r.journal, log: r.log, report: func(u UndoRecord) {
 		r.record.Undone = append(r.record.Undone, u)
 		r.save()
 		r.obs.Undone(u)
 	}}
-	if err := undo.pending(ctx); err != nil {
-		result = multierror.Append(result, err)
-	}
-	return result.ErrorOrNil()
+	return u.pending(ctx)
 }
 
 func anyPending(list []steps.Resource, pending map[string]bool) bool {

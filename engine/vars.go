@@ -3,11 +3,12 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"github.com/perfrunner/runner/pace"
 	"os"
 	"sort"
 	"strings"
 	"text/template"
+
+	"github.com/perfrunner/runner/pace"
 
 	"gopkg.in/yaml.v3"
 )
@@ -45,10 +46,10 @@ func renderTemplates(d diags, n *yaml.Node, data templateData) {
 			d.at(n, "template: %v", templateMessage(err))
 			return
 		}
+		// A rendered scalar is typed by what it became: "{{ .Vars.n }}"
+		// may render an integer, whether or not the template was quoted.
 		n.Value = b.String()
-		if n.Style == 0 {
-			n.Tag = "" // re-resolve: a plain "{{ .Vars.n }}" may become an integer
-		}
+		n.Tag, n.Style = "", 0
 	}
 }
 
@@ -133,6 +134,10 @@ func applyOverrides(vars map[string]any, opts Options) error {
 				errs = append(errs, &overrideError{pos: posOf(file, key), msg: undeclared(key.Value)})
 				continue
 			}
+			if err := checkDeclared(file, key.Value, val, vars[key.Value]); err != nil {
+				errs = append(errs, err)
+				continue
+			}
 			var v any
 			if err := val.Decode(&v); err != nil {
 				errs = append(errs, &overrideError{pos: posOf(file, val), msg: err.Error()})
@@ -189,19 +194,55 @@ func mergeValue(old, new any) any {
 	return out
 }
 
+// setPath sets the declared variable at path. Every part of the path must
+// exist, so that a misspelt nested key is an error too.
 func setPath(m map[string]any, path []string, v any) error {
-	for i, p := range path[:len(path)-1] {
-		next, ok := m[p].(map[string]any)
+	for i, p := range path {
+		old, ok := m[p]
 		if !ok {
-			if m[p] != nil {
-				return fmt.Errorf("%s is not a mapping", strings.Join(path[:i+1], "."))
-			}
-			next = map[string]any{}
-			m[p] = next
+			return fmt.Errorf("variable %q has no key %q%s", strings.Join(path[:i], "."), p, didYouMean(p, m))
+		}
+		if i == len(path)-1 {
+			m[p] = v
+			return nil
+		}
+		next, ok := old.(map[string]any)
+		if !ok {
+			return fmt.Errorf("%s is not a mapping", strings.Join(path[:i+1], "."))
 		}
 		m = next
 	}
-	m[path[len(path)-1]] = v
+	return nil
+}
+
+func didYouMean(key string, m map[string]any) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	if s := suggest(key, keys); s != "" {
+		return fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return ""
+}
+
+// checkDeclared reports the first key in a values-file node that the
+// declared value does not have, at its position.
+func checkDeclared(file, path string, n *yaml.Node, declared any) error {
+	m, isMap := declared.(map[string]any)
+	if n.Kind != yaml.MappingNode || !isMap {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key := n.Content[i]
+		sub, ok := m[key.Value]
+		if !ok {
+			return &overrideError{pos: posOf(file, key), msg: fmt.Sprintf("variable %q has no key %q%s", path, key.Value, didYouMean(key.Value, m))}
+		}
+		if err := checkDeclared(file, path+"."+key.Value, n.Content[i+1], sub); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

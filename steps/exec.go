@@ -60,7 +60,13 @@ func (e *Exec) Creates(env *Env) ([]Resource, error) {
 	if e.Undo == nil {
 		return nil, nil
 	}
-	undo, err := json.Marshal(undoCommand{Command: e.Undo, Env: e.Env, Dir: e.Dir})
+	// The undo may run from another process (runner cleanup) started
+	// elsewhere: pin the working directory.
+	dir, err := filepath.Abs(e.Dir)
+	if err != nil {
+		return nil, err
+	}
+	undo, err := json.Marshal(undoCommand{Command: e.Undo, Env: e.Env, Dir: dir})
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +122,9 @@ func runCommand(ctx context.Context, env *Env, argv []string, extraEnv map[strin
 	// Its own process group, so that a cancelled step takes its children
 	// with it and a Ctrl-C on the terminal reaches only the runner, which
 	// decides what to stop.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a runner killed outright takes the command with it, so
+	// that it cannot recreate what `runner cleanup` removes.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", argv[0], err)
 	}

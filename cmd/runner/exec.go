@@ -39,6 +39,9 @@ breached, 130 interrupted.`,
 			if err != nil {
 				return err
 			}
+			if stepTimeout <= 0 {
+				return badInput(fmt.Errorf("--step-timeout %s: must be positive", stepTimeout))
+			}
 			opts.RequirePace = true
 			sc, err := loadScenario(args[0], opts)
 			if err != nil {

@@ -192,6 +192,9 @@ func TestKilledRunIsFinishedByCleanup(t *testing.T) {
 	if code, stdout, _ := runCLI("cleanup", runDir); code != exitOK || !strings.Contains(stdout, "nothing left to undo") {
 		t.Errorf("second cleanup: %d %s", code, stdout)
 	}
+	if code, _, stderr := runCLI("cleanup", filepath.Join(dir, "no-such-run")); code != exitBadInput {
+		t.Errorf("cleanup of a missing directory: exit %d, %s", code, stderr)
+	}
 }
 
 func TestExecExitCodes(t *testing.T) {
@@ -207,6 +210,7 @@ func TestExecExitCodes(t *testing.T) {
 		{name: "bad scenario", src: "name: b\nmeasure:\n  - slep: {}\n", code: exitBadInput},
 		{name: "bad target", src: "name: t\n", args: []string{"--target", "moon"}, code: exitBadInput},
 		{name: "bad pace flag", src: "name: p\n", args: []string{"--pace", "10:0"}, code: exitBadInput},
+		{name: "negative step timeout", src: "name: n\n", args: []string{"--step-timeout", "-1s"}, code: exitBadInput},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

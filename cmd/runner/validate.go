@@ -113,15 +113,18 @@ func newCleanupCommand(stdout io.Writer) *cobra.Command {
 		Short: "Finish the teardown of a run whose process was killed, from its journal",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if timeout <= 0 {
+				return badInput(fmt.Errorf("--timeout %s: must be positive", timeout))
+			}
+			if _, err := engine.ReadRunRecord(args[0]); err != nil {
+				return badInput(fmt.Errorf("%s is not a run directory: %w", args[0], err))
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
 			progress := engine.NewProgress(stdout, false)
 			done, err := engine.Cleanup(ctx, args[0], progress)
 			if err != nil {
-				if len(done) == 0 && !errors.Is(err, context.DeadlineExceeded) {
-					return &exitError{code: exitFailed, err: fmt.Errorf("cleanup %s: %w", args[0], err)}
-				}
-				return &exitError{code: exitFailed, err: err}
+				return &exitError{code: exitFailed, err: fmt.Errorf("cleanup %s: %w", args[0], err)}
 			}
 			if len(done) == 0 {
 				fmt.Fprintf(stdout, "%s: nothing left to undo\n", args[0])

@@ -1,0 +1,145 @@
+package loadgen
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// bitset is a fixed-size set of sequence numbers, safe for concurrent use.
+type bitset []atomic.Uint64
+
+func newBitset(n int64) bitset { return make(bitset, (n+63)/64) }
+
+// set adds i and reports whether it was already there.
+func (b bitset) set(i int64) (was bool) {
+	mask := uint64(1) << (i & 63)
+	return b[i>>6].Or(mask)&mask != 0
+}
+
+func (b bitset) has(i int64) bool { return b[i>>6].Load()&(1<<(i&63)) != 0 }
+
+// Stream is the events one sender sends: n events numbered 0..n-1. It tracks
+// which were accepted and which delivered, one bit each, so that lost and
+// duplicate events are counted exactly.
+type Stream struct {
+	Name      string
+	n         int64
+	accepted  bitset
+	delivered bitset
+	acks      atomic.Int64 // accepted events
+	receipts  atomic.Int64 // delivered events that were also accepted, or not yet known to be
+}
+
+// NewStream returns a stream of n events named name. Ids are name-seq and
+// are split at their last '-', so the name may itself hold dashes.
+func NewStream(name string, n int64) *Stream {
+	return &Stream{Name: name, n: n, accepted: newBitset(n), delivered: newBitset(n)}
+}
+
+// ID returns the CloudEvents id of event seq.
+func (s *Stream) ID(seq int64) string { return s.Name + "-" + strconv.FormatInt(seq, 10) }
+
+// Accepted records that the sink acknowledged event seq.
+func (s *Stream) Accepted(seq int64) {
+	s.accepted.set(seq)
+	s.acks.Add(1)
+}
+
+// deliver records a receipt of seq and reports whether it is a duplicate.
+func (s *Stream) deliver(seq int64) (duplicate bool) {
+	if s.delivered.set(seq) {
+		return true
+	}
+	s.receipts.Add(1)
+	return false
+}
+
+// Tally counts, over sequence numbers [from, to), the accepted events never
+// delivered (lost) and the delivered events never acknowledged.
+func (s *Stream) Tally(from, to int64) (lost, deliveredUnacked int64) {
+	for i := from; i < to; i++ {
+		a, d := s.accepted.has(i), s.delivered.has(i)
+		switch {
+		case a && !d:
+			lost++
+		case d && !a:
+			deliveredUnacked++
+		}
+	}
+	return lost, deliveredUnacked
+}
+
+// Receipt is what a receiver learnt from one request.
+type Receipt struct {
+	ID       string
+	Intended int64 // Unix ns, from the intended-time extension; 0 when absent
+	Received int64 // Unix ns, when the request arrived
+}
+
+// Router hands receipts to the streams that sent them and to probes. It is
+// safe for concurrent use; a receiver calls Route for every request.
+type Router struct {
+	mu         sync.RWMutex
+	streams    map[string]*Stream
+	onReceipt  func(s *Stream, r Receipt, duplicate bool)
+	probes     chan string
+	outOfRange atomic.Int64
+}
+
+// NewRouter returns a router that calls onReceipt for every receipt that
+// belongs to a registered stream.
+func NewRouter(onReceipt func(s *Stream, r Receipt, duplicate bool)) *Router {
+	return &Router{streams: map[string]*Stream{}, onReceipt: onReceipt, probes: make(chan string, 16)}
+}
+
+// Register makes s's events routable. A stream's name is unique in a run.
+func (rt *Router) Register(s *Stream) {
+	rt.mu.Lock()
+	rt.streams[s.Name] = s
+	rt.mu.Unlock()
+}
+
+// SetReceiptHandler replaces the function receipts of streams go to.
+func (rt *Router) SetReceiptHandler(f func(s *Stream, r Receipt, duplicate bool)) {
+	rt.mu.Lock()
+	rt.onReceipt = f
+	rt.mu.Unlock()
+}
+
+// ProbePrefix starts the id of a probe event.
+const ProbePrefix = "probe-"
+
+// Route accounts for one receipt.
+func (rt *Router) Route(r Receipt) {
+	if strings.HasPrefix(r.ID, ProbePrefix) {
+		select {
+		case rt.probes <- r.ID:
+		default:
+		}
+		return
+	}
+	cut := strings.LastIndexByte(r.ID, '-')
+	if cut < 0 {
+		rt.outOfRange.Add(1)
+		return
+	}
+	seq, err := strconv.ParseInt(r.ID[cut+1:], 10, 64)
+	rt.mu.RLock()
+	s := rt.streams[r.ID[:cut]]
+	handle := rt.onReceipt
+	rt.mu.RUnlock()
+	if s == nil || err != nil || seq < 0 || seq >= s.n || r.Intended == 0 {
+		rt.outOfRange.Add(1)
+		return
+	}
+	dup := s.deliver(seq)
+	if handle != nil {
+		handle(s, r, dup)
+	}
+}
+
+// OutOfRange returns how many receipts matched no registered stream or
+// carried a sequence number outside it.
+func (rt *Router) OutOfRange() int64 { return rt.outOfRange.Load() }

@@ -1,0 +1,287 @@
+package results
+
+import (
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Metric names one of the latency distributions an event feeds.
+type Metric int
+
+// The latency metrics, each in milliseconds.
+const (
+	Publish Metric = iota // acknowledgement − intended send time
+	E2E                   // receipt at the sink − intended send time
+	SendLag               // actual send start − intended send time
+	Service               // acknowledgement − actual send start
+	numMetrics
+)
+
+var metricNames = [numMetrics]string{"publish", "e2e", "send_lag", "service"}
+
+func (m Metric) String() string { return metricNames[m] }
+
+// Counts are the event counters of one window.
+type Counts struct {
+	Intended     int64 `json:"intended"`      // events the pace scheduled
+	Sent         int64 `json:"sent"`          // sends started
+	SendFailures int64 `json:"send_failures"` // sends that errored, timed out or got a non-2xx answer
+	Dropped      int64 `json:"dropped"`       // events that could not start: the in-flight cap was reached
+	Accepted     int64 `json:"accepted"`      // sends acknowledged with a 2xx
+	Delivered    int64 `json:"delivered"`     // first receipts at the sink
+	Duplicates   int64 `json:"duplicates"`    // receipts after the first
+	NegativeE2E  int64 `json:"negative_e2e"`  // receipts timed before their intended send (clock skew between hosts)
+}
+
+func (c *Counts) add(o Counts) {
+	c.Intended += o.Intended
+	c.Sent += o.Sent
+	c.SendFailures += o.SendFailures
+	c.Dropped += o.Dropped
+	c.Accepted += o.Accepted
+	c.Delivered += o.Delivered
+	c.Duplicates += o.Duplicates
+	c.NegativeE2E += o.NegativeE2E
+}
+
+// window is the counters and digests of one second, pace step or phase.
+type window struct {
+	Counts
+	digests [numMetrics]*Digest
+}
+
+func newWindow() *window {
+	w := &window{}
+	for i := range w.digests {
+		w.digests[i] = NewDigest()
+	}
+	return w
+}
+
+func (w *window) reset() {
+	w.Counts = Counts{}
+	for _, d := range w.digests {
+		d.Reset()
+	}
+}
+
+// Span is one pace step as run: its phase, target rate and the interval of
+// intended send times it covers.
+type Span struct {
+	Phase     string        `json:"phase"` // "warmup" or "measure"
+	Index     int           `json:"index"` // within its phase, from 0
+	TargetRPS float64       `json:"target_rps"`
+	Start     time.Time     `json:"start"`
+	Duration  time.Duration `json:"duration_ns"`
+}
+
+func (s Span) end() time.Time { return s.Start.Add(s.Duration) }
+
+// Meta names the run a recorder belongs to.
+type Meta struct {
+	Scenario string
+	PaceSet  string
+	Target   string
+}
+
+// Recorder collects what a run measures. Its memory depends on the number of
+// pace steps and on how many seconds are open at once, not on the number of
+// events: a second's digests are written to disk and recycled once the
+// second is older than the close horizon. It is safe for concurrent use.
+type Recorder struct {
+	dir     string
+	meta    Meta
+	horizon time.Duration
+
+	mu       sync.Mutex
+	spans    []Span
+	steps    []*window // parallel to spans
+	extra    []StepExtra
+	phases   map[string]*window
+	origin   time.Time // the first span's start: second 0 of the timeline
+	open     map[int64]*window
+	closed   int64 // seconds below this are closed
+	free     []*window
+	late     int64                  // records for seconds already closed
+	cum      map[string]*[2]*Digest // running publish and e2e digests per phase, through the last closed second
+	timeline *os.File
+	gzFile   *os.File
+	gz       *gzip.Writer
+	enc      *json.Encoder
+}
+
+// StepExtra is what the load generator knows about a pace step that the
+// recorder cannot see: exact losses and whether the generator kept up.
+type StepExtra struct {
+	Lost               int64 `json:"lost"`
+	DeliveredUnacked   int64 `json:"delivered_unacknowledged"`
+	OutOfRange         int64 `json:"out_of_range"`
+	GeneratorSaturated bool  `json:"generator_saturated"`
+}
+
+// Files a recorder writes into the run directory.
+const (
+	TimelineFile = "timeline.tsv"
+	SummaryFile  = "summary.json"
+	DigestsFile  = "digests.json"            // per pace step and phase
+	SecondsFile  = "second-digests.jsonl.gz" // per second, appended as seconds close
+)
+
+// NewRecorder creates a recorder writing into dir. Seconds are closed (their
+// row written) once they are older than horizon, so deliveries that arrive
+// later than that still count in their pace step and phase but not in the
+// second's row.
+func NewRecorder(dir string, meta Meta, horizon time.Duration) (*Recorder, error) {
+	tl, err := os.OpenFile(filepath.Join(dir, TimelineFile), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create timeline: %w", err)
+	}
+	if _, err := tl.WriteString(timelineHeader); err != nil {
+		tl.Close()
+		return nil, fmt.Errorf("write timeline: %w", err)
+	}
+	gzFile, err := os.OpenFile(filepath.Join(dir, SecondsFile), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		tl.Close()
+		return nil, fmt.Errorf("create per-second digests: %w", err)
+	}
+	gz := gzip.NewWriter(gzFile)
+	return &Recorder{
+		dir:      dir,
+		meta:     meta,
+		horizon:  horizon,
+		phases:   map[string]*window{},
+		open:     map[int64]*window{},
+		closed:   math.MinInt64,
+		timeline: tl,
+		gzFile:   gzFile,
+		gz:       gz,
+		enc:      json.NewEncoder(gz),
+	}, nil
+}
+
+// BeginStep registers a pace step before its first event and returns its
+// index among all steps.
+func (r *Recorder) BeginStep(s Span) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.spans) == 0 {
+		r.origin = s.Start
+		r.closed = 0
+	}
+	r.spans = append(r.spans, s)
+	r.steps = append(r.steps, newWindow())
+	r.extra = append(r.extra, StepExtra{})
+	if r.phases[s.Phase] == nil {
+		r.phases[s.Phase] = newWindow()
+	}
+	return len(r.spans) - 1
+}
+
+// SetStepExtra records what the generator learnt about step i after drain.
+func (r *Recorder) SetStepExtra(i int, e StepExtra) {
+	r.mu.Lock()
+	r.extra[i] = e
+	r.mu.Unlock()
+}
+
+// locate returns the windows an event with intended time ti (Unix ns) feeds:
+// its second (nil when already closed), its step and its phase. Callers hold
+// r.mu.
+func (r *Recorder) locate(ti int64) (sec, step, phase *window) {
+	i := len(r.spans) - 1
+	for i > 0 && r.spans[i].Start.UnixNano() > ti {
+		i--
+	}
+	if i < 0 {
+		return nil, nil, nil
+	}
+	s := int64(math.Floor(float64(ti-r.origin.UnixNano()) / 1e9))
+	if s >= r.closed {
+		sec = r.open[s]
+		if sec == nil {
+			sec = r.newSecond()
+			r.open[s] = sec
+		}
+	} else {
+		r.late++
+	}
+	return sec, r.steps[i], r.phases[r.spans[i].Phase]
+}
+
+func (r *Recorder) newSecond() *window {
+	if n := len(r.free); n > 0 {
+		w := r.free[n-1]
+		r.free = r.free[:n-1]
+		return w
+	}
+	return newWindow()
+}
+
+// each applies f to every window an event feeds.
+func (r *Recorder) each(ti int64, f func(w *window)) {
+	sec, step, phase := r.locate(ti)
+	for _, w := range [...]*window{sec, step, phase} {
+		if w != nil {
+			f(w)
+		}
+	}
+}
+
+func ms(ns int64) float64 { return float64(ns) / 1e6 }
+
+// Intended counts an event the pace scheduled at ti (Unix ns).
+func (r *Recorder) Intended(ti int64) {
+	r.mu.Lock()
+	r.each(ti, func(w *window) { w.Intended++ })
+	r.mu.Unlock()
+}
+
+// Dropped counts an event that could not start.
+func (r *Recorder) Dropped(ti int64) {
+	r.mu.Lock()
+	r.each(ti, func(w *window) { w.Dropped++ })
+	r.mu.Unlock()
+}
+
+// SendDone records a finished send: started and ack are Unix ns; ok is
+// whether the sink acknowledged it with a 2xx.
+func (r *Recorder) SendDone(ti, started, ack int64, ok bool) {
+	r.mu.Lock()
+	r.each(ti, func(w *window) {
+		w.Sent++
+		w.digests[SendLag].Add(ms(started - ti))
+		if !ok {
+			w.SendFailures++
+			return
+		}
+		w.Accepted++
+		w.digests[Publish].Add(ms(ack - ti))
+		w.digests[Service].Add(ms(ack - started))
+	})
+	r.mu.Unlock()
+}
+
+// Delivered records a receipt at the sink at received (Unix ns) of an event
+// intended at ti; duplicate receipts are counted and not timed.
+func (r *Recorder) Delivered(ti, received int64, duplicate bool) {
+	r.mu.Lock()
+	r.each(ti, func(w *window) {
+		if duplicate {
+			w.Duplicates++
+			return
+		}
+		w.Delivered++
+		if received < ti {
+			w.NegativeE2E++
+		}
+		w.digests[E2E].Add(ms(received - ti))
+	})
+	r.mu.Unlock()
+}
