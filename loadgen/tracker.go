@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"math/bits"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,20 +57,32 @@ func (s *Stream) deliver(seq int64) (duplicate bool) {
 	return false
 }
 
-// Tally counts, over sequence numbers [from, to), the accepted events never
-// delivered (lost) and the delivered events never acknowledged.
+// Tally counts, over sequence numbers [from, to), the accepted events not
+// delivered (yet: after the drain, they are lost) and the delivered events
+// never acknowledged.
 func (s *Stream) Tally(from, to int64) (lost, deliveredUnacked int64) {
-	for i := from; i < to; i++ {
-		a, d := s.accepted.has(i), s.delivered.has(i)
-		switch {
-		case a && !d:
-			lost++
-		case d && !a:
-			deliveredUnacked++
+	for i := from; i < to; {
+		if i&63 != 0 || to-i < 64 {
+			a, d := s.accepted.has(i), s.delivered.has(i)
+			switch {
+			case a && !d:
+				lost++
+			case d && !a:
+				deliveredUnacked++
+			}
+			i++
+			continue
 		}
+		a, d := s.accepted[i>>6].Load(), s.delivered[i>>6].Load()
+		lost += int64(bits.OnesCount64(a &^ d))
+		deliveredUnacked += int64(bits.OnesCount64(d &^ a))
+		i += 64
 	}
 	return lost, deliveredUnacked
 }
+
+// Len returns the number of events in the stream.
+func (s *Stream) Len() int64 { return s.n }
 
 // Receipt is what a receiver learnt from one request.
 type Receipt struct {

@@ -285,3 +285,31 @@ func (r *Recorder) Delivered(ti, received int64, duplicate bool) {
 	})
 	r.mu.Unlock()
 }
+
+// Live is the last complete second as it stands, for a progress view.
+type Live struct {
+	Second       int64
+	Counts       Counts
+	PublishP99MS float64
+	E2EP99MS     float64
+}
+
+// Live returns the second before the one now falls in. Its receipts may
+// still be arriving.
+func (r *Recorder) Live(now time.Time) Live {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := int64(math.Floor(float64(now.Sub(r.origin))/1e9)) - 1
+	w := r.open[s]
+	if len(r.spans) == 0 || w == nil {
+		return Live{Second: s}
+	}
+	return Live{Second: s, Counts: w.Counts, PublishP99MS: w.digests[Publish].Quantile(0.99), E2EP99MS: w.digests[E2E].Quantile(0.99)}
+}
+
+// StepQuantile returns the q-quantile of metric m in pace step i, in ms.
+func (r *Recorder) StepQuantile(i int, m Metric, q float64) float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.steps[i].digests[m].Quantile(q)
+}
