@@ -2,7 +2,7 @@
 GO       ?= go
 BIN      := bin/runner
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-SCENARIO ?= scenarios/lifecycle.yaml
+SCENARIO ?= scenarios/direct.yaml
 PACE     ?=
 FUZZTIME ?= 30s
 

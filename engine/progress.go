@@ -16,6 +16,8 @@ type Observer interface {
 	StepStarted(s *Step, attempt int, expected time.Duration)
 	StepFinished(s *Step, rec StepRecord)
 	Undone(u UndoRecord)
+	StepStatus(s *Step, status string) // the step's live status, replacing the last
+	StepOutput(s *Step, line string)   // a line the step wants a person to read
 }
 
 type nopObserver struct{}
@@ -25,6 +27,8 @@ func (nopObserver) PhaseStarted(Phase)                    {}
 func (nopObserver) StepStarted(*Step, int, time.Duration) {}
 func (nopObserver) StepFinished(*Step, StepRecord)        {}
 func (nopObserver) Undone(UndoRecord)                     {}
+func (nopObserver) StepStatus(*Step, string)              {}
+func (nopObserver) StepOutput(*Step, string)              {}
 
 // Progress shows a run to a person. On a terminal it keeps one live status
 // line (phase, step, elapsed time, and a bar for steps of known length) under
@@ -40,6 +44,8 @@ type Progress struct {
 	attempt  int
 	started  time.Time
 	expected time.Duration
+	status   string    // the running step's own live status
+	printed  time.Time // when a status line was last printed, off a terminal
 	stop     chan struct{}
 	stopped  chan struct{}
 }
@@ -116,6 +122,9 @@ func (p *Progress) statusLine(now time.Time) string {
 		filled := int(frac * width)
 		fmt.Fprintf(&b, " / %s [%s%s] %3.0f%%", formatElapsed(p.expected), strings.Repeat("#", filled), strings.Repeat("-", width-filled), frac*100)
 	}
+	if p.status != "" {
+		b.WriteString("  " + p.status)
+	}
 	return b.String()
 }
 
@@ -151,7 +160,7 @@ func (p *Progress) PhaseStarted(ph Phase) {
 func (p *Progress) StepStarted(s *Step, attempt int, expected time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.step, p.attempt, p.started, p.expected = s, attempt, p.now(), expected
+	p.step, p.attempt, p.started, p.expected, p.status = s, attempt, p.now(), expected, ""
 	if p.tty {
 		p.redraw()
 		return
@@ -181,6 +190,32 @@ func (p *Progress) StepFinished(s *Step, rec StepRecord) {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
 	fmt.Fprintln(p.w, line)
+}
+
+// statusEvery is how often a step's status is printed off a terminal.
+const statusEvery = 5 * time.Second
+
+// StepStatus shows the step's live status: on the status line of a
+// terminal, else as a line every few seconds.
+func (p *Progress) StepStatus(s *Step, status string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.status = status
+	if p.tty {
+		p.redraw()
+		return
+	}
+	if now := p.now(); now.Sub(p.printed) >= statusEvery {
+		p.printed = now
+		p.println("  %s: %s", s.Label(), status)
+	}
+}
+
+// StepOutput prints a line from the step.
+func (p *Progress) StepOutput(s *Step, line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.println("%s", line)
 }
 
 // Undone prints what teardown or cleanup removed.

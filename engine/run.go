@@ -1,10 +1,10 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -39,6 +39,7 @@ type Runner struct {
 	dir     string
 	dirSeen atomic.Pointer[string] // dir, for Dir from other goroutines
 	journal *Journal
+	shared  *steps.Shared
 	log     *slog.Logger
 	record  RunRecord
 	obs     Observer
@@ -93,6 +94,11 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 		}
 	}
+	// What was measured is written now, whatever happened, before teardown
+	// removes the systems that were measured.
+	if err := r.shared.FinishMeasurement(); err != nil {
+		result = multierror.Append(result, fmt.Errorf("write results: %w", err))
+	}
 	r.obs.PhaseStarted(Teardown)
 	if err := r.teardown(); err != nil {
 		result = multierror.Append(result, err)
@@ -116,6 +122,11 @@ func (r *Runner) Run(ctx context.Context) error {
 			result = multierror.Append(result, err)
 		}
 	}
+	closeCtx, cancelClose := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := r.shared.Close(closeCtx); err != nil {
+		result = multierror.Append(result, err)
+	}
+	cancelClose()
 	interrupted := errors.Is(context.Cause(ctx), ErrInterrupted)
 
 	end := time.Now().UTC()
@@ -220,6 +231,7 @@ func (r *Runner) prepare() error {
 		Start:         now.UTC(),
 		Status:        "running",
 	}
+	r.shared = steps.NewShared(steps.RunInfo{Dir: r.dir, Scenario: sc.Name, PaceSet: sc.Pace.Name, Target: r.Target, Pace: sc.Pace.Steps})
 	r.save()
 	r.log.Info("run started", "scenario", sc.Name, "file", sc.File, "pace", sc.Pace.Spec, "target", r.Target, "dir", r.dir)
 	r.obs.RunStarted(r.dir, sc)
@@ -284,7 +296,27 @@ func (r *Runner) env(s *Step, attempt int) *steps.Env {
 		Target:  r.Target,
 		Log:     r.log.With("step", s.Name, "kind", s.Kind),
 		Attempt: attempt,
-		Output:  io.Discard,
+		Output:  &lineWriter{emit: func(line string) { r.obs.StepOutput(s, line) }},
+		Status:  func(status string) { r.obs.StepStatus(s, status) },
+		Shared:  r.shared,
+	}
+}
+
+// lineWriter hands each complete line written to it to emit.
+type lineWriter struct {
+	emit func(string)
+	buf  []byte
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		w.emit(string(w.buf[:i]))
+		w.buf = w.buf[i+1:]
 	}
 }
 
@@ -353,7 +385,7 @@ func (r *Runner) attempt(ctx context.Context, s *Step, attempt int) error {
 	}
 	var expected time.Duration
 	if t, ok := s.Spec.(steps.Timed); ok {
-		expected = t.Expected()
+		expected = t.Expected(env)
 	}
 	r.obs.StepStarted(s, attempt, expected)
 	r.log.Info("step started", "phase", s.Phase.String(), "step", s.Name, "kind", s.Kind, "attempt", attempt, "pos", s.Pos.String())

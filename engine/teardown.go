@@ -68,7 +68,7 @@ func (r *Runner) teardown() error {
 
 // undoPending undoes whatever the journal still holds, recording each undo.
 func (r *Runner) undoPending(ctx context.Context) error {
-	u := undoer{dir: r.dir, target: r.Target, journal: r.journal, log: r.log, report: func(u UndoRecord) {
+	u := undoer{dir: r.dir, target: r.Target, journal: r.journal, log: r.log, shared: r.shared, report: func(u UndoRecord) {
 		r.record.Undone = append(r.record.Undone, u)
 		r.save()
 		r.obs.Undone(u)
@@ -91,6 +91,7 @@ type undoer struct {
 	target  string
 	journal *Journal
 	log     *slog.Logger
+	shared  *steps.Shared // nil in runner cleanup
 	report  func(UndoRecord)
 }
 
@@ -130,6 +131,8 @@ func (u undoer) undo(ctx context.Context, res steps.Resource) error {
 		Log:     u.log.With("resource", res.ID()),
 		Attempt: 1,
 		Output:  io.Discard,
+		Status:  func(string) {},
+		Shared:  u.shared,
 	}
 	return kind.Undo(ctx, env, res)
 }

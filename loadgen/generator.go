@@ -113,7 +113,7 @@ func Run(ctx context.Context, cfg Config, rec *results.Recorder, router *Router)
 		return Result{}, err
 	}
 
-	start := time.Now().Add(cfg.StartDelay)
+	start := rec.AlignStart(time.Now().Add(cfg.StartDelay))
 	res := Result{SendErrors: map[string]int{}}
 	firstSeq := make([]int64, len(cfg.Pace)+1)
 	offset := time.Duration(0)
@@ -176,6 +176,7 @@ func Run(ctx context.Context, cfg Config, rec *results.Recorder, router *Router)
 			GeneratorSaturated: rec.StepQuantile(idx, results.SendLag, 0.99) > float64(cfg.MaxSendLag)/1e6,
 		})
 	}
+	rec.SetOutOfRange(router.OutOfRange())
 	if err := rec.WriteSummary(); err != nil {
 		return res, err
 	}

@@ -34,41 +34,68 @@ var timelineHeader = strings.Join(timelineColumns, "\t") + "\n"
 // second's timeline row and digests and recycles its window.
 func (r *Recorder) Flush(now time.Time) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if len(r.spans) == 0 {
+		r.mu.Unlock()
 		return nil
 	}
 	limit := int64(math.Floor(float64(now.Add(-r.horizon).Sub(r.origin)) / 1e9))
+	r.mu.Unlock()
 	return r.closeBefore(limit)
 }
 
-// closeBefore closes the open seconds below limit, in order. Callers hold r.mu.
+// closedSecond is a second detached from the open set, being written.
+type closedSecond struct {
+	second int64
+	w      *window
+	phase  string
+	step   int
+	target float64
+}
+
+// closeBefore closes the open seconds below limit, in order. The windows are
+// detached under r.mu and written outside it, so that encoding and I/O never
+// hold up the senders and the receiver, which record under r.mu.
 func (r *Recorder) closeBefore(limit int64) error {
-	var keys []int64
-	for s := range r.open {
+	r.ioMu.Lock()
+	defer r.ioMu.Unlock()
+
+	r.mu.Lock()
+	var batch []closedSecond
+	for s, w := range r.open {
 		if s < limit {
-			keys = append(keys, s)
+			c := closedSecond{second: s, w: w, phase: "-", step: -1}
+			if i := r.spanAt(r.origin.Add(time.Duration(s) * time.Second)); i >= 0 {
+				c.phase, c.step, c.target = r.spans[i].Phase, r.spans[i].Index, r.spans[i].TargetRPS
+			}
+			batch = append(batch, c)
+			delete(r.open, s)
 		}
-	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
-	var errs *multierror.Error
-	for _, s := range keys {
-		w := r.open[s]
-		if err := r.writeSecond(s, w); err != nil {
-			errs = multierror.Append(errs, err)
-		}
-		delete(r.open, s)
-		w.reset()
-		r.free = append(r.free, w)
 	}
 	if limit > r.closed {
 		r.closed = limit
 	}
-	if len(keys) > 0 {
+	origin := r.origin
+	r.mu.Unlock()
+
+	sort.Slice(batch, func(i, j int) bool { return batch[i].second < batch[j].second })
+	var errs *multierror.Error
+	for _, c := range batch {
+		if err := r.writeSecond(origin, c); err != nil {
+			errs = multierror.Append(errs, err)
+		}
+		c.w.reset()
+	}
+	if len(batch) > 0 {
 		if err := r.gz.Flush(); err != nil {
 			errs = multierror.Append(errs, err)
 		}
 	}
+
+	r.mu.Lock()
+	for _, c := range batch {
+		r.free = append(r.free, c.w)
+	}
+	r.mu.Unlock()
 	return errs.ErrorOrNil()
 }
 
@@ -92,12 +119,10 @@ type secondDigests struct {
 	Digests map[string]*Digest `json:"digests"`
 }
 
-func (r *Recorder) writeSecond(s int64, w *window) error {
-	start := r.origin.Add(time.Duration(s) * time.Second)
-	phase, step, target := "-", -1, 0.0
-	if i := r.spanAt(start); i >= 0 {
-		phase, step, target = r.spans[i].Phase, r.spans[i].Index, r.spans[i].TargetRPS
-	}
+// writeSecond writes one closed second. Callers hold r.ioMu.
+func (r *Recorder) writeSecond(origin time.Time, c closedSecond) error {
+	s, w, phase, step, target := c.second, c.w, c.phase, c.step, c.target
+	start := origin.Add(time.Duration(s) * time.Second)
 	cum := r.cumulative(phase)
 	if cum != nil {
 		cum[0].Merge(w.digests[Publish])
@@ -129,6 +154,7 @@ func (r *Recorder) writeSecond(s int64, w *window) error {
 func i64(v int64) string { return strconv.FormatInt(v, 10) }
 
 // cumulative returns the running publish and e2e digests of a phase.
+// Callers hold r.ioMu.
 func (r *Recorder) cumulative(phase string) *[2]*Digest {
 	if phase == "-" {
 		return nil
@@ -155,11 +181,9 @@ func cumQuantile(c *[2]*Digest, i int) float64 {
 // the summary and digests one last time.
 func (r *Recorder) Close() error {
 	var errs *multierror.Error
-	r.mu.Lock()
 	if err := r.closeBefore(math.MaxInt64); err != nil {
 		errs = multierror.Append(errs, err)
 	}
-	r.mu.Unlock()
 	if err := r.WriteSummary(); err != nil {
 		errs = multierror.Append(errs, err)
 	}
@@ -215,7 +239,8 @@ type Summary struct {
 	Paces          []StepSummary `json:"paces"`
 	Totals         PhaseSummary  `json:"totals"`
 	Warmup         *WarmupPart   `json:"warmup,omitempty"`
-	LateToTimeline int64         `json:"late_to_timeline"`
+	LateToTimeline int64         `json:"late_to_timeline"` // records whose second's row was already written
+	OutOfRange     int64         `json:"out_of_range"`     // receipts that matched no event sent
 }
 
 // WarmupPart holds the warmup's figures, kept apart from the measured ones.
@@ -228,19 +253,12 @@ type WarmupPart struct {
 func (r *Recorder) Summary() Summary {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := Summary{Schema: "runner.summary/v1", Scenario: r.meta.Scenario, PaceSet: r.meta.PaceSet, Target: r.meta.Target, Paces: []StepSummary{}, LateToTimeline: r.late}
+	s := Summary{Schema: "runner.summary/v1", Scenario: r.meta.Scenario, PaceSet: r.meta.PaceSet, Target: r.meta.Target, Paces: []StepSummary{}, LateToTimeline: r.late, OutOfRange: r.outOfRange}
 	var warmupSteps []StepSummary
 	totals := map[string]*PhaseSummary{}
 	for i, span := range r.spans {
-		w := r.steps[i]
 		secs := span.Duration.Seconds()
-		st := StepSummary{
-			Phase: span.Phase, Index: span.Index, TargetRPS: span.TargetRPS, Seconds: secs,
-			Counts: w.Counts, StepExtra: r.extra[i],
-			AchievedSendRPS: float64(w.Sent) / secs, DeliveredRPS: float64(w.Delivered) / secs,
-			PublishMS: w.digests[Publish].Summary(), E2EMS: w.digests[E2E].Summary(),
-			SendLagMS: w.digests[SendLag].Summary(), ServiceMS: w.digests[Service].Summary(),
-		}
+		st := r.stepSummary(i)
 		if span.Phase == "warmup" {
 			warmupSteps = append(warmupSteps, st)
 		} else {
@@ -270,6 +288,25 @@ func (r *Recorder) Summary() Summary {
 		s.Warmup = &WarmupPart{PhaseSummary: *t, Paces: warmupSteps}
 	}
 	return s
+}
+
+// StepSummary returns the figures of pace step i (as BeginStep numbered it).
+func (r *Recorder) StepSummary(i int) StepSummary {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stepSummary(i)
+}
+
+func (r *Recorder) stepSummary(i int) StepSummary {
+	span, w := r.spans[i], r.steps[i]
+	secs := span.Duration.Seconds()
+	return StepSummary{
+		Phase: span.Phase, Index: span.Index, TargetRPS: span.TargetRPS, Seconds: secs,
+		Counts: w.Counts, StepExtra: r.extra[i],
+		AchievedSendRPS: float64(w.Sent) / secs, DeliveredRPS: float64(w.Delivered) / secs,
+		PublishMS: w.digests[Publish].Summary(), E2EMS: w.digests[E2E].Summary(),
+		SendLagMS: w.digests[SendLag].Summary(), ServiceMS: w.digests[Service].Summary(),
+	}
 }
 
 // savedDigests is digests.json: every pace step's and phase's digests.

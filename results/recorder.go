@@ -99,21 +99,23 @@ type Recorder struct {
 	meta    Meta
 	horizon time.Duration
 
-	mu       sync.Mutex
-	spans    []Span
-	steps    []*window // parallel to spans
-	extra    []StepExtra
-	phases   map[string]*window
-	origin   time.Time // the first span's start: second 0 of the timeline
-	open     map[int64]*window
-	closed   int64 // seconds below this are closed
-	free     []*window
-	late     int64                  // records for seconds already closed
-	cum      map[string]*[2]*Digest // running publish and e2e digests per phase, through the last closed second
-	timeline *os.File
-	gzFile   *os.File
-	gz       *gzip.Writer
-	enc      *json.Encoder
+	ioMu       sync.Mutex // serializes closing seconds: the files and cum
+	mu         sync.Mutex // guards the windows; never held during I/O
+	spans      []Span
+	steps      []*window // parallel to spans
+	extra      []StepExtra
+	phases     map[string]*window
+	origin     time.Time // the first span's start: second 0 of the timeline
+	open       map[int64]*window
+	closed     int64 // seconds below this are closed
+	free       []*window
+	late       int64                  // records for seconds already closed
+	outOfRange int64                  // receipts that matched no event sent
+	cum        map[string]*[2]*Digest // running publish and e2e digests per phase, through the last closed second
+	timeline   *os.File
+	gzFile     *os.File
+	gz         *gzip.Writer
+	enc        *json.Encoder
 }
 
 // StepExtra is what the load generator knows about a pace step that the
@@ -121,7 +123,6 @@ type Recorder struct {
 type StepExtra struct {
 	Lost               int64 `json:"lost"`
 	DeliveredUnacked   int64 `json:"delivered_unacknowledged"`
-	OutOfRange         int64 `json:"out_of_range"`
 	GeneratorSaturated bool  `json:"generator_saturated"`
 }
 
@@ -182,6 +183,29 @@ func (r *Recorder) BeginStep(s Span) int {
 		r.phases[s.Phase] = newWindow()
 	}
 	return len(r.spans) - 1
+}
+
+// SetOutOfRange records how many receipts matched no event sent.
+func (r *Recorder) SetOutOfRange(n int64) {
+	r.mu.Lock()
+	r.outOfRange = n
+	r.mu.Unlock()
+}
+
+// AlignStart returns the first instant at or after t that falls on a whole
+// second of the timeline, so that pace steps of whole seconds fill whole
+// rows. Before the first step, t itself is returned.
+func (r *Recorder) AlignStart(t time.Time) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.spans) == 0 {
+		return t
+	}
+	since := t.Sub(r.origin)
+	if rem := since % time.Second; rem != 0 {
+		since += time.Second - rem
+	}
+	return r.origin.Add(since)
 }
 
 // SetStepExtra records what the generator learnt about step i after drain.

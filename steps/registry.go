@@ -40,7 +40,7 @@ type Deleter interface {
 // Timed is implemented by specs whose duration is known in advance, so a
 // progress view can show how far along they are.
 type Timed interface {
-	Expected() time.Duration
+	Expected(env *Env) time.Duration
 }
 
 // FieldError is a problem with one field of a spec.
@@ -77,6 +77,8 @@ type Env struct {
 	Log     *slog.Logger // structured log into the run directory
 	Attempt int          // 1 for the first attempt, 2 for the first retry, …
 	Output  io.Writer    // where a step may write lines meant for people; never nil
+	Status  func(string) // sets the step's live status line; never nil
+	Shared  *Shared      // what the run's steps share; nil in `runner cleanup`
 }
 
 // Kind describes one step kind.

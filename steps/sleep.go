@@ -27,7 +27,7 @@ func (s *Sleep) Validate() []FieldError {
 }
 
 // Expected returns the sleep's duration.
-func (s *Sleep) Expected() time.Duration { return s.Duration }
+func (s *Sleep) Expected(*Env) time.Duration { return s.Duration }
 
 // Run waits.
 func (s *Sleep) Run(ctx context.Context, _ *Env) error {

@@ -1,0 +1,176 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/perfrunner/runner/loadgen"
+	"github.com/perfrunner/runner/pace"
+	"github.com/perfrunner/runner/results"
+)
+
+func init() {
+	Register(Kind{
+		Name: "load",
+		Doc:  "Sends paced CloudEvents to a sink and measures publish and end-to-end latency and throughput.",
+		New:  func() Spec { return &Load{phase: "measure"} },
+	})
+	Register(Kind{
+		Name: "warmup",
+		Doc:  "Sends paced CloudEvents like load, recorded apart and never mixed into the measured figures.",
+		New:  func() Spec { return &Load{phase: "warmup"} },
+	})
+}
+
+// Load drives a pace of CloudEvents at a sink (see package loadgen).
+type Load struct {
+	Sink           string        `yaml:"sink" doc:"a sink named by a setup step, e.g. receiver/perf"`
+	URL            string        `yaml:"url" doc:"the sink's URL, instead of sink"`
+	Pace           string        `yaml:"pace" doc:"rps:duration[,…]; load: the run's pace by default; warmup: the run's first rate for 10s"`
+	PayloadBytes   int           `yaml:"payloadBytes" doc:"data bytes per event (default 8192)"`
+	InFlight       int           `yaml:"inFlight" doc:"the most sends in flight; an event that finds them all busy is dropped and counted (default: peak rate × requestTimeout)"`
+	RequestTimeout time.Duration `yaml:"requestTimeout" doc:"per send (default 5s)"`
+	Senders        int           `yaml:"senders" doc:"HTTP clients with their own connections (default 1)"`
+	DrainTimeout   time.Duration `yaml:"drainTimeout" doc:"how long to wait after the last send for accepted events to arrive (default 30s)"`
+	ProbeTimeout   time.Duration `yaml:"probeTimeout" doc:"how long the probe event may take to make the round trip before the first event (default 30s)"`
+	GC             string        `yaml:"gc" doc:"normal (default), or between-steps: Go GC off during a pace step, a collection at each boundary"`
+	MaxSendLag     time.Duration `yaml:"maxSendLag" doc:"a pace step whose send-lag p99 exceeds this is flagged as generator-saturated (default 5ms)"`
+
+	phase string
+}
+
+const maxPayloadBytes = 16 << 20
+
+// Validate checks the spec's fields on their own.
+func (l *Load) Validate() []FieldError {
+	var errs []FieldError
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	switch {
+	case l.Sink == "" && l.URL == "":
+		bad("", "needs a sink (e.g. sink: receiver/perf) or a url")
+	case l.Sink != "" && l.URL != "":
+		bad("url", "give sink or url, not both")
+	}
+	if l.Pace != "" {
+		if _, err := pace.Parse(l.Pace); err != nil {
+			bad("pace", "%v", err)
+		}
+	}
+	if l.PayloadBytes < 0 || l.PayloadBytes > maxPayloadBytes {
+		bad("payloadBytes", "must be between 0 and %d", maxPayloadBytes)
+	}
+	if l.InFlight < 0 {
+		bad("inFlight", "must be positive")
+	}
+	if l.Senders < 0 || l.Senders > 64 {
+		bad("senders", "must be between 1 and 64")
+	}
+	for field, d := range map[string]time.Duration{"requestTimeout": l.RequestTimeout, "drainTimeout": l.DrainTimeout, "probeTimeout": l.ProbeTimeout, "maxSendLag": l.MaxSendLag} {
+		if d < 0 {
+			bad(field, "must be positive")
+		}
+	}
+	switch l.GC {
+	case "", "normal", "between-steps":
+	default:
+		bad("gc", "must be normal or between-steps, not %q", l.GC)
+	}
+	return errs
+}
+
+// schedule returns the pace this step sends.
+func (l *Load) schedule(env *Env) ([]pace.Step, error) {
+	if l.Pace != "" {
+		return pace.Parse(l.Pace)
+	}
+	run := env.Shared.Info.Pace
+	if len(run) == 0 {
+		return nil, fmt.Errorf("no pace: the scenario has no pace set and the step gives none")
+	}
+	if l.phase == "warmup" {
+		return []pace.Step{{RPS: run[0].RPS, Duration: 10 * time.Second}}, nil
+	}
+	return run, nil
+}
+
+// Expected returns the pace's length (the drain comes on top).
+func (l *Load) Expected(env *Env) time.Duration {
+	steps, err := l.schedule(env)
+	if err != nil {
+		return 0
+	}
+	return pace.Pace{Steps: steps}.Duration()
+}
+
+// Run sends the pace and prints a table of its steps.
+func (l *Load) Run(ctx context.Context, env *Env) error {
+	if env.Shared == nil {
+		return fmt.Errorf("%s needs a run", l.phase)
+	}
+	steps, err := l.schedule(env)
+	if err != nil {
+		return err
+	}
+	target := l.URL
+	if l.Sink != "" {
+		if target, err = env.Shared.Sink(l.Sink); err != nil {
+			return err
+		}
+	}
+	m, err := env.Shared.Measurement()
+	if err != nil {
+		return err
+	}
+	cfg := loadgen.Config{
+		Name:           filepath.Base(env.StepDir),
+		Phase:          l.phase,
+		Pace:           steps,
+		Target:         target,
+		PayloadBytes:   l.PayloadBytes,
+		InFlight:       l.InFlight,
+		RequestTimeout: l.RequestTimeout,
+		Senders:        l.Senders,
+		DrainTimeout:   l.DrainTimeout,
+		ProbeTimeout:   l.ProbeTimeout,
+		GCBetweenSteps: l.GC == "between-steps",
+		MaxSendLag:     l.MaxSendLag,
+		OnSecond: func(st loadgen.Status) {
+			env.Status(fmt.Sprintf("pace step %d/%d at %g rps: sent %d/s, delivered %d/s, p99 publish %.2f ms, e2e %.2f ms",
+				st.Step+1, len(steps), st.TargetRPS, st.Last.Counts.Sent, st.Last.Counts.Delivered, st.Last.PublishP99MS, st.Last.E2EP99MS))
+		},
+	}
+	if l.PayloadBytes == 0 {
+		cfg.PayloadBytes = 8192
+	}
+	env.Log.Info("load starting", "phase", l.phase, "target", target, "pace", pace.Pace{Steps: steps}.Duration().String())
+	res, runErr := loadgen.Run(ctx, cfg, m.Recorder, m.Router)
+	printSteps(env, m.Recorder, res.Spans)
+	for _, e := range res.TopErrors() {
+		fmt.Fprintf(env.Output, "  send errors: %s\n", e)
+	}
+	if !res.Drained && runErr == nil && len(res.Spans) > 0 {
+		fmt.Fprintf(env.Output, "  drain: some accepted events had not arrived after %s; they count as lost\n", cfg.DrainTimeout)
+	}
+	return runErr
+}
+
+// printSteps writes one line per pace step of this load.
+func printSteps(env *Env, rec *results.Recorder, spans []int) {
+	fmt.Fprintf(env.Output, "  %-7s %8s %9s %9s %7s %7s %6s %5s | %9s %9s %9s | %9s %9s %9s | %8s\n",
+		"phase", "target", "sent/s", "deliv/s", "dropped", "failed", "lost", "dup",
+		"pub p50", "pub p99", "pub p9999", "e2e p50", "e2e p99", "e2e p9999", "lag p99")
+	for _, idx := range spans {
+		s := rec.StepSummary(idx)
+		flag := ""
+		if s.GeneratorSaturated {
+			flag = "  generator saturated"
+		}
+		fmt.Fprintf(env.Output, "  %-7s %8g %9.1f %9.1f %7d %7d %6d %5d | %9.3f %9.3f %9.3f | %9.3f %9.3f %9.3f | %8.3f%s\n",
+			s.Phase, s.TargetRPS, s.AchievedSendRPS, s.DeliveredRPS, s.Dropped, s.SendFailures, s.Lost, s.Duplicates,
+			s.PublishMS.P50, s.PublishMS.P99, s.PublishMS.P9999, s.E2EMS.P50, s.E2EMS.P99, s.E2EMS.P9999, s.SendLagMS.P99, flag)
+	}
+}

@@ -1,0 +1,85 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/perfrunner/runner/loadgen"
+)
+
+func init() {
+	Register(Kind{
+		Name: "receiver",
+		Doc:  "Starts an embedded CloudEvents receiver on loopback and names it as the sink receiver/<name>.",
+		New:  func() Spec { return new(Receiver) },
+		Undo: undoReceiver,
+	})
+}
+
+// Receiver starts an in-process CloudEvents sink that timestamps every
+// event for end-to-end latency.
+type Receiver struct {
+	Name    string `yaml:"name" doc:"the sink's name: load steps reach it as receiver/<name> (default perf)"`
+	Address string `yaml:"address" doc:"host:port to listen on (default 127.0.0.1:0, any free port)"`
+}
+
+func (r *Receiver) name() string {
+	if r.Name == "" {
+		return "perf"
+	}
+	return r.Name
+}
+
+// Validate checks the name.
+func (r *Receiver) Validate() []FieldError {
+	if r.Name != "" && !validSinkName(r.Name) {
+		return []FieldError{{Field: "name", Message: "may hold only letters, digits, '.', '_' and '-'"}}
+	}
+	return nil
+}
+
+func validSinkName(s string) bool {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// Creates declares the receiver, so that teardown stops it.
+func (r *Receiver) Creates(*Env) ([]Resource, error) {
+	return []Resource{{Kind: "receiver", Name: r.name()}}, nil
+}
+
+// Run starts the receiver.
+func (r *Receiver) Run(_ context.Context, env *Env) error {
+	if env.Shared == nil {
+		return fmt.Errorf("receiver needs a run")
+	}
+	m, err := env.Shared.Measurement()
+	if err != nil {
+		return err
+	}
+	addr := r.Address
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	recv, err := loadgen.Listen(addr, m.Router)
+	if err != nil {
+		return err
+	}
+	env.Shared.addReceiver(r.name(), recv)
+	env.Shared.SetSink("receiver/"+r.name(), recv.URL())
+	env.Log.Info("receiver listening", "sink", "receiver/"+r.name(), "url", recv.URL())
+	return nil
+}
+
+// undoReceiver stops the receiver. In another process (runner cleanup) there
+// is nothing to stop: an embedded receiver dies with its runner.
+func undoReceiver(ctx context.Context, env *Env, r Resource) error {
+	if env.Shared == nil {
+		return nil
+	}
+	return env.Shared.stopReceiver(ctx, r.Name)
+}

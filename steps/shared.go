@@ -1,0 +1,146 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/perfrunner/runner/loadgen"
+	"github.com/perfrunner/runner/pace"
+	"github.com/perfrunner/runner/results"
+)
+
+// RunInfo describes the run the steps belong to.
+type RunInfo struct {
+	Dir      string
+	Scenario string
+	PaceSet  string
+	Target   string
+	Pace     []pace.Step // the run's pace: what load steps send unless they say otherwise
+}
+
+// Shared is what the steps of one run share: named sinks, the run's
+// measurement and the in-process receivers. It is safe for concurrent use.
+type Shared struct {
+	Info RunInfo
+
+	mu          sync.Mutex
+	sinks       map[string]string
+	receivers   map[string]*loadgen.Receiver
+	measurement *Measurement
+	finished    bool
+}
+
+// NewShared returns the shared state of a run.
+func NewShared(info RunInfo) *Shared {
+	return &Shared{Info: info, sinks: map[string]string{}, receivers: map[string]*loadgen.Receiver{}}
+}
+
+// Measurement is the run's recorder and the router that feeds it receipts.
+type Measurement struct {
+	Recorder *results.Recorder
+	Router   *loadgen.Router
+}
+
+// closeHorizon is how long a second of the timeline stays open for late
+// receipts before its row is written.
+const closeHorizon = 10 * time.Second
+
+// Measurement returns the run's measurement, creating it on first use.
+func (s *Shared) Measurement() (*Measurement, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.measurement != nil {
+		return s.measurement, nil
+	}
+	if s.finished {
+		return nil, fmt.Errorf("the run's measurement is already closed: load steps belong in warmup and measure")
+	}
+	rec, err := results.NewRecorder(s.Info.Dir, results.Meta{Scenario: s.Info.Scenario, PaceSet: s.Info.PaceSet, Target: s.Info.Target}, closeHorizon)
+	if err != nil {
+		return nil, err
+	}
+	router := loadgen.NewRouter(func(_ *loadgen.Stream, r loadgen.Receipt, dup bool) {
+		rec.Delivered(r.Intended, r.Received, dup)
+	})
+	s.measurement = &Measurement{Recorder: rec, Router: router}
+	return s.measurement, nil
+}
+
+// SetSink names a sink's URL, e.g. "receiver/perf".
+func (s *Shared) SetSink(name, url string) {
+	s.mu.Lock()
+	s.sinks[name] = url
+	s.mu.Unlock()
+}
+
+// Sink returns the URL of a named sink; the error lists the known ones.
+func (s *Shared) Sink(name string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if url, ok := s.sinks[name]; ok {
+		return url, nil
+	}
+	known := make([]string, 0, len(s.sinks))
+	for n := range s.sinks {
+		known = append(known, n)
+	}
+	sort.Strings(known)
+	return "", fmt.Errorf("no sink %q (a setup step must create it; known: %v)", name, known)
+}
+
+func (s *Shared) addReceiver(name string, r *loadgen.Receiver) {
+	s.mu.Lock()
+	s.receivers[name] = r
+	s.mu.Unlock()
+}
+
+// stopReceiver stops the named receiver, if this process runs it.
+func (s *Shared) stopReceiver(ctx context.Context, name string) error {
+	s.mu.Lock()
+	r := s.receivers[name]
+	delete(s.receivers, name)
+	delete(s.sinks, "receiver/"+name)
+	s.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	return r.Close(ctx)
+}
+
+// FinishMeasurement closes the run's measurement: the last seconds of the
+// timeline and the final summary are written. Later load steps fail.
+func (s *Shared) FinishMeasurement() error {
+	s.mu.Lock()
+	m, already := s.measurement, s.finished
+	s.finished = true
+	s.mu.Unlock()
+	if m == nil || already {
+		return nil
+	}
+	return m.Recorder.Close()
+}
+
+// Close stops whatever the run's steps left running in this process.
+func (s *Shared) Close(ctx context.Context) error {
+	var errs *multierror.Error
+	s.mu.Lock()
+	names := make([]string, 0, len(s.receivers))
+	for n := range s.receivers {
+		names = append(names, n)
+	}
+	s.mu.Unlock()
+	for _, n := range names {
+		if err := s.stopReceiver(ctx, n); err != nil {
+			errs = multierror.Append(errs, err)
+		}
+	}
+	if err := s.FinishMeasurement(); err != nil {
+		errs = multierror.Append(errs, err)
+	}
+	return errs.ErrorOrNil()
+}
