@@ -374,3 +374,75 @@ func TestReadmeDocumentsEveryKind(t *testing.T) {
 		}
 	}
 }
+
+// TestDirectScenarioEndToEnd runs the shipped direct scenario at 2000 events/s
+// for 5 s and checks the results contract.
+func TestDirectScenarioEndToEnd(t *testing.T) {
+	out := t.TempDir()
+	code, stdout, stderr := runCLI("exec", "../../scenarios/direct.yaml", "--pace", "2000:5", "--set", "warmupPace=500:1", "--out", out)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	dirs := runDirs(t, out)
+	if len(dirs) != 1 {
+		t.Fatalf("run dirs: %v", dirs)
+	}
+	data, err := os.ReadFile(filepath.Join(dirs[0], "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum struct {
+		Schema  string `json:"schema"`
+		Scenario, PaceSet, Target string
+		Paces   []map[string]any `json:"paces"`
+		Totals  map[string]any   `json:"totals"`
+		Warmup  map[string]any   `json:"warmup"`
+	}
+	if err := json.Unmarshal(data, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Schema != "runner.summary/v1" || len(sum.Paces) != 1 {
+		t.Fatalf("summary: %s", data)
+	}
+	for _, key := range []string{"intended", "sent", "accepted", "delivered"} {
+		if sum.Totals[key] != 10000.0 {
+			t.Errorf("totals.%s = %v, want 10000", key, sum.Totals[key])
+		}
+	}
+	for _, key := range []string{"lost", "dropped", "duplicates", "send_failures"} {
+		if sum.Totals[key] != 0.0 {
+			t.Errorf("totals.%s = %v, want 0", key, sum.Totals[key])
+		}
+	}
+	for _, key := range []string{"target_rps", "seconds", "achieved_send_rps", "delivered_rps", "publish_ms", "e2e_ms", "send_lag_ms"} {
+		if _, ok := sum.Paces[0][key]; !ok {
+			t.Errorf("paces[0] lacks %s", key)
+		}
+	}
+	if sum.Warmup == nil || sum.Warmup["intended"] != 500.0 {
+		t.Errorf("warmup = %v, want its 500 events apart", sum.Warmup)
+	}
+	timeline, err := os.ReadFile(filepath.Join(dirs[0], "timeline.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(timeline)), "\n")
+	if !strings.HasPrefix(lines[0], "second\tunix_s\tphase\tstep\ttarget_rps\tintended") || !strings.Contains(lines[0], "e2e_p9999_ms") {
+		t.Errorf("timeline header: %s", lines[0])
+	}
+	measured := 0
+	for _, l := range lines[1:] {
+		if strings.Contains(l, "\tmeasure\t") {
+			measured++
+			if !strings.Contains(l, "\t2000\t2000\t2000\t") {
+				t.Errorf("a measured second without 2000 events: %s", l)
+			}
+		}
+	}
+	if measured != 5 {
+		t.Errorf("%d measured seconds in the timeline, want 5:\n%s", measured, timeline)
+	}
+	if !strings.Contains(stdout, "measure     2000") {
+		t.Errorf("no per-step table in the output:\n%s", stdout)
+	}
+}

@@ -1,0 +1,7 @@
+//go:build race
+
+package loadgen
+
+// raceEnabled: the race detector slows every goroutine, so latencies that
+// include the load path grow too.
+const raceEnabled = true

@@ -1,0 +1,220 @@
+package loadgen
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/perfrunner/runner/pace"
+	"github.com/perfrunner/runner/results"
+)
+
+// seqOf returns the sequence number in a request's CloudEvents id.
+func seqOf(req *http.Request) int64 {
+	id := req.Header.Get("Ce-Id")
+	seq, _ := strconv.ParseInt(id[strings.LastIndexByte(id, '-')+1:], 10, 64)
+	if strings.HasPrefix(id, ProbePrefix) {
+		return -1
+	}
+	return seq
+}
+
+// sink serves a receiver through a test handler that can delay, drop or
+// duplicate events before the receiver sees them.
+func sink(t *testing.T, router *Router, wrap func(w http.ResponseWriter, req *http.Request, recv http.Handler)) string {
+	t.Helper()
+	recv := &Receiver{router: router}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { wrap(w, req, recv) }))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func runLoad(t *testing.T, spec string, target string, rec *results.Recorder, router *Router) results.Summary {
+	t.Helper()
+	steps, err := pace.Parse(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(context.Background(), Config{Name: "m", Phase: "measure", Pace: steps, Target: target, DrainTimeout: 5 * time.Second}, rec, router); err != nil {
+		t.Fatal(err)
+	}
+	return rec.Summary()
+}
+
+// TestPercentilesMatchAppliedDelays checks publish and end-to-end latency
+// against a sink that delays each event by a known, seeded amount: each
+// reported quantile must sit between the exact quantiles of the applied
+// delays at a slightly lower and a slightly higher rank, allowing for the
+// HTTP round trip and timer overshoot.
+func TestPercentilesMatchAppliedDelays(t *testing.T) {
+	rec, router := newRun(t)
+	const events = 6000
+	delays := make([]time.Duration, events)
+	r := rand.New(rand.NewPCG(42, 7))
+	for i := range delays {
+		// Lognormal around 5 ms with a long tail, 1–200 ms.
+		ms := math.Min(200, math.Max(1, math.Exp(r.NormFloat64()*0.7+math.Log(5))))
+		delays[i] = time.Duration(ms * float64(time.Millisecond))
+	}
+	// Ground truth: when each event reached the receiver after its delay,
+	// relative to its intended time, as the sink itself saw it.
+	var mu sync.Mutex
+	var truth []float64
+	url := sink(t, router, func(w http.ResponseWriter, req *http.Request, recv http.Handler) {
+		if seq := seqOf(req); seq >= 0 {
+			time.Sleep(delays[seq])
+			intended, _ := strconv.ParseInt(req.Header.Get("Ce-Intendedns"), 10, 64)
+			mu.Lock()
+			truth = append(truth, float64(time.Now().UnixNano()-intended)/1e6)
+			mu.Unlock()
+		}
+		recv.ServeHTTP(w, req)
+	})
+	sum := runLoad(t, "1000:6", url, rec, router)
+
+	// The digest's end-to-end quantiles against the exact ones of what the
+	// sink saw: only the digest's rank error separates them.
+	sort.Float64s(truth)
+	exact := func(q float64) float64 { return truth[max(0, min(len(truth)-1, int(math.Ceil(q*float64(len(truth))))-1))] }
+	for _, p := range []struct {
+		q   float64
+		got float64
+	}{{0.5, sum.Totals.E2EMS.P50}, {0.9, sum.Totals.E2EMS.P90}, {0.99, sum.Totals.E2EMS.P99}, {0.999, sum.Totals.E2EMS.P999}, {0.9999, sum.Totals.E2EMS.P9999}} {
+		rank := math.Max(0.002, 0.2*(1-p.q))
+		if lo, hi := exact(p.q-rank)-0.5, exact(math.Min(1, p.q+rank))+0.5; p.got < lo || p.got > hi {
+			t.Errorf("e2e p%g = %.3f ms, sink saw %.3f; want within [%.3f, %.3f]", p.q*100, p.got, exact(p.q), lo, hi)
+		}
+	}
+
+	sorted := make([]float64, events)
+	for i, d := range delays {
+		sorted[i] = float64(d) / 1e6
+	}
+	sort.Float64s(sorted)
+	at := func(q float64) float64 {
+		return sorted[max(0, min(events-1, int(math.Ceil(q*events))-1))]
+	}
+	overheadMS := 3.0 // loopback HTTP, scheduling and sleep overshoot
+	if raceEnabled {
+		overheadMS = 25
+	}
+	for _, c := range []struct {
+		name string
+		q    results.Quantiles
+	}{{"publish", sum.Totals.PublishMS}, {"e2e", sum.Totals.E2EMS}} {
+		for _, p := range []struct {
+			q   float64
+			got float64
+		}{{0.5, c.q.P50}, {0.9, c.q.P90}, {0.99, c.q.P99}, {0.999, c.q.P999}} {
+			rank := math.Max(0.003, 0.25*(1-p.q))
+			lo, hi := at(p.q-rank), at(math.Min(1, p.q+rank))+overheadMS
+			if p.got < lo || p.got > hi {
+				t.Errorf("%s p%g = %.3f ms, want within [%.3f, %.3f] (exact %.3f)", c.name, p.q*100, p.got, lo, hi, at(p.q))
+			}
+		}
+		if c.q.Max < sorted[events-1] || c.q.Count != events {
+			t.Errorf("%s max %.3f < largest delay %.3f, or count %d", c.name, c.q.Max, sorted[events-1], c.q.Count)
+		}
+	}
+}
+
+// TestStallShowsInTheTail checks that a sink that stops answering for one
+// second shows it: measured from intended send times, the events scheduled
+// during the stall wait up to a second, so p99.99 is near a second while the
+// median stays low.
+func TestStallShowsInTheTail(t *testing.T) {
+	rec, router := newRun(t)
+	var once sync.Once
+	var stallUntil time.Time
+	var mu sync.Mutex
+	url := sink(t, router, func(w http.ResponseWriter, req *http.Request, recv http.Handler) {
+		if seqOf(req) == 2000 {
+			once.Do(func() {
+				mu.Lock()
+				stallUntil = time.Now().Add(time.Second)
+				mu.Unlock()
+			})
+		}
+		mu.Lock()
+		until := stallUntil
+		mu.Unlock()
+		time.Sleep(time.Until(until))
+		recv.ServeHTTP(w, req)
+	})
+	sum := runLoad(t, "1000:5", url, rec, router)
+	tot := sum.Totals
+	if tot.PublishMS.P9999 < 900 || tot.E2EMS.P9999 < 900 {
+		t.Errorf("p99.99 publish %.1f ms, e2e %.1f ms: the 1 s stall is hidden", tot.PublishMS.P9999, tot.E2EMS.P9999)
+	}
+	if tot.PublishMS.P50 > 50 {
+		t.Errorf("p50 publish %.1f ms: the stall leaked into the median", tot.PublishMS.P50)
+	}
+	// The stall covers about a fifth of the events: p90 must show it too.
+	if tot.PublishMS.P90 < 200 {
+		t.Errorf("p90 publish %.1f ms: events intended during the stall were not timed from their intended time", tot.PublishMS.P90)
+	}
+	if tot.Lost != 0 || tot.Delivered != 5000 {
+		t.Errorf("lost %d, delivered %d", tot.Lost, tot.Delivered)
+	}
+}
+
+// TestExactLossDuplicatesAndFailures checks the delivery accounting against a
+// sink that drops, duplicates and refuses known events.
+func TestExactLossDuplicatesAndFailures(t *testing.T) {
+	rec, router := newRun(t)
+	dropped := map[int64]bool{}
+	duplicated := map[int64]bool{}
+	refused := map[int64]bool{}
+	r := rand.New(rand.NewPCG(9, 9))
+	for len(dropped) < 37 {
+		dropped[r.Int64N(4000)] = true
+	}
+	for len(duplicated) < 23 {
+		if s := r.Int64N(4000); !dropped[s] {
+			duplicated[s] = true
+		}
+	}
+	for len(refused) < 11 {
+		if s := r.Int64N(4000); !dropped[s] && !duplicated[s] {
+			refused[s] = true
+		}
+	}
+	url := sink(t, router, func(w http.ResponseWriter, req *http.Request, recv http.Handler) {
+		seq := seqOf(req)
+		switch {
+		case dropped[seq]:
+			w.WriteHeader(http.StatusAccepted) // acknowledged, never delivered
+		case refused[seq]:
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case duplicated[seq]:
+			recv.ServeHTTP(httptest.NewRecorder(), req.Clone(req.Context()))
+			recv.ServeHTTP(w, req)
+		default:
+			recv.ServeHTTP(w, req)
+		}
+	})
+	sum := runLoad(t, "1000:2,2000:1", url, rec, router)
+	tot := sum.Totals
+	if tot.Intended != 4000 || tot.Sent != 4000 {
+		t.Fatalf("intended %d, sent %d", tot.Intended, tot.Sent)
+	}
+	if tot.Lost != 37 || tot.Duplicates != 23 || tot.SendFailures != 11 || tot.Accepted != 4000-11 || tot.Delivered != 4000-37-11 {
+		t.Errorf("lost %d (want 37), duplicates %d (23), send failures %d (11), accepted %d (3989), delivered %d (3952)",
+			tot.Lost, tot.Duplicates, tot.SendFailures, tot.Accepted, tot.Delivered)
+	}
+	var lostPerStep int64
+	for _, p := range sum.Paces {
+		lostPerStep += p.Lost
+	}
+	if lostPerStep != 37 {
+		t.Errorf("lost per step adds up to %d", lostPerStep)
+	}
+}
