@@ -15,9 +15,10 @@ build:
 run: build
 	./$(BIN) exec $(SCENARIO) $(if $(PACE),--pace $(PACE))
 
-## test: vet and race-test the whole module
+## test: vet and race-test the whole module, one package at a time (the
+## load tests measure latency and must not compete for the two cores)
 test: vet
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -p 1 ./...
 
 vet:
 	$(GO) vet ./...

@@ -110,15 +110,22 @@ func TestPercentilesMatchAppliedDelays(t *testing.T) {
 		name string
 		q    results.Quantiles
 	}{{"publish", sum.Totals.PublishMS}, {"e2e", sum.Totals.E2EMS}} {
+		// The body of the distribution against the applied delays; the
+		// tail against them only loosely, since on a loaded machine the
+		// tail holds real scheduling delays too (the sink's own view above
+		// checks the tail exactly).
 		for _, p := range []struct {
 			q   float64
 			got float64
-		}{{0.5, c.q.P50}, {0.9, c.q.P90}, {0.99, c.q.P99}, {0.999, c.q.P999}} {
+		}{{0.5, c.q.P50}, {0.9, c.q.P90}} {
 			rank := math.Max(0.003, 0.25*(1-p.q))
 			lo, hi := at(p.q-rank), at(math.Min(1, p.q+rank))+overheadMS
 			if p.got < lo || p.got > hi {
 				t.Errorf("%s p%g = %.3f ms, want within [%.3f, %.3f] (exact %.3f)", c.name, p.q*100, p.got, lo, hi, at(p.q))
 			}
+		}
+		if c.q.P99 < at(0.99-0.0025) || c.q.P999 < at(0.999-0.00025) {
+			t.Errorf("%s p99 %.3f, p99.9 %.3f: below the applied delays' %.3f, %.3f", c.name, c.q.P99, c.q.P999, at(0.99), at(0.999))
 		}
 		if c.q.Max < sorted[events-1] || c.q.Count != events {
 			t.Errorf("%s max %.3f < largest delay %.3f, or count %d", c.name, c.q.Max, sorted[events-1], c.q.Count)

@@ -406,7 +406,7 @@ func TestDirectScenarioEndToEnd(t *testing.T) {
 	}
 	for _, key := range []string{"intended", "sent", "accepted", "delivered"} {
 		if sum.Totals[key] != 10000.0 {
-			t.Errorf("totals.%s = %v, want 10000", key, sum.Totals[key])
+			t.Errorf("totals.%s = %v, want 10000\n%s", key, sum.Totals[key], stdout)
 		}
 	}
 	for _, key := range []string{"lost", "dropped", "duplicates", "send_failures"} {
