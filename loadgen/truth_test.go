@@ -83,7 +83,9 @@ func TestPercentilesMatchAppliedDelays(t *testing.T) {
 	// The digest's end-to-end quantiles against the exact ones of what the
 	// sink saw: only the digest's rank error separates them.
 	sort.Float64s(truth)
-	exact := func(q float64) float64 { return truth[max(0, min(len(truth)-1, int(math.Ceil(q*float64(len(truth))))-1))] }
+	exact := func(q float64) float64 {
+		return truth[max(0, min(len(truth)-1, int(math.Ceil(q*float64(len(truth))))-1))]
+	}
 	for _, p := range []struct {
 		q   float64
 		got float64

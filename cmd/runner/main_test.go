@@ -392,11 +392,11 @@ func TestDirectScenarioEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sum struct {
-		Schema  string `json:"schema"`
+		Schema                    string `json:"schema"`
 		Scenario, PaceSet, Target string
-		Paces   []map[string]any `json:"paces"`
-		Totals  map[string]any   `json:"totals"`
-		Warmup  map[string]any   `json:"warmup"`
+		Paces                     []map[string]any `json:"paces"`
+		Totals                    map[string]any   `json:"totals"`
+		Warmup                    map[string]any   `json:"warmup"`
 	}
 	if err := json.Unmarshal(data, &sum); err != nil {
 		t.Fatal(err)
