@@ -6,7 +6,7 @@ SCENARIO ?= scenarios/direct.yaml
 PACE     ?=
 FUZZTIME ?= 30s
 
-.PHONY: build run test vet fuzz schema clean
+.PHONY: build run test vet fuzz schema clean bench
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/runner
@@ -34,3 +34,10 @@ schema: build
 
 clean:
 	rm -rf bin
+
+## bench: the load generator's highest held pace, CPU per event and memory,
+## against vegeta in the same run (about 10 minutes)
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 5x ./loadgen ./results
+	$(GO) build -o bin/loadbench ./internal/loadbench
+	./bin/loadbench $(BENCHFLAGS)

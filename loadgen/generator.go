@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +34,10 @@ type Config struct {
 	GCBetweenSteps bool          // Go GC off during pace steps, a collection at each boundary
 	MaxSendLag     time.Duration // a pace step whose send-lag p99 exceeds this is flagged: the generator could not keep up
 	StartDelay     time.Duration // from the probe's return to the first intended send
+	// SendOnly is for sinks whose receipts this process never sees (a
+	// receiver in another process): no probe, no drain, no delivery
+	// accounting; router may be nil.
+	SendOnly bool
 	// OnSecond, when set, is called about once a second with the live state.
 	OnSecond func(Status)
 }
@@ -98,7 +104,9 @@ func Run(ctx context.Context, cfg Config, rec *results.Recorder, router *Router)
 		total += s.Events()
 	}
 	stream := NewStream(cfg.Name, total)
-	router.Register(stream)
+	if !cfg.SendOnly {
+		router.Register(stream)
+	}
 
 	senders := make([]*Sender, cfg.Senders)
 	for i := range senders {
@@ -109,8 +117,10 @@ func Run(ctx context.Context, cfg Config, rec *results.Recorder, router *Router)
 		defer s.Close()
 		senders[i] = s
 	}
-	if err := probe(ctx, senders[0], router, cfg); err != nil {
-		return Result{}, err
+	if !cfg.SendOnly {
+		if err := probe(ctx, senders[0], router, cfg); err != nil {
+			return Result{}, err
+		}
 	}
 
 	start := rec.AlignStart(time.Now().Add(cfg.StartDelay))
@@ -144,6 +154,8 @@ func Run(ctx context.Context, cfg Config, rec *results.Recorder, router *Router)
 	}
 	p := newPool(cfg.InFlight, work)
 
+	restoreMemory := protectMemory()
+	defer restoreMemory()
 	restoreGC := func() {}
 	if cfg.GCBetweenSteps {
 		restoreGC = gcBetweenSteps(ctx, start, cfg.Pace)
@@ -166,17 +178,24 @@ func Run(ctx context.Context, cfg Config, rec *results.Recorder, router *Router)
 	if paceErr != nil {
 		drainFor = min(drainFor, 2*time.Second)
 	}
-	res.Drained = drain(stream, drainFor)
+	if !cfg.SendOnly {
+		res.Drained = drain(stream, drainFor)
+	}
 	stopTicker()
 	for k, idx := range res.Spans {
-		lost, unacked := stream.Tally(firstSeq[k], firstSeq[k+1])
+		var lost, unacked int64
+		if !cfg.SendOnly {
+			lost, unacked = stream.Tally(firstSeq[k], firstSeq[k+1])
+		}
 		rec.SetStepExtra(idx, results.StepExtra{
 			Lost:               lost,
 			DeliveredUnacked:   unacked,
 			GeneratorSaturated: rec.StepQuantile(idx, results.SendLag, 0.99) > float64(cfg.MaxSendLag)/1e6,
 		})
 	}
-	rec.SetOutOfRange(router.OutOfRange())
+	if router != nil {
+		rec.SetOutOfRange(router.OutOfRange())
+	}
 	if err := rec.WriteSummary(); err != nil {
 		return res, err
 	}
@@ -267,15 +286,43 @@ func tick(rec *results.Recorder, cfg Config, start time.Time) (stop func()) {
 	return func() { close(done); <-finished }
 }
 
+// protectMemory sets a soft memory limit of three quarters of the machine's
+// memory, unless one is set already (GOMEMLIMIT), so that the GC works
+// harder before the run is killed, whatever the GC mode; the returned
+// function restores the previous limit.
+func protectMemory() (restore func()) {
+	old := debug.SetMemoryLimit(-1)
+	if old != math.MaxInt64 {
+		return func() {}
+	}
+	limit := int64(4 << 30)
+	if total := memTotal(); total > 0 {
+		limit = total / 4 * 3
+	}
+	debug.SetMemoryLimit(limit)
+	return func() { debug.SetMemoryLimit(old) }
+}
+
+// memTotal returns the machine's memory in bytes, or 0 when unknown.
+func memTotal() int64 {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
 // gcBetweenSteps turns the Go GC off and collects at each pace-step
-// boundary, under a memory limit that protects the run; the returned
-// function restores the previous settings.
+// boundary (the memory limit still applies); the returned function restores
+// the previous setting.
 func gcBetweenSteps(ctx context.Context, start time.Time, steps []pace.Step) (restore func()) {
 	oldPercent := debug.SetGCPercent(-1)
-	oldLimit := debug.SetMemoryLimit(-1)
-	if oldLimit == math.MaxInt64 {
-		debug.SetMemoryLimit(4 << 30)
-	}
 	stop := make(chan struct{})
 	go func() {
 		at := start
@@ -294,7 +341,6 @@ func gcBetweenSteps(ctx context.Context, start time.Time, steps []pace.Step) (re
 	return func() {
 		close(stop)
 		debug.SetGCPercent(oldPercent)
-		debug.SetMemoryLimit(oldLimit)
 	}
 }
 
