@@ -29,6 +29,7 @@ type Config struct {
 	InFlight       int           // the most sends in flight at once; 0: peak rate × request timeout
 	RequestTimeout time.Duration // per send
 	Senders        int           // HTTP clients, each with its own connections; events go round-robin
+	Connections    int           // the most connections per sender; 0: min(InFlight/Senders, 1024)
 	DrainTimeout   time.Duration // how long to wait after the last send for accepted events to arrive
 	ProbeTimeout   time.Duration // how long a probe event may take to make the round trip
 	GCBetweenSteps bool          // Go GC off during pace steps, a collection at each boundary
@@ -81,6 +82,9 @@ func (c Config) withDefaults() Config {
 		}
 		c.InFlight = max(1, int(math.Ceil(peak*c.RequestTimeout.Seconds())))
 	}
+	if c.Connections == 0 {
+		c.Connections = max(1, min(c.InFlight/c.Senders, 1024))
+	}
 	return c
 }
 
@@ -110,7 +114,7 @@ func Run(ctx context.Context, cfg Config, rec *results.Recorder, router *Router)
 
 	senders := make([]*Sender, cfg.Senders)
 	for i := range senders {
-		s, err := NewSender(cfg.Target, cfg.PayloadBytes, cfg.RequestTimeout, max(1, cfg.InFlight/cfg.Senders))
+		s, err := NewSender(cfg.Target, cfg.PayloadBytes, cfg.RequestTimeout, cfg.Connections)
 		if err != nil {
 			return Result{}, err
 		}

@@ -31,14 +31,17 @@ type Sender struct {
 }
 
 // NewSender returns a sender to target whose events carry payloadBytes
-// bytes of data, built once. maxConns bounds the connections it keeps open
+// bytes of data, built once. maxConns bounds its connections, idle or not
 // (the SDK's default transport keeps two idle ones per host, which under load
-// leaves thousands of sockets in TIME_WAIT).
+// leaves thousands of sockets in TIME_WAIT; no bound at all runs out of file
+// descriptors when a sink stalls). A send that finds every connection busy
+// waits for one, and that wait counts in its latency.
 func NewSender(target string, payloadBytes int, timeout time.Duration, maxConns int) (*Sender, error) {
 	tr := &http.Transport{
 		DialContext:           (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:          maxConns,
 		MaxIdleConnsPerHost:   maxConns,
+		MaxConnsPerHost:       maxConns,
 		IdleConnTimeout:       90 * time.Second,
 		DisableCompression:    true,
 		ForceAttemptHTTP2:     false,

@@ -207,6 +207,20 @@ type StepSummary struct {
 	Seconds   float64 `json:"seconds"`
 	Counts
 	StepExtra
+	Figures
+}
+
+// PhaseSummary is a phase's totals in summary.json.
+type PhaseSummary struct {
+	Seconds float64 `json:"seconds"`
+	Counts
+	Lost             int64 `json:"lost"`
+	DeliveredUnacked int64 `json:"delivered_unacknowledged"`
+	Figures
+}
+
+// Figures are a window's rates and latencies.
+type Figures struct {
 	AchievedSendRPS float64   `json:"achieved_send_rps"`
 	DeliveredRPS    float64   `json:"delivered_rps"`
 	PublishMS       Quantiles `json:"publish_ms"`
@@ -215,18 +229,13 @@ type StepSummary struct {
 	ServiceMS       Quantiles `json:"service_ms"`
 }
 
-// PhaseSummary is a phase's totals in summary.json.
-type PhaseSummary struct {
-	Seconds float64 `json:"seconds"`
-	Counts
-	Lost             int64     `json:"lost"`
-	DeliveredUnacked int64     `json:"delivered_unacknowledged"`
-	AchievedSendRPS  float64   `json:"achieved_send_rps"`
-	DeliveredRPS     float64   `json:"delivered_rps"`
-	PublishMS        Quantiles `json:"publish_ms"`
-	E2EMS            Quantiles `json:"e2e_ms"`
-	SendLagMS        Quantiles `json:"send_lag_ms"`
-	ServiceMS        Quantiles `json:"service_ms"`
+// figures computes w's figures over seconds. Callers hold r.mu.
+func figures(w *window, seconds float64) Figures {
+	return Figures{
+		AchievedSendRPS: float64(w.Sent) / seconds, DeliveredRPS: float64(w.Delivered) / seconds,
+		PublishMS: w.digests[Publish].Summary(), E2EMS: w.digests[E2E].Summary(),
+		SendLagMS: w.digests[SendLag].Summary(), ServiceMS: w.digests[Service].Summary(),
+	}
 }
 
 // Summary is summary.json. Paces and Totals cover the measure phase only;
@@ -276,10 +285,7 @@ func (r *Recorder) Summary() Summary {
 	for phase, t := range totals {
 		w := r.phases[phase]
 		t.Counts = w.Counts
-		t.AchievedSendRPS = float64(w.Sent) / t.Seconds
-		t.DeliveredRPS = float64(w.Delivered) / t.Seconds
-		t.PublishMS, t.E2EMS = w.digests[Publish].Summary(), w.digests[E2E].Summary()
-		t.SendLagMS, t.ServiceMS = w.digests[SendLag].Summary(), w.digests[Service].Summary()
+		t.Figures = figures(w, t.Seconds)
 	}
 	if t := totals["measure"]; t != nil {
 		s.Totals = *t
@@ -302,10 +308,7 @@ func (r *Recorder) stepSummary(i int) StepSummary {
 	secs := span.Duration.Seconds()
 	return StepSummary{
 		Phase: span.Phase, Index: span.Index, TargetRPS: span.TargetRPS, Seconds: secs,
-		Counts: w.Counts, StepExtra: r.extra[i],
-		AchievedSendRPS: float64(w.Sent) / secs, DeliveredRPS: float64(w.Delivered) / secs,
-		PublishMS: w.digests[Publish].Summary(), E2EMS: w.digests[E2E].Summary(),
-		SendLagMS: w.digests[SendLag].Summary(), ServiceMS: w.digests[Service].Summary(),
+		Counts: w.Counts, StepExtra: r.extra[i], Figures: figures(w, secs),
 	}
 }
 

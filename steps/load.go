@@ -33,6 +33,7 @@ type Load struct {
 	InFlight       int           `yaml:"inFlight" doc:"the most sends in flight; an event that finds them all busy is dropped and counted (default: peak rate × requestTimeout)"`
 	RequestTimeout time.Duration `yaml:"requestTimeout" doc:"per send (default 5s)"`
 	Senders        int           `yaml:"senders" doc:"HTTP clients with their own connections (default 1)"`
+	Connections    int           `yaml:"connections" doc:"the most connections per sender; a send that finds them all busy waits, and the wait counts in its latency (default: inFlight/senders, at most 1024)"`
 	DrainTimeout   time.Duration `yaml:"drainTimeout" doc:"how long to wait after the last send for accepted events to arrive (default 30s)"`
 	ProbeTimeout   time.Duration `yaml:"probeTimeout" doc:"how long the probe event may take to make the round trip before the first event (default 30s)"`
 	GC             string        `yaml:"gc" doc:"normal (default), or between-steps: Go GC off during a pace step, a collection at each boundary"`
@@ -65,6 +66,9 @@ func (l *Load) Validate() []FieldError {
 	}
 	if l.InFlight < 0 {
 		bad("inFlight", "must be positive")
+	}
+	if l.Connections < 0 {
+		bad("connections", "must be positive")
 	}
 	if l.Senders < 0 || l.Senders > 64 {
 		bad("senders", "must be between 1 and 64")
@@ -134,6 +138,7 @@ func (l *Load) Run(ctx context.Context, env *Env) error {
 		InFlight:       l.InFlight,
 		RequestTimeout: l.RequestTimeout,
 		Senders:        l.Senders,
+		Connections:    l.Connections,
 		DrainTimeout:   l.DrainTimeout,
 		ProbeTimeout:   l.ProbeTimeout,
 		GCBetweenSteps: l.GC == "between-steps",

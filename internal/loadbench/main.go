@@ -215,6 +215,14 @@ func highest(name string, try func(float64) (outcome, error), held func(outcome)
 		}
 		report(name, o)
 		if !held(o) {
+			// One retry: on a shared two-core machine a single trial can
+			// break on noise from outside.
+			if o, err = try(rps); err != nil {
+				return best, err
+			}
+			report(name+"²", o)
+		}
+		if !held(o) {
 			failed = o
 			break
 		}
