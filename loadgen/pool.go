@@ -3,10 +3,13 @@ package loadgen
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // pool runs sends on at most limit goroutines at once. Workers are started
-// on demand and kept; submit never blocks, so the pacer never waits.
+// on demand and leave after idleTimeout without work, so that a burst of
+// slow sends does not keep thousands of goroutines (and their stacks) for
+// the rest of the run; submit never blocks, so the pacer never waits.
 type pool struct {
 	limit    int64
 	jobs     chan Tick
@@ -37,17 +40,29 @@ func (p *pool) submit(t Tick) bool {
 	return true
 }
 
+// idleTimeout is how long a worker waits for work before it leaves.
+const idleTimeout = 2 * time.Second
+
 func (p *pool) worker() {
 	defer p.wg.Done()
+	defer p.workers.Add(-1)
+	idle := time.NewTimer(idleTimeout)
+	defer idle.Stop()
 	for {
 		p.idle.Add(1)
-		t, ok := <-p.jobs
-		p.idle.Add(-1)
-		if !ok {
+		select {
+		case t, ok := <-p.jobs:
+			p.idle.Add(-1)
+			if !ok {
+				return
+			}
+			p.work(t)
+			p.inFlight.Add(-1)
+			idle.Reset(idleTimeout)
+		case <-idle.C:
+			p.idle.Add(-1)
 			return
 		}
-		p.work(t)
-		p.inFlight.Add(-1)
 	}
 }
 
