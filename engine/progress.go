@@ -18,6 +18,7 @@ type Observer interface {
 	Undone(u UndoRecord)
 	StepStatus(s *Step, status string) // the step's live status, replacing the last
 	StepOutput(s *Step, line string)   // a line the step wants a person to read
+	Message(line string)               // a line about the run itself
 }
 
 type nopObserver struct{}
@@ -29,6 +30,7 @@ func (nopObserver) StepFinished(*Step, StepRecord)        {}
 func (nopObserver) Undone(UndoRecord)                     {}
 func (nopObserver) StepStatus(*Step, string)              {}
 func (nopObserver) StepOutput(*Step, string)              {}
+func (nopObserver) Message(string)                        {}
 
 // Progress shows a run to a person. On a terminal it keeps one live status
 // line (phase, step, elapsed time, and a bar for steps of known length) under
@@ -213,6 +215,13 @@ func (p *Progress) StepStatus(s *Step, status string) {
 
 // StepOutput prints a line from the step.
 func (p *Progress) StepOutput(s *Step, line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.println("%s", line)
+}
+
+// Message prints a line about the run.
+func (p *Progress) Message(line string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.println("%s", line)

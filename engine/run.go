@@ -232,6 +232,7 @@ func (r *Runner) prepare() error {
 		Status:        "running",
 	}
 	r.shared = steps.NewShared(steps.RunInfo{Dir: r.dir, Scenario: sc.Name, PaceSet: sc.Pace.Name, Target: r.Target, Pace: sc.Pace.Steps})
+	r.shared.Say = func(line string) { r.obs.Message(line) }
 	r.save()
 	r.log.Info("run started", "scenario", sc.Name, "file", sc.File, "pace", sc.Pace.Spec, "target", r.Target, "dir", r.dir)
 	r.obs.RunStarted(r.dir, sc)

@@ -148,6 +148,18 @@ func (r *Recorder) writeSecond(origin time.Time, c closedSecond) error {
 	if err := r.enc.Encode(line); err != nil {
 		return fmt.Errorf("write per-second digests: %w", err)
 	}
+	if w.samples == nil {
+		return nil
+	}
+	var b strings.Builder
+	for which, name := range [2]string{"publish", "e2e"} {
+		for _, x := range w.samples.kept[which] {
+			fmt.Fprintf(&b, "%.4f\t%s\t%.3f\n", x.atS, name, x.ms)
+		}
+	}
+	if _, err := r.samplesOut.WriteString(b.String()); err != nil {
+		return fmt.Errorf("write samples: %w", err)
+	}
 	return nil
 }
 
@@ -196,15 +208,21 @@ func (r *Recorder) Close() error {
 	if err := r.timeline.Close(); err != nil {
 		errs = multierror.Append(errs, err)
 	}
+	if err := r.samplesOut.Close(); err != nil {
+		errs = multierror.Append(errs, err)
+	}
 	return errs.ErrorOrNil()
 }
 
 // StepSummary is one pace step's figures in summary.json.
 type StepSummary struct {
-	Phase     string  `json:"phase"`
-	Index     int     `json:"index"`
-	TargetRPS float64 `json:"target_rps"`
-	Seconds   float64 `json:"seconds"`
+	Phase       string  `json:"phase"`
+	Index       int     `json:"index"`
+	TargetRPS   float64 `json:"target_rps"`
+	Seconds     float64 `json:"seconds"`
+	StartSecond float64 `json:"start_second"` // on the timeline's axis
+	Verdict     string  `json:"verdict"`      // held or broken
+	Reason      string  `json:"reason,omitempty"`
 	Counts
 	StepExtra
 	Figures
@@ -242,6 +260,7 @@ func figures(w *window, seconds float64) Figures {
 // the warmup's figures are under Warmup.
 type Summary struct {
 	Schema         string        `json:"schema"`
+	SustainedRPS   float64       `json:"sustained_rps"` // the highest held step below the lowest broken one
 	Scenario       string        `json:"scenario"`
 	PaceSet        string        `json:"pace_set"`
 	Target         string        `json:"target"`
@@ -290,6 +309,7 @@ func (r *Recorder) Summary() Summary {
 	if t := totals["measure"]; t != nil {
 		s.Totals = *t
 	}
+	s.SustainedRPS = sustained(s.Paces)
 	if t := totals["warmup"]; t != nil {
 		s.Warmup = &WarmupPart{PhaseSummary: *t, Paces: warmupSteps}
 	}
@@ -306,10 +326,13 @@ func (r *Recorder) StepSummary(i int) StepSummary {
 func (r *Recorder) stepSummary(i int) StepSummary {
 	span, w := r.spans[i], r.steps[i]
 	secs := span.Duration.Seconds()
-	return StepSummary{
+	st := StepSummary{
 		Phase: span.Phase, Index: span.Index, TargetRPS: span.TargetRPS, Seconds: secs,
-		Counts: w.Counts, StepExtra: r.extra[i], Figures: figures(w, secs),
+		StartSecond: span.Start.Sub(r.origin).Seconds(),
+		Counts:      w.Counts, StepExtra: r.extra[i], Figures: figures(w, secs),
 	}
+	st.Verdict, st.Reason = judge(st)
+	return st
 }
 
 // savedDigests is digests.json: every pace step's and phase's digests.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -54,6 +55,41 @@ func (c *Counts) add(o Counts) {
 type window struct {
 	Counts
 	digests [numMetrics]*Digest
+	samples *samples // raw latencies, for seconds only
+}
+
+// SamplesPerSecond bounds the raw latencies kept per second and metric for
+// the points graph.
+const SamplesPerSecond = 100
+
+// sample is one raw latency: its intended time on the timeline's axis and
+// its value.
+type sample struct {
+	atS float64
+	ms  float64
+}
+
+// samples is a reservoir (Algorithm R) of a second's publish and e2e
+// latencies: a uniform sample of at most SamplesPerSecond each.
+type samples struct {
+	seen [2]int64
+	kept [2][]sample
+}
+
+func (s *samples) add(rng *rand.Rand, which int, x sample) {
+	s.seen[which]++
+	if len(s.kept[which]) < SamplesPerSecond {
+		s.kept[which] = append(s.kept[which], x)
+		return
+	}
+	if j := rng.Int64N(s.seen[which]); j < SamplesPerSecond {
+		s.kept[which][j] = x
+	}
+}
+
+func (s *samples) reset() {
+	s.seen = [2]int64{}
+	s.kept[0], s.kept[1] = s.kept[0][:0], s.kept[1][:0]
 }
 
 func newWindow() *window {
@@ -68,6 +104,9 @@ func (w *window) reset() {
 	w.Counts = Counts{}
 	for _, d := range w.digests {
 		d.Reset()
+	}
+	if w.samples != nil {
+		w.samples.reset()
 	}
 }
 
@@ -109,8 +148,10 @@ type Recorder struct {
 	open       map[int64]*window
 	closed     int64 // seconds below this are closed
 	free       []*window
-	late       int64                  // records for seconds already closed
-	outOfRange int64                  // receipts that matched no event sent
+	late       int64 // records for seconds already closed
+	outOfRange int64
+	rng        *rand.Rand             // for the reservoirs; guarded by mu
+	samplesOut *os.File               // samples.tsv                  // receipts that matched no event sent
 	cum        map[string]*[2]*Digest // running publish and e2e digests per phase, through the last closed second
 	timeline   *os.File
 	gzFile     *os.File
@@ -132,6 +173,7 @@ const (
 	SummaryFile  = "summary.json"
 	DigestsFile  = "digests.json"            // per pace step and phase
 	SecondsFile  = "second-digests.jsonl.gz" // per second, appended as seconds close
+	SamplesFile  = "samples.tsv"             // raw latencies, a bounded sample per second
 )
 
 // NewRecorder creates a recorder writing into dir. Seconds are closed (their
@@ -153,17 +195,28 @@ func NewRecorder(dir string, meta Meta, horizon time.Duration) (*Recorder, error
 		return nil, fmt.Errorf("create per-second digests: %w", err)
 	}
 	gz := gzip.NewWriter(gzFile)
+	samplesOut, err := os.OpenFile(filepath.Join(dir, SamplesFile), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		tl.Close()
+		gzFile.Close()
+		return nil, fmt.Errorf("create samples: %w", err)
+	}
+	if _, err := samplesOut.WriteString("at_s\tmetric\tlatency_ms\n"); err != nil {
+		return nil, fmt.Errorf("write samples: %w", err)
+	}
 	return &Recorder{
-		dir:      dir,
-		meta:     meta,
-		horizon:  horizon,
-		phases:   map[string]*window{},
-		open:     map[int64]*window{},
-		closed:   math.MinInt64,
-		timeline: tl,
-		gzFile:   gzFile,
-		gz:       gz,
-		enc:      json.NewEncoder(gz),
+		rng:        rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1)),
+		samplesOut: samplesOut,
+		dir:        dir,
+		meta:       meta,
+		horizon:    horizon,
+		phases:     map[string]*window{},
+		open:       map[int64]*window{},
+		closed:     math.MinInt64,
+		timeline:   tl,
+		gzFile:     gzFile,
+		gz:         gz,
+		enc:        json.NewEncoder(gz),
 	}, nil
 }
 
@@ -245,7 +298,9 @@ func (r *Recorder) newSecond() *window {
 		r.free = r.free[:n-1]
 		return w
 	}
-	return newWindow()
+	w := newWindow()
+	w.samples = &samples{}
+	return w
 }
 
 // each applies f to every window an event feeds.
@@ -288,6 +343,9 @@ func (r *Recorder) SendDone(ti, started, ack int64, ok bool) {
 		w.Accepted++
 		w.digests[Publish].Add(ms(ack - ti))
 		w.digests[Service].Add(ms(ack - started))
+		if w.samples != nil {
+			w.samples.add(r.rng, 0, sample{atS: ms(ti-r.origin.UnixNano()) / 1000, ms: ms(ack - ti)})
+		}
 	})
 	r.mu.Unlock()
 }
@@ -306,6 +364,9 @@ func (r *Recorder) Delivered(ti, received int64, duplicate bool) {
 			w.NegativeE2E++
 		}
 		w.digests[E2E].Add(ms(received - ti))
+		if w.samples != nil {
+			w.samples.add(r.rng, 1, sample{atS: ms(ti-r.origin.UnixNano()) / 1000, ms: ms(received - ti)})
+		}
 	})
 	r.mu.Unlock()
 }

@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -27,6 +28,8 @@ type RunInfo struct {
 // measurement and the in-process receivers. It is safe for concurrent use.
 type Shared struct {
 	Info RunInfo
+	// Say shows a line to the person running the scenario; nil for none.
+	Say func(string)
 
 	mu          sync.Mutex
 	sinks       map[string]string
@@ -122,7 +125,42 @@ func (s *Shared) FinishMeasurement() error {
 	if m == nil || already {
 		return nil
 	}
-	return m.Recorder.Close()
+	if err := m.Recorder.Close(); err != nil {
+		return err
+	}
+	return s.report(m.Recorder.Summary())
+}
+
+// report writes the plots and report.md, rendering the plots when gnuplot
+// is installed and saying so once when it is not.
+func (s *Shared) report(sum results.Summary) error {
+	dir := s.Info.Dir
+	if err := results.WritePlots(dir, sum); err != nil {
+		return err
+	}
+	// A graph that fails to render loses no measurement: say so and go on.
+	images, err := results.Render(dir, "png")
+	if err != nil {
+		s.say(err.Error())
+	}
+	if err := results.WriteReport(dir, sum, images); err != nil {
+		return err
+	}
+	if sum.SustainedRPS > 0 {
+		s.say(fmt.Sprintf("sustained rate %g events/s; report in %s", sum.SustainedRPS, filepath.Join(dir, results.ReportFile)))
+	}
+	for _, p := range sum.Paces {
+		if p.Verdict == "broken" {
+			s.say(fmt.Sprintf("pace step %d (%g/s) broke: %s", p.Index+1, p.TargetRPS, p.Reason))
+		}
+	}
+	return nil
+}
+
+func (s *Shared) say(line string) {
+	if s.Say != nil {
+		s.Say(line)
+	}
 }
 
 // Close stops whatever the run's steps left running in this process.

@@ -1,0 +1,220 @@
+package results
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/template"
+)
+
+// Plot scripts a run directory holds. Each reads the TSV files beside it by
+// column name; run alone with `gnuplot -p NAME.gp` it opens a window, and
+// with `gnuplot -e "fmt='png'" NAME.gp` (or 'svg') it writes NAME.png.
+var plotScripts = []string{"timeline.gp", "points.gp", "steps.gp"}
+
+// StepsFile is the per-step table the steps graph reads.
+const StepsFile = "steps.tsv"
+
+// WritePlots writes the per-step table and the gnuplot scripts for sum into
+// dir, beside the timeline and samples the recorder wrote.
+func WritePlots(dir string, sum Summary) error {
+	if err := writeStepsTSV(filepath.Join(dir, StepsFile), sum); err != nil {
+		return err
+	}
+	data := plotData{Title: fmt.Sprintf("%s · %s · %s", sum.Scenario, sum.PaceSet, sum.Target), Sustained: sum.SustainedRPS}
+	steps := append(warmupPaces(sum), sum.Paces...)
+	for _, s := range steps {
+		data.Steps = append(data.Steps, plotStep{Start: s.StartSecond, End: s.StartSecond + s.Seconds, TargetRPS: s.TargetRPS, Warmup: s.Phase == "warmup", Broken: s.Verdict == "broken"})
+	}
+	for _, name := range plotScripts {
+		var buf bytes.Buffer
+		if err := scripts.ExecuteTemplate(&buf, name, data); err != nil {
+			return fmt.Errorf("plot %s: %w", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func warmupPaces(sum Summary) []StepSummary {
+	if sum.Warmup == nil {
+		return nil
+	}
+	return sum.Warmup.Paces
+}
+
+// ErrNoGnuplot means gnuplot is not on PATH: the scripts are kept, nothing
+// is rendered.
+var ErrNoGnuplot = errors.New("gnuplot is not installed: the plot scripts are kept unrendered (render them later with runner plot)")
+
+// Render runs gnuplot on every script in dir, writing format ("png" or
+// "svg") files. Anything gnuplot prints is an error: a warning means a graph
+// that is not what the script meant.
+func Render(dir, format string) ([]string, error) {
+	gnuplot, err := exec.LookPath("gnuplot")
+	if err != nil {
+		return nil, ErrNoGnuplot
+	}
+	var made []string
+	for _, name := range plotScripts {
+		cmd := exec.Command(gnuplot, "-e", fmt.Sprintf("fmt='%s'", format), name)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil || len(bytes.TrimSpace(out)) > 0 {
+			return made, fmt.Errorf("gnuplot %s: %v\n%s", name, err, out)
+		}
+		made = append(made, strings.TrimSuffix(name, ".gp")+"."+format)
+	}
+	return made, nil
+}
+
+// writeStepsTSV writes one row per pace step, warmup first.
+func writeStepsTSV(path string, sum Summary) error {
+	var b strings.Builder
+	b.WriteString("step\tphase\ttarget_rps\tachieved_send_rps\tdelivered_rps\tsend_failures\tdropped\tlost\tpublish_p50_ms\tpublish_p99_ms\tpublish_p9999_ms\te2e_p50_ms\te2e_p99_ms\te2e_p9999_ms\tbroken\tverdict\n")
+	for i, s := range append(warmupPaces(sum), sum.Paces...) {
+		broken := 0
+		if s.Verdict == "broken" {
+			broken = 1
+		}
+		fmt.Fprintf(&b, "%d\t%s\t%g\t%.1f\t%.1f\t%d\t%d\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%d\t%s\n",
+			i, s.Phase, s.TargetRPS, s.AchievedSendRPS, s.DeliveredRPS, s.SendFailures, s.Dropped, s.Lost,
+			s.PublishMS.P50, s.PublishMS.P99, s.PublishMS.P9999, s.E2EMS.P50, s.E2EMS.P99, s.E2EMS.P9999, broken, s.Verdict)
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+type plotStep struct {
+	Start, End float64 // seconds on the timeline's axis
+	TargetRPS  float64
+	Warmup     bool
+	Broken     bool
+}
+
+type plotData struct {
+	Title     string
+	Sustained float64
+	Steps     []plotStep
+}
+
+// Boundaries returns every instant a pace step starts or ends, once each.
+func (d plotData) Boundaries() []float64 {
+	seen := map[float64]bool{}
+	var out []float64
+	for _, s := range d.Steps {
+		for _, x := range []float64{s.Start, s.End} {
+			if !seen[x] {
+				seen[x] = true
+				out = append(out, x)
+			}
+		}
+	}
+	sort.Float64s(out)
+	return out
+}
+
+var scripts = template.Must(template.New("").Funcs(template.FuncMap{
+	"mid": func(s plotStep) float64 { return (s.Start + s.End) / 2 },
+	"args": func(name string, width, height int) map[string]any {
+		return map[string]any{"Name": name, "W": width, "H": height}
+	},
+}).Parse(`
+{{define "header"}}# Written by runner; gnuplot 5.4 or later.
+# gnuplot -p {{.Name}}.gp               opens a window
+# gnuplot -e "fmt='png'" {{.Name}}.gp   writes {{.Name}}.png (or fmt='svg')
+set datafile separator tab
+set datafile columnheaders
+max(a, b) = (a > b) ? a : b
+if (exists("fmt")) {
+  if (fmt eq "svg") { set terminal svg size {{.W}},{{.H}} dynamic noenhanced background rgb "white" font "sans,11" } else { set terminal pngcairo size {{.W}},{{.H}} noenhanced font "sans,10" }
+  set output "{{.Name}}.".fmt
+} else {
+  set termoption noenhanced
+}
+{{end}}
+
+{{define "steps-decor"}}{{range .Steps}}{{if .Warmup}}set object rect from {{.Start}}, graph 0 to {{.End}}, graph 1 fillcolor rgb "#ececec" fillstyle solid 1.0 noborder behind
+{{end}}{{if .Broken}}set object rect from {{.Start}}, graph 0 to {{.End}}, graph 1 fillcolor rgb "#fbe3e3" fillstyle solid 1.0 noborder behind
+{{end}}{{end}}{{range .Boundaries}}set arrow from {{.}}, graph 0 to {{.}}, graph 1 nohead linecolor rgb "#999999" dashtype 2
+{{end}}{{end}}
+
+{{define "step-labels"}}{{range .Steps}}set label "{{if .Warmup}}warmup {{end}}{{.TargetRPS}}/s{{if .Broken}} ✗{{end}}" at {{mid .}}, graph 1.04 center font ",8" textcolor rgb "{{if .Broken}}#b00000{{else}}#444444{{end}}"
+{{end}}{{end}}
+
+{{define "timeline.gp"}}{{template "header" (args "timeline" 1400 1100)}}
+set multiplot layout 4,1 title "{{.Title}}: per second of intended send time{{if .Sustained}} · sustained {{.Sustained}}/s{{end}}" margins 0.08,0.97,0.06,0.93 spacing 0,0.06
+set grid
+set key outside right top vertical font ",9"
+set xlabel ""
+{{template "steps-decor" .}}{{template "step-labels" .}}
+set ylabel "publish latency (ms)"
+set logscale y
+plot "timeline.tsv" using (column("second")):(column("accepted") > 0 ? column("publish_p9999_ms") : NaN) with lines linewidth 1.5 linecolor rgb "#1f77b4" title "p99.99 (second)", \
+     "" using (column("second")):(column("accepted") > 0 ? column("publish_cum_p9999_ms") : NaN) with lines dashtype 2 linecolor rgb "#1f77b4" title "p99.99 (cumulative)", \
+     "" using (column("second")):(column("accepted") > 0 ? column("publish_p99_ms") : NaN) with lines linecolor rgb "#9ecae1" title "p99 (second)"
+unset label
+set ylabel "end-to-end latency (ms)"
+plot "timeline.tsv" using (column("second")):(column("delivered") > 0 ? column("e2e_p9999_ms") : NaN) with lines linewidth 1.5 linecolor rgb "#d62728" title "p99.99 (second)", \
+     "" using (column("second")):(column("delivered") > 0 ? column("e2e_cum_p9999_ms") : NaN) with lines dashtype 2 linecolor rgb "#d62728" title "p99.99 (cumulative)", \
+     "" using (column("second")):(column("delivered") > 0 ? column("e2e_p99_ms") : NaN) with lines linecolor rgb "#f4a6a6" title "p99 (second)"
+unset logscale y
+set ylabel "events/s"
+set yrange [0:*]
+set offsets 0, 0, graph 0.12, 0
+plot "timeline.tsv" using (column("second")):(column("target_rps")) with steps linecolor rgb "#888888" dashtype 3 title "target", \
+     "" using (column("second")):(column("sent")) with lines linewidth 2 linecolor rgb "#1f77b4" title "sent", \
+     "" using (column("second")):(column("delivered")) with lines dashtype 2 linewidth 1.5 linecolor rgb "#2ca02c" title "delivered"
+set offsets 0, 0, 0, 0
+set ylabel "failures/s"
+set xlabel "seconds"
+# An explicit range: a run with no failure at all would leave autoscaling an empty one.
+stats "timeline.tsv" using (max(column("send_failures"), max(column("dropped"), column("accepted")-column("delivered")))) nooutput
+set yrange [0:(STATS_max > 0 ? STATS_max * 1.15 : 1)]
+set ytics auto
+plot "timeline.tsv" using (column("second")):(column("send_failures")) with impulses linewidth 2 linecolor rgb "#ff7f0e" title "send failures", \
+     "" using (column("second")+0.25):(column("dropped")) with impulses linewidth 2 linecolor rgb "#9467bd" title "dropped", \
+     "" using (column("second")+0.5):(column("accepted")-column("delivered")) with impulses linewidth 2 linecolor rgb "#d62728" title "undelivered"
+unset multiplot
+{{end}}
+
+{{define "points.gp"}}{{template "header" (args "points" 1400 700)}}
+set tmargin 5
+set title "{{.Title}}: sampled raw latencies (at most 100 per second and metric)" offset 0,1.5
+set grid
+set logscale y
+set xlabel "seconds"
+set ylabel "latency (ms)"
+set key outside right top
+{{template "steps-decor" .}}{{template "step-labels" .}}
+plot "samples.tsv" using (column("at_s")):(strcol("metric") eq "publish" ? column("latency_ms") : NaN) with points pointtype 7 pointsize 0.3 linecolor rgb "#1f77b4" title "publish", \
+     "" using (column("at_s")):(strcol("metric") eq "e2e" ? column("latency_ms") : NaN) with points pointtype 7 pointsize 0.3 linecolor rgb "#d62728" title "end-to-end"
+{{end}}
+
+{{define "steps.gp"}}{{template "header" (args "steps" 1200 900)}}
+set multiplot layout 2,1 title "{{.Title}}: per pace step{{if .Sustained}} · sustained {{.Sustained}}/s{{end}}"
+set grid
+set key outside right top
+set xlabel "pace step (target events/s; ✗ broken)"
+set xtics rotate by -30
+set ylabel "events/s"
+set yrange [0:*]
+plot "steps.tsv" using (column("step")):(column("target_rps")):xtic(sprintf("%s%g%s", strcol("phase") eq "warmup" ? "w " : "", column("target_rps"), int(column("broken")) ? " ✗" : "")) with linespoints dashtype 3 linecolor rgb "#888888" title "target", \
+     "" using (column("step")):(column("achieved_send_rps")) with linespoints pointtype 7 linecolor rgb "#1f77b4" title "sent", \
+     "" using (column("step")):(column("delivered_rps")) with linespoints pointtype 5 linecolor rgb "#2ca02c" title "delivered"
+set ylabel "latency (ms)"
+set logscale y
+set yrange [*:*]
+plot "steps.tsv" using (column("step")):(column("publish_p99_ms")):xtic(sprintf("%g", column("target_rps"))) with linespoints linecolor rgb "#9ecae1" title "publish p99", \
+     "" using (column("step")):(column("publish_p9999_ms")) with linespoints linecolor rgb "#1f77b4" title "publish p99.99", \
+     "" using (column("step")):(column("e2e_p99_ms")) with linespoints linecolor rgb "#f4a6a6" title "end-to-end p99", \
+     "" using (column("step")):(column("e2e_p9999_ms")) with linespoints linecolor rgb "#d62728" title "end-to-end p99.99"
+unset multiplot
+{{end}}
+`))

@@ -1,0 +1,138 @@
+package results
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// syntheticRun records a warmup and three measured pace steps with known
+// outcomes, the last one broken by failures and losses, and closes the
+// recorder.
+func syntheticRun(t *testing.T) (string, Summary) {
+	t.Helper()
+	dir := t.TempDir()
+	rec, err := NewRecorder(dir, Meta{Scenario: "synthetic", PaceSet: "ramp", Target: "local"}, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := time.Unix(1_700_000_000, 0)
+	type plan struct {
+		phase  string
+		rps    int
+		secs   int
+		failed int // per second
+		lost   int64
+	}
+	at := origin
+	for i, p := range []plan{{"warmup", 100, 2, 0, 0}, {"measure", 100, 3, 0, 0}, {"measure", 200, 3, 0, 0}, {"measure", 300, 3, 5, 40}} {
+		idx := rec.BeginStep(Span{Phase: p.phase, Index: i, TargetRPS: float64(p.rps), Start: at, Duration: time.Duration(p.secs) * time.Second})
+		for s := 0; s < p.secs; s++ {
+			for e := 0; e < p.rps; e++ {
+				ti := at.Add(time.Duration(s)*time.Second + time.Duration(e)*time.Second/time.Duration(p.rps)).UnixNano()
+				lat := int64(time.Millisecond) * int64(1+e%7+p.rps/100)
+				rec.Intended(ti)
+				ok := e >= p.failed
+				rec.SendDone(ti, ti+50_000, ti+lat, ok)
+				if ok && int64(e) >= p.lost/int64(p.secs) {
+					rec.Delivered(ti, ti+lat+int64(time.Millisecond), false)
+				}
+			}
+		}
+		rec.SetStepExtra(idx, StepExtra{Lost: p.lost})
+		at = at.Add(time.Duration(p.secs) * time.Second)
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sum := rec.Summary()
+	if err := WritePlots(dir, sum); err != nil {
+		t.Fatal(err)
+	}
+	return dir, sum
+}
+
+func TestSyntheticRunVerdicts(t *testing.T) {
+	_, sum := syntheticRun(t)
+	if len(sum.Paces) != 3 || sum.Warmup == nil || len(sum.Warmup.Paces) != 1 {
+		t.Fatalf("paces %d, warmup %+v", len(sum.Paces), sum.Warmup)
+	}
+	for i, want := range []string{"held", "held", "broken"} {
+		if sum.Paces[i].Verdict != want {
+			t.Errorf("pace %d verdict %q (%s), want %s", i, sum.Paces[i].Verdict, sum.Paces[i].Reason, want)
+		}
+	}
+	if sum.SustainedRPS != 200 {
+		t.Errorf("sustained %g, want 200", sum.SustainedRPS)
+	}
+}
+
+// TestPlotsRenderWithGnuplot renders every emitted script with the real
+// gnuplot, in both formats; any output from gnuplot (an error or a warning)
+// fails the test.
+func TestPlotsRenderWithGnuplot(t *testing.T) {
+	if _, err := exec.LookPath("gnuplot"); err != nil {
+		if os.Getenv("RUNNER_REQUIRE_GNUPLOT") != "" {
+			t.Fatal("gnuplot is not installed, and RUNNER_REQUIRE_GNUPLOT is set")
+		}
+		t.Skip("gnuplot is not installed")
+	}
+	dir, _ := syntheticRun(t)
+	for _, format := range []string{"png", "svg"} {
+		made, err := Render(dir, format)
+		if err != nil {
+			t.Fatalf("render %s: %v", format, err)
+		}
+		if len(made) != len(plotScripts) {
+			t.Errorf("rendered %v", made)
+		}
+		for _, name := range made {
+			data, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if format == "png" && !bytes.HasPrefix(data, []byte("\x89PNG")) || format == "svg" && !bytes.Contains(data, []byte("<svg")) || len(data) < 5000 {
+				t.Errorf("%s is not a %s image (%d bytes)", name, format, len(data))
+			}
+		}
+	}
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (go test -update rewrites it):\n%s", name, got)
+	}
+}
+
+func TestGoldenStepsAndReport(t *testing.T) {
+	dir, sum := syntheticRun(t)
+	steps, err := os.ReadFile(filepath.Join(dir, StepsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "steps.tsv", steps)
+	if err := WriteReport(dir, sum, []string{"timeline.png", "steps.png"}); err != nil {
+		t.Fatal(err)
+	}
+	report, _ := os.ReadFile(filepath.Join(dir, ReportFile))
+	golden(t, "report.md", report)
+	timeline, _ := os.ReadFile(filepath.Join(dir, TimelineFile))
+	golden(t, "timeline.tsv", timeline)
+}

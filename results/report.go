@@ -1,0 +1,43 @@
+package results
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// ReportFile is the run's markdown report.
+const ReportFile = "report.md"
+
+// WriteReport writes report.md: the verdict, the per-step table and the
+// rendered graphs (images), readable on a code-hosting site.
+func WriteReport(dir string, sum Summary, images []string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s · %s\n\n", sum.Scenario, sum.PaceSet)
+	fmt.Fprintf(&b, "Target `%s`. ", sum.Target)
+	if sum.SustainedRPS > 0 {
+		fmt.Fprintf(&b, "Sustained rate: **%g events/s** (the highest held pace step below the lowest broken one).\n\n", sum.SustainedRPS)
+	} else {
+		b.WriteString("No pace step held.\n\n")
+	}
+	t := sum.Totals
+	fmt.Fprintf(&b, "Measured: %d intended, %d sent, %d accepted, %d delivered, %d lost, %d duplicates, %d dropped, %d send failures.\n\n",
+		t.Intended, t.Sent, t.Accepted, t.Delivered, t.Lost, t.Duplicates, t.Dropped, t.SendFailures)
+	b.WriteString("| phase | target/s | sent/s | delivered/s | failed | dropped | lost | publish p50 | p99 | p99.99 | e2e p50 | p99 | p99.99 | verdict |\n")
+	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+	for _, s := range append(warmupPaces(sum), sum.Paces...) {
+		verdict := s.Verdict
+		if s.Reason != "" {
+			verdict += ": " + s.Reason
+		}
+		fmt.Fprintf(&b, "| %s | %g | %.1f | %.1f | %d | %d | %d | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %s |\n",
+			s.Phase, s.TargetRPS, s.AchievedSendRPS, s.DeliveredRPS, s.SendFailures, s.Dropped, s.Lost,
+			s.PublishMS.P50, s.PublishMS.P99, s.PublishMS.P9999, s.E2EMS.P50, s.E2EMS.P99, s.E2EMS.P9999, verdict)
+	}
+	b.WriteString("\nLatencies in milliseconds, measured from each event's intended send time.\n")
+	for _, img := range images {
+		fmt.Fprintf(&b, "\n![%s](%s)\n", strings.TrimSuffix(img, filepath.Ext(img)), img)
+	}
+	return os.WriteFile(filepath.Join(dir, ReportFile), []byte(b.String()), 0o644)
+}
