@@ -30,6 +30,7 @@ func WritePlots(dir string, sum Summary) error {
 	steps := append(warmupPaces(sum), sum.Paces...)
 	for _, s := range steps {
 		data.Steps = append(data.Steps, plotStep{Start: s.StartSecond, End: s.StartSecond + s.Seconds, TargetRPS: s.TargetRPS, Warmup: s.Phase == "warmup", Broken: s.Verdict == "broken"})
+		data.XMax = max(data.XMax, s.StartSecond+s.Seconds)
 	}
 	for _, name := range plotScripts {
 		var buf bytes.Buffer
@@ -102,6 +103,7 @@ type plotData struct {
 	Title     string
 	Sustained float64
 	Steps     []plotStep
+	XMax      float64 // the last step's end
 }
 
 // Boundaries returns every instant a pace step starts or ends, once each.
@@ -153,24 +155,26 @@ set multiplot layout 4,1 title "{{.Title}}: per second of intended send time{{if
 set grid
 set key outside right top vertical font ",9"
 set xlabel ""
+{{if .XMax}}set xrange [0:{{.XMax}}]
+{{end}}
 {{template "steps-decor" .}}{{template "step-labels" .}}
 set ylabel "publish latency (ms)"
 set logscale y
-plot "timeline.tsv" using (column("second")):(column("accepted") > 0 ? column("publish_p9999_ms") : NaN) with lines linewidth 1.5 linecolor rgb "#1f77b4" title "p99.99 (second)", \
-     "" using (column("second")):(column("accepted") > 0 ? column("publish_cum_p9999_ms") : NaN) with lines dashtype 2 linecolor rgb "#1f77b4" title "p99.99 (cumulative)", \
-     "" using (column("second")):(column("accepted") > 0 ? column("publish_p99_ms") : NaN) with lines linecolor rgb "#9ecae1" title "p99 (second)"
+plot "timeline.tsv" using (column("second")+0.5):(column("accepted") > 0 ? column("publish_p9999_ms") : NaN) with lines linewidth 1.5 linecolor rgb "#1f77b4" title "p99.99 (second)", \
+     "" using (column("second")+0.5):(column("accepted") > 0 ? column("publish_cum_p9999_ms") : NaN) with lines dashtype 2 linecolor rgb "#1f77b4" title "p99.99 (cumulative)", \
+     "" using (column("second")+0.5):(column("accepted") > 0 ? column("publish_p99_ms") : NaN) with lines linecolor rgb "#9ecae1" title "p99 (second)"
 unset label
 set ylabel "end-to-end latency (ms)"
-plot "timeline.tsv" using (column("second")):(column("delivered") > 0 ? column("e2e_p9999_ms") : NaN) with lines linewidth 1.5 linecolor rgb "#d62728" title "p99.99 (second)", \
-     "" using (column("second")):(column("delivered") > 0 ? column("e2e_cum_p9999_ms") : NaN) with lines dashtype 2 linecolor rgb "#d62728" title "p99.99 (cumulative)", \
-     "" using (column("second")):(column("delivered") > 0 ? column("e2e_p99_ms") : NaN) with lines linecolor rgb "#f4a6a6" title "p99 (second)"
+plot "timeline.tsv" using (column("second")+0.5):(column("delivered") > 0 ? column("e2e_p9999_ms") : NaN) with lines linewidth 1.5 linecolor rgb "#d62728" title "p99.99 (second)", \
+     "" using (column("second")+0.5):(column("delivered") > 0 ? column("e2e_cum_p9999_ms") : NaN) with lines dashtype 2 linecolor rgb "#d62728" title "p99.99 (cumulative)", \
+     "" using (column("second")+0.5):(column("delivered") > 0 ? column("e2e_p99_ms") : NaN) with lines linecolor rgb "#f4a6a6" title "p99 (second)"
 unset logscale y
 set ylabel "events/s"
 set yrange [0:*]
 set offsets 0, 0, graph 0.12, 0
 plot "timeline.tsv" using (column("second")):(column("target_rps")) with steps linecolor rgb "#888888" dashtype 3 title "target", \
-     "" using (column("second")):(column("sent")) with lines linewidth 2 linecolor rgb "#1f77b4" title "sent", \
-     "" using (column("second")):(column("delivered")) with lines dashtype 2 linewidth 1.5 linecolor rgb "#2ca02c" title "delivered"
+     "" using (column("second")+0.5):(column("sent")) with lines linewidth 2 linecolor rgb "#1f77b4" title "sent", \
+     "" using (column("second")+0.5):(column("delivered")) with lines dashtype 2 linewidth 1.5 linecolor rgb "#2ca02c" title "delivered"
 set offsets 0, 0, 0, 0
 set ylabel "failures/s"
 set xlabel "seconds"
@@ -178,9 +182,9 @@ set xlabel "seconds"
 stats "timeline.tsv" using (max(column("send_failures"), max(column("dropped"), column("accepted")-column("delivered")))) nooutput
 set yrange [0:(STATS_max > 0 ? STATS_max * 1.15 : 1)]
 set ytics auto
-plot "timeline.tsv" using (column("second")):(column("send_failures")) with impulses linewidth 2 linecolor rgb "#ff7f0e" title "send failures", \
-     "" using (column("second")+0.25):(column("dropped")) with impulses linewidth 2 linecolor rgb "#9467bd" title "dropped", \
-     "" using (column("second")+0.5):(column("accepted")-column("delivered")) with impulses linewidth 2 linecolor rgb "#d62728" title "undelivered"
+plot "timeline.tsv" using (column("second")+0.35):(column("send_failures")) with impulses linewidth 2 linecolor rgb "#ff7f0e" title "send failures", \
+     "" using (column("second")+0.5):(column("dropped")) with impulses linewidth 2 linecolor rgb "#9467bd" title "dropped", \
+     "" using (column("second")+0.65):(column("accepted")-column("delivered")) with impulses linewidth 2 linecolor rgb "#d62728" title "undelivered"
 unset multiplot
 {{end}}
 
@@ -192,7 +196,8 @@ set logscale y
 set xlabel "seconds"
 set ylabel "latency (ms)"
 set key outside right top
-{{template "steps-decor" .}}{{template "step-labels" .}}
+{{if .XMax}}set xrange [0:{{.XMax}}]
+{{end}}{{template "steps-decor" .}}{{template "step-labels" .}}
 plot "samples.tsv" using (column("at_s")):(strcol("metric") eq "publish" ? column("latency_ms") : NaN) with points pointtype 7 pointsize 0.3 linecolor rgb "#1f77b4" title "publish", \
      "" using (column("at_s")):(strcol("metric") eq "e2e" ? column("latency_ms") : NaN) with points pointtype 7 pointsize 0.3 linecolor rgb "#d62728" title "end-to-end"
 {{end}}
