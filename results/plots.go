@@ -106,6 +106,9 @@ type plotData struct {
 	XMax      float64 // the last step's end
 }
 
+// LastIndex is the index of the last row of steps.tsv.
+func (d plotData) LastIndex() int { return len(d.Steps) - 1 }
+
 // Boundaries returns every instant a pace step starts or ends, once each.
 func (d plotData) Boundaries() []float64 {
 	seen := map[float64]bool{}
@@ -208,6 +211,7 @@ set grid
 set key outside right top
 set xlabel "pace step (target events/s; ✗ broken)"
 set xtics rotate by -30
+set xrange [-0.5:{{.LastIndex}}.5]
 set ylabel "events/s"
 set yrange [0:*]
 plot "steps.tsv" using (column("step")):(column("target_rps")):xtic(sprintf("%s%g%s", strcol("phase") eq "warmup" ? "w " : "", column("target_rps"), int(column("broken")) ? " ✗" : "")) with linespoints dashtype 3 linecolor rgb "#888888" title "target", \

@@ -136,3 +136,36 @@ func TestGoldenStepsAndReport(t *testing.T) {
 	timeline, _ := os.ReadFile(filepath.Join(dir, TimelineFile))
 	golden(t, "timeline.tsv", timeline)
 }
+
+func TestWindowedRecomputesFromPerSecondDigests(t *testing.T) {
+	dir, _ := syntheticRun(t)
+	out := filepath.Join(dir, "skip-1s")
+	sum, err := Windowed(dir, out, Window{From: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Paces) != 3 {
+		t.Fatalf("paces: %+v", sum.Paces)
+	}
+	// The first measured second (100 events) is left out; the rest stays.
+	if got := sum.Paces[0].Intended; got != 200 {
+		t.Errorf("first step intended %d, want 200", got)
+	}
+	if got := sum.Totals.Intended; got != 200+600+900 {
+		t.Errorf("total intended %d, want 1700", got)
+	}
+	if sum.Paces[0].Seconds != 2 || sum.Paces[0].StartSecond != 3 {
+		t.Errorf("first step spans %g s from %g", sum.Paces[0].Seconds, sum.Paces[0].StartSecond)
+	}
+	if sum.Paces[2].Verdict != "broken" || sum.SustainedRPS != 200 {
+		t.Errorf("verdicts: %+v, sustained %g", sum.Paces[2], sum.SustainedRPS)
+	}
+	// Only the kept seconds reach the window's timeline.
+	timeline, _ := os.ReadFile(filepath.Join(out, TimelineFile))
+	if rows := bytes.Count(timeline, []byte("\n")) - 1; rows != 8 {
+		t.Errorf("windowed timeline has %d rows, want 8", rows)
+	}
+	if _, err := Windowed(dir, out, Window{From: 100}); err == nil {
+		t.Error("a window past the end was accepted")
+	}
+}

@@ -76,6 +76,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		newValidateCommand(stdout),
 		newPlanCommand(stdout),
 		newCleanupCommand(stdout),
+		newPlotCommand(stdout),
 		newSchemaCommand(stdout),
 		newVersionCommand(stdout),
 	)

@@ -445,4 +445,31 @@ func TestDirectScenarioEndToEnd(t *testing.T) {
 	if !strings.Contains(stdout, "measure     2000") {
 		t.Errorf("no per-step table in the output:\n%s", stdout)
 	}
+	if sum.Paces[0]["verdict"] != "held" {
+		t.Errorf("verdict %v: %v", sum.Paces[0]["verdict"], sum.Paces[0]["reason"])
+	}
+	for _, f := range []string{"report.md", "steps.tsv", "timeline.gp", "points.gp", "steps.gp"} {
+		if _, err := os.Stat(filepath.Join(dirs[0], f)); err != nil {
+			t.Errorf("run directory lacks %s", f)
+		}
+	}
+
+	code, stdout, stderr = runCLI("plot", dirs[0], "--skip", "2s")
+	if _, err := exec.LookPath("gnuplot"); err != nil {
+		if code != exitFailed {
+			t.Errorf("plot without gnuplot: exit %d", code)
+		}
+		return
+	}
+	if code != exitOK {
+		t.Fatalf("plot --skip: exit %d\n%s%s", code, stdout, stderr)
+	}
+	for _, f := range []string{"summary.json", "timeline.png", "steps.png", "report.md"} {
+		if _, err := os.Stat(filepath.Join(dirs[0], "skip-2s", f)); err != nil {
+			t.Errorf("plot --skip 2s did not write %s", f)
+		}
+	}
+	if code, _, _ := runCLI("plot", dirs[0], "--window", "3s:1s"); code != exitBadInput {
+		t.Errorf("a backwards window: exit %d, want 2", code)
+	}
 }

@@ -1,0 +1,197 @@
+package results
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// ReadSummary reads a run directory's summary.json.
+func ReadSummary(dir string) (Summary, error) {
+	var s Summary
+	data, err := os.ReadFile(filepath.Join(dir, SummaryFile))
+	if err != nil {
+		return s, fmt.Errorf("read summary: %w", err)
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		return s, fmt.Errorf("read summary %s: %w", filepath.Join(dir, SummaryFile), err)
+	}
+	return s, nil
+}
+
+// Window is a range of seconds of the measure phase, counted from its
+// first pace step's start: [From, To). To ≤ 0 means to the end.
+type Window struct {
+	From, To float64
+}
+
+func (w Window) holds(s float64) bool { return s >= w.From && (w.To <= 0 || s < w.To) }
+
+// Label names the window for a directory: "skip-10s" or "window-30s-90s".
+func (w Window) Label() string {
+	if w.To <= 0 {
+		return fmt.Sprintf("skip-%gs", w.From)
+	}
+	return fmt.Sprintf("window-%gs-%gs", w.From, w.To)
+}
+
+// Windowed recomputes a stored run's measured figures over a window of the
+// measure phase only, from its per-second digests, and writes the result
+// (summary, tables, plot scripts) into out. Counts and percentiles cover the
+// seconds kept; a pace step's lost events are its undelivered ones in those
+// seconds. The warmup is left out.
+func Windowed(dir, out string, w Window) (Summary, error) {
+	orig, err := ReadSummary(dir)
+	if err != nil {
+		return Summary{}, err
+	}
+	if len(orig.Paces) == 0 {
+		return Summary{}, errors.New("the run measured no pace step")
+	}
+	measureStart := orig.Paces[0].StartSecond
+	steps := make([]*window, len(orig.Paces))
+	kept := make([]float64, len(orig.Paces))
+	for i := range steps {
+		steps[i] = newWindow()
+	}
+	total := newWindow()
+	keptSeconds := map[int64]bool{}
+
+	f, err := os.Open(filepath.Join(dir, SecondsFile))
+	if err != nil {
+		return Summary{}, fmt.Errorf("read per-second digests: %w", err)
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		return Summary{}, fmt.Errorf("read per-second digests: %w", err)
+	}
+	dec := json.NewDecoder(gz)
+	for {
+		var line secondDigests
+		err := dec.Decode(&line)
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break // a run cut short leaves a torn last line
+		}
+		if err != nil {
+			return Summary{}, fmt.Errorf("read per-second digests: %w", err)
+		}
+		i := paceAt(orig.Paces, float64(line.Second))
+		if line.Phase != "measure" || i < 0 || !w.holds(float64(line.Second)-measureStart) {
+			continue
+		}
+		keptSeconds[line.Second] = true
+		kept[i]++
+		for _, target := range []*window{steps[i], total} {
+			target.Counts.add(line.Counts)
+			for m, name := range metricNames {
+				target.digests[m].Merge(line.Digests[name])
+			}
+		}
+	}
+	if len(keptSeconds) == 0 {
+		return Summary{}, fmt.Errorf("no measured second falls in %s", w.Label())
+	}
+
+	sum := Summary{Schema: orig.Schema, Scenario: orig.Scenario, PaceSet: orig.PaceSet + " · " + w.Label(), Target: orig.Target}
+	var seconds float64
+	for i, p := range orig.Paces {
+		if kept[i] == 0 {
+			continue
+		}
+		win := steps[i]
+		// On the graphs the step spans the seconds kept of it.
+		start := max(p.StartSecond, measureStart+w.From)
+		st := StepSummary{Phase: p.Phase, Index: p.Index, TargetRPS: p.TargetRPS, Seconds: kept[i], StartSecond: start, Counts: win.Counts, Figures: figures(win, kept[i])}
+		st.Lost = max(0, win.Accepted-win.Delivered)
+		st.GeneratorSaturated = p.GeneratorSaturated
+		st.Verdict, st.Reason = judge(st)
+		sum.Paces = append(sum.Paces, st)
+		sum.Totals.Lost += st.Lost
+		seconds += kept[i]
+	}
+	sum.Totals.Seconds = seconds
+	sum.Totals.Counts = total.Counts
+	sum.Totals.Figures = figures(total, seconds)
+	sum.SustainedRPS = sustained(sum.Paces)
+
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return sum, err
+	}
+	if err := writeJSONFile(filepath.Join(out, SummaryFile), sum); err != nil {
+		return sum, err
+	}
+	if err := filterTSV(filepath.Join(dir, TimelineFile), filepath.Join(out, TimelineFile), "second", func(v float64) bool { return keptSeconds[int64(v)] }); err != nil {
+		return sum, err
+	}
+	if err := filterTSV(filepath.Join(dir, SamplesFile), filepath.Join(out, SamplesFile), "at_s", func(v float64) bool { return keptSeconds[int64(v)] }); err != nil {
+		return sum, err
+	}
+	return sum, WritePlots(out, sum)
+}
+
+// paceAt returns the index of the pace step whose seconds hold second, or -1.
+func paceAt(paces []StepSummary, second float64) int {
+	for i, p := range paces {
+		if second >= p.StartSecond && second < p.StartSecond+p.Seconds {
+			return i
+		}
+	}
+	return -1
+}
+
+func writeJSONFile(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(data, '\n'), 0o644)
+}
+
+// filterTSV copies the header and the rows of src whose column holds a value
+// keep accepts.
+func filterTSV(src, dst, column string, keep func(float64) bool) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	col := -1
+	w := bufio.NewWriter(out)
+	for sc.Scan() {
+		fields := strings.Split(sc.Text(), "\t")
+		if col < 0 {
+			for i, f := range fields {
+				if f == column {
+					col = i
+				}
+			}
+			if col < 0 {
+				return fmt.Errorf("%s has no column %s", src, column)
+			}
+			fmt.Fprintln(w, sc.Text())
+			continue
+		}
+		if v, err := strconv.ParseFloat(fields[col], 64); err == nil && keep(v) {
+			fmt.Fprintln(w, sc.Text())
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return w.Flush()
+}
