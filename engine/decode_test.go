@@ -124,7 +124,7 @@ measure:
 			src: `descripton: x
 `,
 			want: []string{
-				`s.yaml:1:1: unknown key "descripton" (did you mean "description"?); allowed: defaults, description, measure, name, paces, report, setup, teardown, vars, warmup`,
+				`s.yaml:1:1: unknown key "descripton" (did you mean "description"?); allowed: defaults, description, measure, name, paces, report, setup, teardown, thresholds, vars, warmup`,
 				`s.yaml:1:1: missing required key "name"`,
 			},
 		},

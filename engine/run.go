@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/perfrunner/runner/results"
 	"github.com/perfrunner/runner/steps"
 )
 
@@ -99,6 +100,10 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err := r.shared.FinishMeasurement(); err != nil {
 		result = multierror.Append(result, fmt.Errorf("write results: %w", err))
 	}
+	breaches := r.shared.Breaches()
+	for _, b := range breaches {
+		r.obs.Message(b.String())
+	}
 	r.obs.PhaseStarted(Teardown)
 	if err := r.teardown(); err != nil {
 		result = multierror.Append(result, err)
@@ -136,6 +141,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.record.Status = "interrupted"
 	case result.ErrorOrNil() != nil:
 		r.record.Status = "failed"
+	case len(breaches) > 0:
+		r.record.Status = "thresholds-breached"
 	default:
 		r.record.Status = "succeeded"
 	}
@@ -147,7 +154,26 @@ func (r *Runner) Run(ctx context.Context) error {
 	if interrupted {
 		return &interruptedError{err: result.ErrorOrNil()}
 	}
-	return result.ErrorOrNil()
+	if err := result.ErrorOrNil(); err != nil {
+		return err
+	}
+	if len(breaches) > 0 {
+		return &ThresholdError{Breaches: breaches}
+	}
+	return nil
+}
+
+// ThresholdError is a run that went through but breached thresholds.
+type ThresholdError struct {
+	Breaches []results.Breach
+}
+
+func (e *ThresholdError) Error() string {
+	lines := make([]string, len(e.Breaches))
+	for i, b := range e.Breaches {
+		lines[i] = b.String()
+	}
+	return strings.Join(lines, "\n")
 }
 
 type interruptedError struct{ err error }
@@ -231,7 +257,7 @@ func (r *Runner) prepare() error {
 		Start:         now.UTC(),
 		Status:        "running",
 	}
-	r.shared = steps.NewShared(steps.RunInfo{Dir: r.dir, Scenario: sc.Name, PaceSet: sc.Pace.Name, Target: r.Target, Pace: sc.Pace.Steps})
+	r.shared = steps.NewShared(steps.RunInfo{Dir: r.dir, Scenario: sc.Name, PaceSet: sc.Pace.Name, Target: r.Target, Pace: sc.Pace.Steps, Thresholds: sc.Thresholds})
 	r.shared.Say = func(line string) { r.obs.Message(line) }
 	r.save()
 	r.log.Info("run started", "scenario", sc.Name, "file", sc.File, "pace", sc.Pace.Spec, "target", r.Target, "dir", r.dir)

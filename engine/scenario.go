@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/perfrunner/runner/pace"
+	"github.com/perfrunner/runner/results"
 
 	"gopkg.in/yaml.v3"
 
@@ -47,6 +48,7 @@ type Scenario struct {
 	PaceSets    map[string]string // name → spec, as written
 	Pace        pace.Pace         // the pace this run uses
 	Defaults    Defaults
+	Thresholds  []results.Threshold
 	Steps       [len(phaseNames)][]*Step
 	Resolved    []byte // the scenario with templates rendered, as YAML
 }
@@ -81,6 +83,7 @@ type document struct {
 	Vars        map[string]any    `yaml:"vars" doc:"variables for templates ({{ .Vars.name }}); overridden by --set and -f"`
 	Paces       map[string]string `yaml:"paces" pattern:"^\\s*[0-9.]+\\s*:\\s*[^,:]+(,\\s*[0-9.]+\\s*:\\s*[^,:]+)*$" doc:"named pace sets: rps:duration[,rps:duration…]"`
 	Defaults    Defaults          `yaml:"defaults" doc:"scenario-wide settings"`
+	Thresholds  []string          `yaml:"thresholds" doc:"pass/fail rules on the measured figures, e.g. \"e2e.p9999 < 50ms\", \"lost == 0\", \"delivered_ratio >= 0.99 per step\"; a breach makes runner exec exit 3"`
 	Setup       stepList          `yaml:"setup" doc:"steps that install and wait until ready"`
 	Warmup      stepList          `yaml:"warmup" doc:"steps whose load is recorded apart from the measured figures"`
 	Measure     stepList          `yaml:"measure" doc:"the measured steps"`
@@ -144,6 +147,7 @@ func Decode(file string, src []byte, opts Options) (*Scenario, error) {
 		d.at(n, "name %q may hold only letters, digits, '.', '_' and '-'", doc.Name)
 	}
 	checkDefaults(d, root, doc.Defaults)
+	sc.Thresholds = parseThresholds(d, root)
 	checkPaceSets(d, root)
 	if err := applyOverrides(sc.Vars, opts); err != nil {
 		list = append(list, overrideDiagnostics(err)...)
@@ -206,6 +210,29 @@ func validName(s string) bool {
 		}
 	}
 	return s != "" && s != "." && s != ".."
+}
+
+// parseThresholds parses the thresholds, reporting each bad one where it is.
+func parseThresholds(d diags, root *yaml.Node) []results.Threshold {
+	_, n := fieldNode(root, "thresholds")
+	n = resolveAlias(n)
+	if n == nil || n.Kind != yaml.SequenceNode {
+		return nil // absent, or reported by decodeStrict
+	}
+	var out []results.Threshold
+	for _, item := range n.Content {
+		item = resolveAlias(item)
+		if !isScalar(item) {
+			continue
+		}
+		t, err := results.ParseThreshold(item.Value)
+		if err != nil {
+			d.at(item, "%v", err)
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
 }
 
 // checkDefaults reports durations that would make steps or teardown fail at

@@ -227,3 +227,43 @@ func TestExactLossDuplicatesAndFailures(t *testing.T) {
 		t.Errorf("lost per step adds up to %d", lostPerStep)
 	}
 }
+
+// TestKnownCapacityNamesTheBreakingStep drives a sink that accepts at most
+// 1500 events/s (a token bucket; the rest get 503) with a ramp: the steps
+// below the capacity hold, the one above breaks, and the sustained rate is
+// the last one below it.
+func TestKnownCapacityNamesTheBreakingStep(t *testing.T) {
+	rec, router := newRun(t)
+	const capacity = 1500.0
+	var mu sync.Mutex
+	tokens, last := capacity/10, time.Now()
+	url := sink(t, router, func(w http.ResponseWriter, req *http.Request, recv http.Handler) {
+		mu.Lock()
+		now := time.Now()
+		tokens = math.Min(capacity/10, tokens+now.Sub(last).Seconds()*capacity)
+		last = now
+		ok := tokens >= 1 || seqOf(req) < 0
+		if ok {
+			tokens--
+		}
+		mu.Unlock()
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		recv.ServeHTTP(w, req)
+	})
+	sum := runLoad(t, "500:2,1000:2,2000:2", url, rec, router)
+	want := []string{"held", "held", "broken"}
+	for i, p := range sum.Paces {
+		if p.Verdict != want[i] {
+			t.Errorf("step %d (%g/s): %s (%s), want %s", i+1, p.TargetRPS, p.Verdict, p.Reason, want[i])
+		}
+	}
+	if sum.SustainedRPS != 1000 {
+		t.Errorf("sustained %g/s, want 1000", sum.SustainedRPS)
+	}
+	if f := sum.Paces[2].SendFailures; f < 700 {
+		t.Errorf("step 3 had %d send failures; a 1500/s sink with a burst of 150 refuses about 850 of 4000", f)
+	}
+}

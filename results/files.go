@@ -269,6 +269,7 @@ type Summary struct {
 	Warmup         *WarmupPart   `json:"warmup,omitempty"`
 	LateToTimeline int64         `json:"late_to_timeline"` // records whose second's row was already written
 	OutOfRange     int64         `json:"out_of_range"`     // receipts that matched no event sent
+	Breaches       []Breach      `json:"threshold_breaches,omitempty"`
 }
 
 // WarmupPart holds the warmup's figures, kept apart from the measured ones.
@@ -310,6 +311,7 @@ func (r *Recorder) Summary() Summary {
 		s.Totals = *t
 	}
 	s.SustainedRPS = sustained(s.Paces)
+	s.Breaches = Evaluate(r.thresholds, s)
 	if t := totals["warmup"]; t != nil {
 		s.Warmup = &WarmupPart{PhaseSummary: *t, Paces: warmupSteps}
 	}
@@ -331,7 +333,7 @@ func (r *Recorder) stepSummary(i int) StepSummary {
 		StartSecond: span.Start.Sub(r.origin).Seconds(),
 		Counts:      w.Counts, StepExtra: r.extra[i], Figures: figures(w, secs),
 	}
-	st.Verdict, st.Reason = judge(st)
+	st.Verdict, st.Reason = judge(st, r.thresholds)
 	return st
 }
 

@@ -150,6 +150,7 @@ type Recorder struct {
 	free       []*window
 	late       int64 // records for seconds already closed
 	outOfRange int64
+	thresholds []Threshold
 	rng        *rand.Rand             // for the reservoirs; guarded by mu
 	samplesOut *os.File               // samples.tsv                  // receipts that matched no event sent
 	cum        map[string]*[2]*Digest // running publish and e2e digests per phase, through the last closed second
@@ -236,6 +237,14 @@ func (r *Recorder) BeginStep(s Span) int {
 		r.phases[s.Phase] = newWindow()
 	}
 	return len(r.spans) - 1
+}
+
+// SetThresholds sets the scenario's thresholds: per-step ones take part in
+// each step's verdict, and every breach is listed in the summary.
+func (r *Recorder) SetThresholds(ts []Threshold) {
+	r.mu.Lock()
+	r.thresholds = ts
+	r.mu.Unlock()
 }
 
 // SetOutOfRange records how many receipts matched no event sent.

@@ -9,9 +9,18 @@ import (
 // delivered for the step to hold.
 const DeliveredRatioLimit = 0.99
 
-// judge gives a pace step its verdict: held, or broken with every reason.
-func judge(s StepSummary) (verdict, reason string) {
+// judge gives a pace step its verdict: held, or broken with every reason,
+// a breached per-step threshold among them.
+func judge(s StepSummary, limits []Threshold) (verdict, reason string) {
 	var reasons []string
+	for _, t := range limits {
+		if !t.perStep {
+			continue
+		}
+		if v, ok := t.check(stepSource(s)); !ok {
+			reasons = append(reasons, fmt.Sprintf("%s (%g)", t.Text, v))
+		}
+	}
 	if s.TargetRPS > 0 && s.DeliveredRPS < DeliveredRatioLimit*s.TargetRPS {
 		reasons = append(reasons, fmt.Sprintf("delivered %.1f/s < %.0f%% of %g/s", s.DeliveredRPS, DeliveredRatioLimit*100, s.TargetRPS))
 	}

@@ -112,7 +112,7 @@ func Windowed(dir, out string, w Window) (Summary, error) {
 		st := StepSummary{Phase: p.Phase, Index: p.Index, TargetRPS: p.TargetRPS, Seconds: kept[i], StartSecond: start, Counts: win.Counts, Figures: figures(win, kept[i])}
 		st.Lost = max(0, win.Accepted-win.Delivered)
 		st.GeneratorSaturated = p.GeneratorSaturated
-		st.Verdict, st.Reason = judge(st)
+		st.Verdict, st.Reason = judge(st, nil)
 		sum.Paces = append(sum.Paces, st)
 		sum.Totals.Lost += st.Lost
 		seconds += kept[i]

@@ -17,11 +17,12 @@ import (
 
 // RunInfo describes the run the steps belong to.
 type RunInfo struct {
-	Dir      string
-	Scenario string
-	PaceSet  string
-	Target   string
-	Pace     []pace.Step // the run's pace: what load steps send unless they say otherwise
+	Dir        string
+	Scenario   string
+	PaceSet    string
+	Target     string
+	Pace       []pace.Step // the run's pace: what load steps send unless they say otherwise
+	Thresholds []results.Threshold
 }
 
 // Shared is what the steps of one run share: named sinks, the run's
@@ -36,6 +37,7 @@ type Shared struct {
 	receivers   map[string]*loadgen.Receiver
 	measurement *Measurement
 	finished    bool
+	breaches    []results.Breach
 }
 
 // NewShared returns the shared state of a run.
@@ -67,6 +69,7 @@ func (s *Shared) Measurement() (*Measurement, error) {
 	if err != nil {
 		return nil, err
 	}
+	rec.SetThresholds(s.Info.Thresholds)
 	router := loadgen.NewRouter(func(_ *loadgen.Stream, r loadgen.Receipt, dup bool) {
 		rec.Delivered(r.Intended, r.Received, dup)
 	})
@@ -154,7 +157,17 @@ func (s *Shared) report(sum results.Summary) error {
 			s.say(fmt.Sprintf("pace step %d (%g/s) broke: %s", p.Index+1, p.TargetRPS, p.Reason))
 		}
 	}
+	s.mu.Lock()
+	s.breaches = sum.Breaches
+	s.mu.Unlock()
 	return nil
+}
+
+// Breaches returns the thresholds the finished measurement breached.
+func (s *Shared) Breaches() []results.Breach {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.breaches
 }
 
 func (s *Shared) say(line string) {

@@ -95,6 +95,8 @@ func execScenario(sc *engine.Scenario, target, out string, stepTimeout time.Dura
 	switch {
 	case dir == "":
 		return &exitError{code: exitFailed, err: err}
+	case errors.As(err, new(*engine.ThresholdError)):
+		return &exitError{code: exitThreshold, err: fmt.Errorf("%v\nthresholds breached; results in %s", err, dir)}
 	case errors.Is(err, engine.ErrInterrupted):
 		return &exitError{code: exitInterrupted, err: fmt.Errorf("%v\nrun interrupted; results in %s", err, dir)}
 	case err != nil:

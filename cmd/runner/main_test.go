@@ -479,3 +479,52 @@ func TestDirectScenarioEndToEnd(t *testing.T) {
 		t.Errorf("a backwards window: exit %d, want 2", code)
 	}
 }
+
+func TestBreachedThresholdExits3AfterTeardown(t *testing.T) {
+	dir := t.TempDir()
+	file := writeScenario(t, dir, `name: th
+paces: {short: "200:2"}
+thresholds:
+  - "e2e.p9999 < 1us"
+  - "lost == 0"
+  - "delivered_ratio >= 0.99 per step"
+setup:
+  - receiver: {}
+  - exec: {command: [touch, DIR/made], undo: [rm, DIR/made]}
+measure:
+  - load: {sink: receiver/perf}
+`)
+	code, stdout, stderr := runCLI("exec", file, "--out", filepath.Join(dir, "results"))
+	if code != exitThreshold {
+		t.Fatalf("exit %d, want 3\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, `threshold "e2e.p9999 < 1us" breached over the run`) || strings.Contains(stderr, `"lost == 0"`) {
+		t.Errorf("stderr does not name exactly the breached threshold:\n%s", stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "made")); err == nil {
+		t.Error("teardown did not run")
+	}
+	rec, _ := engine.ReadRunRecord(runDirs(t, filepath.Join(dir, "results"))[0])
+	if rec.Status != "thresholds-breached" {
+		t.Errorf("run status %q", rec.Status)
+	}
+
+	bad := writeScenario(t, dir, `name: th
+thresholds:
+  - "e2e.p9999 < 50ms"
+  - "e2e.p42 < 50ms"
+  - "lost = 0"
+`)
+	code, _, stderr = runCLI("validate", bad)
+	if code != exitBadInput {
+		t.Errorf("validate of bad thresholds: exit %d", code)
+	}
+	for _, want := range []string{
+		bad + `:4:5: threshold "e2e.p42 < 50ms": unknown statistic "p42"`,
+		bad + `:5:5: threshold "lost = 0": want FIGURE OP VALUE`,
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+}

@@ -1,0 +1,167 @@
+package results
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Threshold is one pass/fail rule on a run's figures, written as
+// `<figure> <op> <value>[ per step]`, for example `e2e.p9999 < 50ms`,
+// `lost == 0`, `delivered_ratio >= 0.99 per step`. Over the run it applies
+// to the measure phase's totals; `per step` applies it to every measured
+// pace step, and a step that breaches it is broken.
+type Threshold struct {
+	Text    string
+	figure  string
+	op      string
+	value   float64 // in the figure's unit: ms for latencies
+	perStep bool
+}
+
+var latencyFigures = map[string]func(Figures) Quantiles{
+	"publish":  func(f Figures) Quantiles { return f.PublishMS },
+	"e2e":      func(f Figures) Quantiles { return f.E2EMS },
+	"send_lag": func(f Figures) Quantiles { return f.SendLagMS },
+	"service":  func(f Figures) Quantiles { return f.ServiceMS },
+}
+
+var statistics = map[string]func(Quantiles) float64{
+	"p50": func(q Quantiles) float64 { return q.P50 }, "p90": func(q Quantiles) float64 { return q.P90 },
+	"p99": func(q Quantiles) float64 { return q.P99 }, "p999": func(q Quantiles) float64 { return q.P999 },
+	"p9999": func(q Quantiles) float64 { return q.P9999 }, "max": func(q Quantiles) float64 { return q.Max },
+	"mean": func(q Quantiles) float64 { return q.Mean },
+}
+
+// window figures a threshold can name besides latencies.
+type figureSource struct {
+	counts  Counts
+	figures Figures
+	lost    int64
+	target  float64 // 0 over the run
+	seconds float64
+}
+
+var countFigures = map[string]func(figureSource) float64{
+	"lost":              func(s figureSource) float64 { return float64(s.lost) },
+	"dropped":           func(s figureSource) float64 { return float64(s.counts.Dropped) },
+	"send_failures":     func(s figureSource) float64 { return float64(s.counts.SendFailures) },
+	"duplicates":        func(s figureSource) float64 { return float64(s.counts.Duplicates) },
+	"delivered":         func(s figureSource) float64 { return float64(s.counts.Delivered) },
+	"delivered_rps":     func(s figureSource) float64 { return s.figures.DeliveredRPS },
+	"achieved_send_rps": func(s figureSource) float64 { return s.figures.AchievedSendRPS },
+	"delivered_ratio": func(s figureSource) float64 {
+		if s.counts.Intended == 0 {
+			return 0
+		}
+		return float64(s.counts.Delivered) / float64(s.counts.Intended)
+	},
+}
+
+var operators = []string{"<=", ">=", "==", "!=", "<", ">"}
+
+// ParseThreshold parses one threshold; the error says what is wrong and
+// what would be right.
+func ParseThreshold(text string) (Threshold, error) {
+	t := Threshold{Text: text}
+	rest := strings.TrimSpace(text)
+	if r, ok := strings.CutSuffix(rest, " per step"); ok {
+		t.perStep, rest = true, strings.TrimSpace(r)
+	}
+	for _, op := range operators {
+		if i := strings.Index(rest, op); i > 0 {
+			t.figure, t.op = strings.TrimSpace(rest[:i]), op
+			rest = strings.TrimSpace(rest[i+len(op):])
+			break
+		}
+	}
+	if t.op == "" {
+		return t, fmt.Errorf("threshold %q: want FIGURE OP VALUE, e.g. \"e2e.p9999 < 50ms\" (operators: %s)", text, strings.Join(operators, " "))
+	}
+	if name, stat, ok := strings.Cut(t.figure, "."); ok {
+		if latencyFigures[name] == nil {
+			return t, fmt.Errorf("threshold %q: unknown latency %q (publish, e2e, send_lag, service)", text, name)
+		}
+		if statistics[stat] == nil {
+			return t, fmt.Errorf("threshold %q: unknown statistic %q (p50, p90, p99, p999, p9999, max, mean)", text, stat)
+		}
+		d, err := time.ParseDuration(rest)
+		if err != nil {
+			return t, fmt.Errorf("threshold %q: %q is not a duration such as 50ms", text, rest)
+		}
+		t.value = float64(d) / float64(time.Millisecond)
+		return t, nil
+	}
+	if countFigures[t.figure] == nil {
+		return t, fmt.Errorf("threshold %q: unknown figure %q (a latency such as e2e.p9999, or one of lost, dropped, send_failures, duplicates, delivered, delivered_rps, achieved_send_rps, delivered_ratio)", text, t.figure)
+	}
+	v, err := strconv.ParseFloat(rest, 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return t, fmt.Errorf("threshold %q: %q is not a number", text, rest)
+	}
+	t.value = v
+	return t, nil
+}
+
+// PerStep reports whether the threshold applies to each pace step.
+func (t Threshold) PerStep() bool { return t.perStep }
+
+// check returns the figure's value and whether the threshold holds on it.
+func (t Threshold) check(s figureSource) (float64, bool) {
+	var v float64
+	if name, stat, ok := strings.Cut(t.figure, "."); ok {
+		v = statistics[stat](latencyFigures[name](s.figures))
+	} else {
+		v = countFigures[t.figure](s)
+	}
+	switch t.op {
+	case "<":
+		return v, v < t.value
+	case "<=":
+		return v, v <= t.value
+	case ">":
+		return v, v > t.value
+	case ">=":
+		return v, v >= t.value
+	case "==":
+		return v, v == t.value
+	}
+	return v, v != t.value
+}
+
+// Breach is a threshold that did not hold, and where.
+type Breach struct {
+	Threshold string  `json:"threshold"`
+	Scope     string  `json:"scope"` // "run" or "step N (R/s)"
+	Value     float64 `json:"value"`
+}
+
+func (b Breach) String() string {
+	return fmt.Sprintf("threshold %q breached over the %s: %g", b.Threshold, b.Scope, b.Value)
+}
+
+// Evaluate checks every threshold against a summary.
+func Evaluate(thresholds []Threshold, sum Summary) []Breach {
+	var out []Breach
+	for _, t := range thresholds {
+		if t.perStep {
+			for i, p := range sum.Paces {
+				if v, ok := t.check(stepSource(p)); !ok {
+					out = append(out, Breach{Threshold: t.Text, Scope: fmt.Sprintf("step %d (%g/s)", i+1, p.TargetRPS), Value: v})
+				}
+			}
+			continue
+		}
+		src := figureSource{counts: sum.Totals.Counts, figures: sum.Totals.Figures, lost: sum.Totals.Lost, seconds: sum.Totals.Seconds}
+		if v, ok := t.check(src); !ok {
+			out = append(out, Breach{Threshold: t.Text, Scope: "run", Value: v})
+		}
+	}
+	return out
+}
+
+func stepSource(p StepSummary) figureSource {
+	return figureSource{counts: p.Counts, figures: p.Figures, lost: p.Lost, target: p.TargetRPS, seconds: p.Seconds}
+}
