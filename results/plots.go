@@ -59,12 +59,17 @@ var ErrNoGnuplot = errors.New("gnuplot is not installed: the plot scripts are ke
 // "svg") files. Anything gnuplot prints is an error: a warning means a graph
 // that is not what the script meant.
 func Render(dir, format string) ([]string, error) {
+	return RenderScripts(dir, format, plotScripts...)
+}
+
+// RenderScripts runs gnuplot on the named scripts in dir, as Render does.
+func RenderScripts(dir, format string, names ...string) ([]string, error) {
 	gnuplot, err := exec.LookPath("gnuplot")
 	if err != nil {
 		return nil, ErrNoGnuplot
 	}
 	var made []string
-	for _, name := range plotScripts {
+	for _, name := range names {
 		cmd := exec.Command(gnuplot, "-e", fmt.Sprintf("fmt='%s'", format), name)
 		cmd.Dir = dir
 		out, err := cmd.CombinedOutput()

@@ -77,6 +77,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		newPlanCommand(stdout),
 		newCleanupCommand(stdout),
 		newPlotCommand(stdout),
+		newCompareCommand(stdout),
 		newSchemaCommand(stdout),
 		newVersionCommand(stdout),
 	)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -526,5 +527,30 @@ thresholds:
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}
+	}
+}
+
+func TestCompareCommand(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, p99 float64) string {
+		run := filepath.Join(dir, name)
+		os.MkdirAll(run, 0o755)
+		sum := fmt.Sprintf(`{"schema":"runner.summary/v1","scenario":"s","paces":[{"phase":"measure","target_rps":1000,"achieved_send_rps":1000,"delivered_rps":1000,"publish_ms":{"p50":1,"p99":%g,"p9999":%g},"e2e_ms":{"p50":1,"p99":%g,"p9999":%g}}]}`, p99, 2*p99, p99, 2*p99)
+		os.WriteFile(filepath.Join(run, "summary.json"), []byte(sum), 0o644)
+		return run
+	}
+	a, b, c := write("a", 10), write("b", 10.2), write("c", 20)
+	if code, stdout, stderr := runCLI("compare", a, b, "--out", filepath.Join(dir, "cmp")); code != exitOK || !strings.Contains(stdout, "verdict: same") {
+		t.Errorf("same runs: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, _ := runCLI("compare", a, c, "--format", "md", "--out", filepath.Join(dir, "cmp"))
+	if code != exitThreshold || !strings.Contains(stdout, "| 1 | 1000 | 2 |") || !strings.Contains(stdout, "worse: publish_p99 +100.0%") {
+		t.Errorf("a slower run: exit %d\n%s", code, stdout)
+	}
+	if code, _, _ := runCLI("compare", a, c, "--tolerance", "lots"); code != exitBadInput {
+		t.Errorf("bad tolerance: exit %d", code)
+	}
+	if code, _, _ := runCLI("compare", a, filepath.Join(dir, "missing")); code != exitBadInput {
+		t.Errorf("missing run: exit %d", code)
 	}
 }

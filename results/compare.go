@@ -1,0 +1,278 @@
+package results
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/template"
+)
+
+// Comparison sets runs side by side, pace step by pace step, against the
+// first run (the base).
+type Comparison struct {
+	Runs      []string       `json:"runs"`      // run directories, the base first
+	Tolerance float64        `json:"tolerance"` // relative, e.g. 0.1
+	Steps     []ComparedStep `json:"steps"`
+	Verdict   string         `json:"verdict"` // worse if any step of any run is worse, else better or same
+}
+
+// ComparedStep is one measured pace step across the runs.
+type ComparedStep struct {
+	Index     int           `json:"index"`
+	TargetRPS float64       `json:"target_rps"`
+	Runs      []*StepFigure `json:"runs"` // nil where a run has no such step
+}
+
+// StepFigure is one run's figures for a step, with changes against the base.
+type StepFigure struct {
+	AchievedSendRPS float64            `json:"achieved_send_rps"`
+	DeliveredRPS    float64            `json:"delivered_rps"`
+	PublishMS       Quantiles          `json:"publish_ms"`
+	E2EMS           Quantiles          `json:"e2e_ms"`
+	SendFailures    int64              `json:"send_failures"`
+	Lost            int64              `json:"lost"`
+	Delta           map[string]float64 `json:"delta,omitempty"` // relative change against the base, per figure
+	Verdict         string             `json:"verdict"`         // base, same, better or worse
+	Why             []string           `json:"why,omitempty"`
+}
+
+// compared figures: name, value, and whether higher is better.
+func comparedFigures(s *StepFigure) []struct {
+	name         string
+	value        float64
+	higherBetter bool
+} {
+	return []struct {
+		name         string
+		value        float64
+		higherBetter bool
+	}{
+		{"achieved_send_rps", s.AchievedSendRPS, true}, {"delivered_rps", s.DeliveredRPS, true},
+		{"publish_p50", s.PublishMS.P50, false}, {"publish_p99", s.PublishMS.P99, false}, {"publish_p9999", s.PublishMS.P9999, false},
+		{"e2e_p50", s.E2EMS.P50, false}, {"e2e_p99", s.E2EMS.P99, false}, {"e2e_p9999", s.E2EMS.P9999, false},
+	}
+}
+
+// Compare compares runs' summaries. Steps are matched by position among the
+// measured steps; a run is worse on a step when a figure moved the wrong way
+// by more than tolerance, or it failed or lost more events.
+func Compare(dirs []string, sums []Summary, tolerance float64) Comparison {
+	c := Comparison{Runs: dirs, Tolerance: tolerance, Verdict: "same"}
+	n := 0
+	for _, s := range sums {
+		n = max(n, len(s.Paces))
+	}
+	for i := 0; i < n; i++ {
+		cs := ComparedStep{Index: i}
+		var base *StepFigure
+		for r, s := range sums {
+			if i >= len(s.Paces) {
+				cs.Runs = append(cs.Runs, nil)
+				continue
+			}
+			p := s.Paces[i]
+			cs.TargetRPS = p.TargetRPS
+			f := &StepFigure{AchievedSendRPS: p.AchievedSendRPS, DeliveredRPS: p.DeliveredRPS, PublishMS: p.PublishMS, E2EMS: p.E2EMS, SendFailures: p.SendFailures, Lost: p.Lost}
+			if r == 0 {
+				f.Verdict, base = "base", f
+			} else {
+				judgeAgainst(f, base, tolerance)
+				switch {
+				case f.Verdict == "worse":
+					c.Verdict = "worse"
+				case f.Verdict == "better" && c.Verdict == "same":
+					c.Verdict = "better"
+				}
+			}
+			cs.Runs = append(cs.Runs, f)
+		}
+		c.Steps = append(c.Steps, cs)
+	}
+	return c
+}
+
+func judgeAgainst(f, base *StepFigure, tolerance float64) {
+	f.Verdict = "same"
+	if base == nil {
+		f.Verdict = "new"
+		return
+	}
+	f.Delta = map[string]float64{}
+	better := false
+	bf := comparedFigures(base)
+	for k, x := range comparedFigures(f) {
+		b := bf[k].value
+		if b == 0 {
+			continue
+		}
+		d := (x.value - b) / b
+		f.Delta[x.name] = d
+		worse := d > tolerance
+		improved := d < -tolerance
+		if x.higherBetter {
+			worse, improved = d < -tolerance, d > tolerance
+		}
+		if worse {
+			f.Why = append(f.Why, fmt.Sprintf("%s %+.1f%%", x.name, d*100))
+		}
+		better = better || improved
+	}
+	if f.SendFailures > base.SendFailures {
+		f.Why = append(f.Why, fmt.Sprintf("send failures %d → %d", base.SendFailures, f.SendFailures))
+	}
+	if f.Lost > base.Lost {
+		f.Why = append(f.Why, fmt.Sprintf("lost %d → %d", base.Lost, f.Lost))
+	}
+	switch {
+	case len(f.Why) > 0:
+		f.Verdict = "worse"
+	case better:
+		f.Verdict = "better"
+	}
+}
+
+// WriteJSON writes the comparison as JSON.
+func (c Comparison) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(c)
+}
+
+// WriteTable writes the comparison for a terminal (markdown false) or as a
+// markdown table.
+func (c Comparison) WriteTable(w io.Writer, markdown bool) error {
+	var b bytes.Buffer
+	header := []string{"step", "target/s", "run", "sent/s", "delivered/s", "pub p50", "pub p99", "pub p99.99", "e2e p50", "e2e p99", "e2e p99.99", "failed", "lost", "verdict"}
+	rows := [][]string{}
+	for _, s := range c.Steps {
+		for r, f := range s.Runs {
+			if f == nil {
+				rows = append(rows, []string{fmt.Sprint(s.Index + 1), fmt.Sprintf("%g", s.TargetRPS), fmt.Sprint(r + 1), "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "missing"})
+				continue
+			}
+			cell := func(v float64, key string) string {
+				out := fmt.Sprintf("%.3f", v)
+				if strings.HasSuffix(key, "_rps") {
+					out = fmt.Sprintf("%.1f", v)
+				}
+				if d, ok := f.Delta[key]; ok {
+					out += fmt.Sprintf(" (%+.0f%%)", d*100)
+				}
+				return out
+			}
+			verdict := f.Verdict
+			if len(f.Why) > 0 {
+				verdict += ": " + strings.Join(f.Why, ", ")
+			}
+			rows = append(rows, []string{
+				fmt.Sprint(s.Index + 1), fmt.Sprintf("%g", s.TargetRPS), fmt.Sprint(r + 1),
+				cell(f.AchievedSendRPS, "achieved_send_rps"), cell(f.DeliveredRPS, "delivered_rps"),
+				cell(f.PublishMS.P50, "publish_p50"), cell(f.PublishMS.P99, "publish_p99"), cell(f.PublishMS.P9999, "publish_p9999"),
+				cell(f.E2EMS.P50, "e2e_p50"), cell(f.E2EMS.P99, "e2e_p99"), cell(f.E2EMS.P9999, "e2e_p9999"),
+				fmt.Sprint(f.SendFailures), fmt.Sprint(f.Lost), verdict,
+			})
+		}
+	}
+	for i, d := range c.Runs {
+		fmt.Fprintf(&b, "run %d: %s\n", i+1, d)
+	}
+	fmt.Fprintf(&b, "latencies in ms; changes against run 1; tolerance %.0f%%\n\n", c.Tolerance*100)
+	if markdown {
+		b.WriteString("| " + strings.Join(header, " | ") + " |\n|" + strings.Repeat(" --- |", len(header)) + "\n")
+		for _, r := range rows {
+			b.WriteString("| " + strings.Join(r, " | ") + " |\n")
+		}
+	} else {
+		widths := make([]int, len(header))
+		for i, h := range header {
+			widths[i] = len([]rune(h))
+		}
+		for _, r := range rows {
+			for i, cell := range r[:len(r)-1] {
+				widths[i] = max(widths[i], len([]rune(cell)))
+			}
+		}
+		line := func(cells []string) {
+			for i, cell := range cells {
+				if i == len(cells)-1 {
+					b.WriteString(cell)
+					continue
+				}
+				fmt.Fprintf(&b, "%-*s  ", widths[i], cell)
+			}
+			b.WriteString("\n")
+		}
+		line(header)
+		for _, r := range rows {
+			line(r)
+		}
+	}
+	fmt.Fprintf(&b, "\nverdict: %s\n", c.Verdict)
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// WritePlot writes compare.tsv and compare.gp into dir: the runs' per-step
+// p99 and p99.99 end-to-end and publish latencies, overlaid.
+func (c Comparison) WritePlot(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var b strings.Builder
+	b.WriteString("step\ttarget_rps")
+	for r := range c.Runs {
+		fmt.Fprintf(&b, "\tr%d_publish_p99_ms\tr%d_publish_p9999_ms\tr%d_e2e_p99_ms\tr%d_e2e_p9999_ms", r+1, r+1, r+1, r+1)
+	}
+	b.WriteString("\n")
+	for _, s := range c.Steps {
+		fmt.Fprintf(&b, "%d\t%g", s.Index, s.TargetRPS)
+		for _, f := range s.Runs {
+			if f == nil {
+				b.WriteString("\tNaN\tNaN\tNaN\tNaN")
+				continue
+			}
+			fmt.Fprintf(&b, "\t%.3f\t%.3f\t%.3f\t%.3f", f.PublishMS.P99, f.PublishMS.P9999, f.E2EMS.P99, f.E2EMS.P9999)
+		}
+		b.WriteString("\n")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "compare.tsv"), []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	var gp bytes.Buffer
+	runs := make([]string, len(c.Runs))
+	for i, r := range c.Runs {
+		runs[i] = filepath.Base(r)
+	}
+	if err := compareScript.Execute(&gp, map[string]any{"Runs": runs, "Last": len(c.Steps) - 1}); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "compare.gp"), gp.Bytes(), 0o644)
+}
+
+var compareScript = template.Must(template.New("compare.gp").Funcs(template.FuncMap{"inc": func(i int) int { return i + 1 }}).Parse(`# Written by runner; gnuplot 5.4 or later.
+# gnuplot -p compare.gp               opens a window
+# gnuplot -e "fmt='png'" compare.gp   writes compare.png (or fmt='svg')
+set datafile separator tab
+set datafile columnheaders
+if (exists("fmt")) {
+  if (fmt eq "svg") { set terminal svg size 1200,800 dynamic noenhanced background rgb "white" font "sans,11" } else { set terminal pngcairo size 1200,800 noenhanced font "sans,10" }
+  set output "compare.".fmt
+} else {
+  set termoption noenhanced
+}
+set multiplot layout 2,1 title "per-step latency, runs overlaid (solid p99.99, dashed p99)"
+set grid
+set logscale y
+set key outside right top
+set xrange [-0.5:{{.Last}}.5]
+set xlabel "pace step (target events/s)"
+set ylabel "publish latency (ms)"
+plot {{range $i, $r := .Runs}}{{if $i}}, {{end}}"compare.tsv" using (column("step")):(column("r{{inc $i}}_publish_p9999_ms")):xtic(sprintf("%g", column("target_rps"))) with linespoints linecolor {{inc $i}} title "{{$r}}", "" using (column("step")):(column("r{{inc $i}}_publish_p99_ms")) with lines dashtype 2 linecolor {{inc $i}} notitle{{end}}
+set ylabel "end-to-end latency (ms)"
+plot {{range $i, $r := .Runs}}{{if $i}}, {{end}}"compare.tsv" using (column("step")):(column("r{{inc $i}}_e2e_p9999_ms")):xtic(sprintf("%g", column("target_rps"))) with linespoints linecolor {{inc $i}} title "{{$r}}", "" using (column("step")):(column("r{{inc $i}}_e2e_p99_ms")) with lines dashtype 2 linecolor {{inc $i}} notitle{{end}}
+unset multiplot
+`))

@@ -1,0 +1,72 @@
+package results
+
+import (
+	"bytes"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+func fixture(p99 float64, lost int64, targets ...float64) Summary {
+	s := Summary{Scenario: "fixture"}
+	for _, t := range targets {
+		st := step(t, t)
+		st.AchievedSendRPS = t
+		st.PublishMS = Quantiles{P50: 1, P99: p99, P9999: 2 * p99}
+		st.E2EMS = Quantiles{P50: 1.5, P99: p99 + 1, P9999: 2*p99 + 1}
+		st.Lost = lost
+		s.Paces = append(s.Paces, st)
+	}
+	return s
+}
+
+func TestCompare(t *testing.T) {
+	base := fixture(10, 0, 1000, 2000)
+	same := fixture(10.5, 0, 1000, 2000)
+	slower := fixture(13, 0, 1000, 2000)
+	lossy := fixture(9, 4, 1000)
+	c := Compare([]string{"a", "b", "c", "d"}, []Summary{base, same, slower, lossy}, 0.1)
+	if c.Verdict != "worse" || len(c.Steps) != 2 {
+		t.Fatalf("verdict %s, steps %d", c.Verdict, len(c.Steps))
+	}
+	got := []string{}
+	for _, f := range c.Steps[0].Runs {
+		got = append(got, f.Verdict)
+	}
+	if strings.Join(got, " ") != "base same worse worse" {
+		t.Errorf("step 1 verdicts: %v", got)
+	}
+	if d := c.Steps[0].Runs[2].Delta["publish_p99"]; d < 0.299 || d > 0.301 {
+		t.Errorf("publish p99 delta %g, want 0.3", d)
+	}
+	if w := strings.Join(c.Steps[0].Runs[3].Why, ", "); w != "lost 0 → 4" {
+		t.Errorf("why: %q", w)
+	}
+	if c.Steps[1].Runs[3] != nil {
+		t.Error("a run without the step got figures for it")
+	}
+	if c := Compare([]string{"a", "b"}, []Summary{base, fixture(8, 0, 1000, 2000)}, 0.1); c.Verdict != "better" {
+		t.Errorf("a faster run: %s", c.Verdict)
+	}
+
+	var table, md bytes.Buffer
+	if err := c.WriteTable(&table, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WriteTable(&md, true); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "compare.txt", table.Bytes())
+	golden(t, "compare.md", md.Bytes())
+
+	if _, err := exec.LookPath("gnuplot"); err != nil {
+		return
+	}
+	dir := t.TempDir()
+	if err := c.WritePlot(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RenderScripts(dir, "png", "compare.gp"); err != nil {
+		t.Fatal(err)
+	}
+}
