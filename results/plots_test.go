@@ -135,6 +135,8 @@ func TestGoldenStepsAndReport(t *testing.T) {
 	golden(t, "report.md", report)
 	timeline, _ := os.ReadFile(filepath.Join(dir, TimelineFile))
 	golden(t, "timeline.tsv", timeline)
+	summary, _ := os.ReadFile(filepath.Join(dir, SummaryFile))
+	golden(t, "summary.json", summary)
 }
 
 func TestWindowedRecomputesFromPerSecondDigests(t *testing.T) {
