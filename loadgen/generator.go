@@ -276,9 +276,14 @@ func tick(rec *results.Recorder, cfg Config, start time.Time) (stop func()) {
 					continue
 				}
 				st := Status{Elapsed: now.Sub(start), Total: total, Last: rec.Live(now)}
+				// The live figures are the last whole second's: name its step.
+				lastSecond := st.Elapsed - time.Second
+				if lastSecond < 0 {
+					continue
+				}
 				var at time.Duration
 				for k, s := range cfg.Pace {
-					if st.Elapsed >= at {
+					if lastSecond >= at {
 						st.Step, st.TargetRPS = k, s.RPS
 					}
 					at += s.Duration
