@@ -138,8 +138,10 @@ func Run(ctx context.Context, cfg Config, rec *results.Recorder, router *Router)
 	}
 
 	var errMu sync.Mutex
-	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelSends()
+	// Sends run on their own timeouts, off the run's context: thousands
+	// of concurrent children of one cancellable context contend on its
+	// lock, and a send in flight at an interrupt is allowed to finish.
+	sendCtx := context.WithoutCancel(ctx)
 	work := func(t Tick) {
 		started := time.Now().UnixNano()
 		ok, err := senders[t.Seq%int64(len(senders))].Send(sendCtx, stream.ID(t.Seq), t.Intended)
@@ -172,10 +174,6 @@ func Run(ctx context.Context, cfg Config, rec *results.Recorder, router *Router)
 		}
 	})
 	restoreGC()
-	if paceErr != nil {
-		// Sends in flight get the drain's grace, not the request timeout.
-		time.AfterFunc(time.Second, cancelSends)
-	}
 	p.close()
 
 	drainFor := cfg.DrainTimeout

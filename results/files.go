@@ -60,6 +60,7 @@ func (r *Recorder) closeBefore(limit int64) error {
 	defer r.ioMu.Unlock()
 
 	r.mu.Lock()
+	r.applyPending()
 	var batch []closedSecond
 	for s, w := range r.open {
 		if s < limit {
@@ -192,6 +193,8 @@ func cumQuantile(c *[2]*Digest, i int) float64 {
 // Close closes every open second and the recorder's files, after writing
 // the summary and digests one last time.
 func (r *Recorder) Close() error {
+	close(r.stop)
+	<-r.stopped
 	var errs *multierror.Error
 	if err := r.closeBefore(math.MaxInt64); err != nil {
 		errs = multierror.Append(errs, err)
@@ -282,6 +285,7 @@ type WarmupPart struct {
 func (r *Recorder) Summary() Summary {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.applyPending()
 	s := Summary{Schema: "runner.summary/v1", Scenario: r.meta.Scenario, PaceSet: r.meta.PaceSet, Target: r.meta.Target, Paces: []StepSummary{}, LateToTimeline: r.late, OutOfRange: r.outOfRange}
 	var warmupSteps []StepSummary
 	totals := map[string]*PhaseSummary{}
@@ -322,6 +326,7 @@ func (r *Recorder) Summary() Summary {
 func (r *Recorder) StepSummary(i int) StepSummary {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.applyPending()
 	return r.stepSummary(i)
 }
 

@@ -140,6 +140,11 @@ type Recorder struct {
 
 	ioMu       sync.Mutex // serializes closing seconds: the files and cum
 	mu         sync.Mutex // guards the windows; never held during I/O
+	bufMu      sync.Mutex // guards buf, the records not yet applied
+	buf        []record
+	spare      []record // the other buffer, reused; guarded by mu
+	stop       chan struct{}
+	stopped    chan struct{}
 	spans      []Span
 	steps      []*window // parallel to spans
 	extra      []StepExtra
@@ -205,7 +210,9 @@ func NewRecorder(dir string, meta Meta, horizon time.Duration) (*Recorder, error
 	if _, err := samplesOut.WriteString("at_s\tmetric\tlatency_ms\n"); err != nil {
 		return nil, fmt.Errorf("write samples: %w", err)
 	}
-	return &Recorder{
+	r := &Recorder{
+		stop:       make(chan struct{}),
+		stopped:    make(chan struct{}),
 		rng:        rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1)),
 		samplesOut: samplesOut,
 		dir:        dir,
@@ -218,7 +225,9 @@ func NewRecorder(dir string, meta Meta, horizon time.Duration) (*Recorder, error
 		gzFile:     gzFile,
 		gz:         gz,
 		enc:        json.NewEncoder(gz),
-	}, nil
+	}
+	go r.aggregate(r.stop, r.stopped)
+	return r, nil
 }
 
 // BeginStep registers a pace step before its first event and returns its
@@ -324,60 +333,122 @@ func (r *Recorder) each(ti int64, f func(w *window)) {
 
 func ms(ns int64) float64 { return float64(ns) / 1e6 }
 
-// Intended counts an event the pace scheduled at ti (Unix ns).
-func (r *Recorder) Intended(ti int64) {
-	r.mu.Lock()
-	r.each(ti, func(w *window) { w.Intended++ })
-	r.mu.Unlock()
+// record is one event measurement waiting to be applied to the windows.
+type record struct {
+	op       recordOp
+	ti, a, b int64 // intended time, then per op: started and ack, or received
+	flag     bool  // ok for sends, duplicate for receipts
 }
 
-// Dropped counts an event that could not start.
-func (r *Recorder) Dropped(ti int64) {
-	r.mu.Lock()
-	r.each(ti, func(w *window) { w.Dropped++ })
-	r.mu.Unlock()
+type recordOp uint8
+
+const (
+	opIntended recordOp = iota
+	opDropped
+	opSendDone
+	opDelivered
+)
+
+// applyEvery is how often the aggregator applies buffered records.
+const applyEvery = 5 * time.Millisecond
+
+// push queues a record. It is the only work the senders and the receiver
+// do for the recorder: a short lock and an append, so that the digests'
+// occasional sorting of their buffers never stalls the load path.
+func (r *Recorder) push(x record) {
+	r.bufMu.Lock()
+	r.buf = append(r.buf, x)
+	r.bufMu.Unlock()
 }
+
+// applyPending applies every queued record. Callers hold r.mu.
+func (r *Recorder) applyPending() {
+	r.bufMu.Lock()
+	batch := r.buf
+	r.buf = r.spare[:0]
+	r.bufMu.Unlock()
+	for _, x := range batch {
+		r.apply(x)
+	}
+	r.spare = batch
+}
+
+// aggregate applies queued records until stop is closed.
+func (r *Recorder) aggregate(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(applyEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			r.mu.Lock()
+			r.applyPending()
+			r.mu.Unlock()
+		}
+	}
+}
+
+// Intended counts an event the pace scheduled at ti (Unix ns).
+func (r *Recorder) Intended(ti int64) { r.push(record{op: opIntended, ti: ti}) }
+
+// Dropped counts an event that could not start.
+func (r *Recorder) Dropped(ti int64) { r.push(record{op: opDropped, ti: ti}) }
 
 // SendDone records a finished send: started and ack are Unix ns; ok is
 // whether the sink acknowledged it with a 2xx.
 func (r *Recorder) SendDone(ti, started, ack int64, ok bool) {
-	r.mu.Lock()
-	r.each(ti, func(w *window) {
-		w.Sent++
-		w.digests[SendLag].Add(ms(started - ti))
-		if !ok {
-			w.SendFailures++
-			return
-		}
-		w.Accepted++
-		w.digests[Publish].Add(ms(ack - ti))
-		w.digests[Service].Add(ms(ack - started))
-		if w.samples != nil {
-			w.samples.add(r.rng, 0, sample{atS: ms(ti-r.origin.UnixNano()) / 1000, ms: ms(ack - ti)})
-		}
-	})
-	r.mu.Unlock()
+	r.push(record{op: opSendDone, ti: ti, a: started, b: ack, flag: ok})
 }
 
 // Delivered records a receipt at the sink at received (Unix ns) of an event
 // intended at ti; duplicate receipts are counted and not timed.
 func (r *Recorder) Delivered(ti, received int64, duplicate bool) {
-	r.mu.Lock()
-	r.each(ti, func(w *window) {
-		if duplicate {
-			w.Duplicates++
-			return
-		}
-		w.Delivered++
-		if received < ti {
-			w.NegativeE2E++
-		}
-		w.digests[E2E].Add(ms(received - ti))
-		if w.samples != nil {
-			w.samples.add(r.rng, 1, sample{atS: ms(ti-r.origin.UnixNano()) / 1000, ms: ms(received - ti)})
-		}
-	})
-	r.mu.Unlock()
+	r.push(record{op: opDelivered, ti: ti, a: received, flag: duplicate})
+}
+
+// apply adds one record to the windows it feeds. Callers hold r.mu.
+func (r *Recorder) apply(x record) {
+	ti := x.ti
+	switch x.op {
+	case opIntended:
+		r.each(ti, func(w *window) { w.Intended++ })
+	case opDropped:
+		r.each(ti, func(w *window) { w.Dropped++ })
+	case opSendDone:
+		started, ack := x.a, x.b
+		r.each(ti, func(w *window) {
+			w.Sent++
+			w.digests[SendLag].Add(ms(started - ti))
+			if !x.flag {
+				w.SendFailures++
+				return
+			}
+			w.Accepted++
+			w.digests[Publish].Add(ms(ack - ti))
+			w.digests[Service].Add(ms(ack - started))
+			if w.samples != nil {
+				w.samples.add(r.rng, 0, sample{atS: ms(ti-r.origin.UnixNano()) / 1000, ms: ms(ack - ti)})
+			}
+		})
+	case opDelivered:
+		received := x.a
+		r.each(ti, func(w *window) {
+			if x.flag {
+				w.Duplicates++
+				return
+			}
+			w.Delivered++
+			if received < ti {
+				w.NegativeE2E++
+			}
+			w.digests[E2E].Add(ms(received - ti))
+			if w.samples != nil {
+				w.samples.add(r.rng, 1, sample{atS: ms(ti-r.origin.UnixNano()) / 1000, ms: ms(received - ti)})
+			}
+		})
+	}
 }
 
 // Live is the last complete second as it stands, for a progress view.
@@ -393,6 +464,7 @@ type Live struct {
 func (r *Recorder) Live(now time.Time) Live {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.applyPending()
 	s := int64(math.Floor(float64(now.Sub(r.origin))/1e9)) - 1
 	w := r.open[s]
 	if len(r.spans) == 0 || w == nil {
@@ -405,5 +477,6 @@ func (r *Recorder) Live(now time.Time) Live {
 func (r *Recorder) StepQuantile(i int, m Metric, q float64) float64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.applyPending()
 	return r.steps[i].digests[m].Quantile(q)
 }

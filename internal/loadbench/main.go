@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -32,7 +33,7 @@ func main() {
 	trial := flag.Duration("trial", 10*time.Second, "length of each trial")
 	long := flag.Duration("long", 3*time.Minute, "length of the memory run (RSS after 1 minute and at the end)")
 	longRPS := flag.Float64("long-rps", 10000, "rate of the memory run")
-	profileRPS := flag.Float64("profile-rps", 0, "only run the runner at this rate for one trial, writing a CPU profile to cpu.pprof")
+	profileRPS := flag.Float64("profile-rps", 0, "only run the runner at this rate for one trial, writing CPU, mutex and block profiles (cpu.pprof, mutex.pprof, block.pprof)")
 	flag.Parse()
 	if *profileRPS > 0 {
 		if err := profile(*profileRPS, *trial); err != nil {
@@ -283,8 +284,18 @@ func profile(rps float64, trial time.Duration) error {
 	if err := pprof.StartCPUProfile(f); err != nil {
 		return err
 	}
+	runtime.SetMutexProfileFraction(10)
+	runtime.SetBlockProfileRate(int(time.Millisecond))
 	o, err := ours(rps, trial)
 	pprof.StopCPUProfile()
+	for _, name := range []string{"mutex", "block"} {
+		out, err := os.Create(name + ".pprof")
+		if err != nil {
+			return err
+		}
+		_ = pprof.Lookup(name).WriteTo(out, 0)
+		out.Close()
+	}
 	if err != nil {
 		return err
 	}
