@@ -173,6 +173,9 @@ func Run(ctx context.Context, cfg Config, rec *results.Recorder, router *Router)
 			rec.Dropped(t.Intended)
 		}
 	})
+	if paceErr != nil {
+		rec.StopSteps(res.Spans, time.Now())
+	}
 	restoreGC()
 	p.close()
 
@@ -184,6 +187,7 @@ func Run(ctx context.Context, cfg Config, rec *results.Recorder, router *Router)
 		res.Drained = drain(stream, drainFor)
 	}
 	stopTicker()
+	stream.tallied.Store(true)
 	for k, idx := range res.Spans {
 		var lost, unacked int64
 		if !cfg.SendOnly {
@@ -196,7 +200,7 @@ func Run(ctx context.Context, cfg Config, rec *results.Recorder, router *Router)
 		})
 	}
 	if router != nil {
-		rec.SetOutOfRange(router.OutOfRange())
+		rec.SetLateReceipts(router.OutOfRange(), router.AfterDrain())
 	}
 	if err := rec.WriteSummary(); err != nil {
 		return res, err

@@ -106,3 +106,33 @@ func TestSendFailureIsNotAnAcknowledgement(t *testing.T) {
 		t.Errorf("a slow sink: %v %v (%s)", ok, err, errorKind(err))
 	}
 }
+
+// TestInterruptedLoadJudgesOnlyWhatRan stops a three-step load during its
+// first step: the steps that never began are "not-run", not broken, and the
+// step cut short is judged over the time it ran.
+func TestInterruptedLoadJudgesOnlyWhatRan(t *testing.T) {
+	rec, router := newRun(t)
+	recv, err := Listen("127.0.0.1:0", router)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer recv.Close(context.Background())
+	steps, _ := pace.Parse("200:3,400:3,100:3")
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(1500*time.Millisecond, cancel)
+	if _, err := Run(ctx, Config{Name: "m", Phase: "measure", Pace: steps, Target: recv.URL(), DrainTimeout: time.Second}, rec, router); err == nil {
+		t.Fatal("an interrupted load reported no error")
+	}
+	sum := rec.Summary()
+	if v := sum.Paces[0].Verdict; v != "held" || sum.Paces[0].Seconds >= 3 {
+		t.Errorf("the step cut short: %s (%s) over %g s", v, sum.Paces[0].Reason, sum.Paces[0].Seconds)
+	}
+	for _, p := range sum.Paces[1:] {
+		if p.Verdict != "not-run" {
+			t.Errorf("a step that never began: %s (%s)", p.Verdict, p.Reason)
+		}
+	}
+	if sum.SustainedRPS != 200 {
+		t.Errorf("sustained %g, want 200", sum.SustainedRPS)
+	}
+}

@@ -6,18 +6,21 @@ import (
 	"time"
 )
 
-// pool runs sends on at most limit goroutines at once. Workers are started
-// on demand and leave after idleTimeout without work, so that a burst of
-// slow sends does not keep thousands of goroutines (and their stacks) for
-// the rest of the run; submit never blocks, so the pacer never waits.
+// pool runs sends on at most limit goroutines at once. There is always a
+// worker for every send in flight, so a burst of events (a pacer that woke
+// late) starts at once rather than queueing behind a busy worker; workers
+// beyond what is in flight leave after idleTimeout, so that a burst of slow
+// sends does not keep thousands of goroutines for the rest of the run.
+// submit never blocks, so the pacer never waits.
 type pool struct {
 	limit    int64
 	jobs     chan Tick
 	inFlight atomic.Int64
-	idle     atomic.Int64
-	workers  atomic.Int64
 	work     func(Tick)
 	wg       sync.WaitGroup
+
+	mu      sync.Mutex // orders starting and leaving workers against submits
+	workers int64
 }
 
 func newPool(limit int, work func(Tick)) *pool {
@@ -27,32 +30,33 @@ func newPool(limit int, work func(Tick)) *pool {
 // submit hands t to a worker, or reports false when limit sends are already
 // in flight: the event is dropped, and the caller counts it.
 func (p *pool) submit(t Tick) bool {
-	if p.inFlight.Add(1) > p.limit {
+	p.mu.Lock()
+	n := p.inFlight.Add(1)
+	if n > p.limit {
 		p.inFlight.Add(-1)
+		p.mu.Unlock()
 		return false
 	}
-	if p.idle.Load() == 0 && p.workers.Load() < p.limit {
-		p.workers.Add(1)
+	if p.workers < n {
+		p.workers++
 		p.wg.Add(1)
 		go p.worker()
 	}
+	p.mu.Unlock()
 	p.jobs <- t // never blocks: the channel holds limit jobs
 	return true
 }
 
-// idleTimeout is how long a worker waits for work before it leaves.
+// idleTimeout is how long a worker waits for work before it may leave.
 const idleTimeout = 2 * time.Second
 
 func (p *pool) worker() {
 	defer p.wg.Done()
-	defer p.workers.Add(-1)
 	idle := time.NewTimer(idleTimeout)
 	defer idle.Stop()
 	for {
-		p.idle.Add(1)
 		select {
 		case t, ok := <-p.jobs:
-			p.idle.Add(-1)
 			if !ok {
 				return
 			}
@@ -60,8 +64,16 @@ func (p *pool) worker() {
 			p.inFlight.Add(-1)
 			idle.Reset(idleTimeout)
 		case <-idle.C:
-			p.idle.Add(-1)
-			return
+			// Leave only while more workers than sends in flight remain:
+			// a job queued meanwhile still has a worker.
+			p.mu.Lock()
+			if p.workers > p.inFlight.Load() {
+				p.workers--
+				p.mu.Unlock()
+				return
+			}
+			p.mu.Unlock()
+			idle.Reset(idleTimeout)
 		}
 	}
 }

@@ -31,6 +31,7 @@ type Stream struct {
 	delivered bitset
 	acks      atomic.Int64 // accepted events
 	receipts  atomic.Int64 // delivered events that were also accepted, or not yet known to be
+	tallied   atomic.Bool  // the drain is over: later receipts are not deliveries
 }
 
 // NewStream returns a stream of n events named name. Ids are name-seq and
@@ -99,6 +100,7 @@ type Router struct {
 	onReceipt  func(s *Stream, r Receipt, duplicate bool)
 	probes     chan string
 	outOfRange atomic.Int64
+	afterDrain atomic.Int64
 }
 
 // NewRouter returns a router that calls onReceipt for every receipt that
@@ -147,6 +149,11 @@ func (rt *Router) Route(r Receipt) {
 		rt.outOfRange.Add(1)
 		return
 	}
+	if s.tallied.Load() {
+		// Its loss was already counted: delivered or lost, not both.
+		rt.afterDrain.Add(1)
+		return
+	}
 	dup := s.deliver(seq)
 	if handle != nil {
 		handle(s, r, dup)
@@ -156,3 +163,7 @@ func (rt *Router) Route(r Receipt) {
 // OutOfRange returns how many receipts matched no registered stream or
 // carried a sequence number outside it.
 func (rt *Router) OutOfRange() int64 { return rt.outOfRange.Load() }
+
+// AfterDrain returns how many receipts arrived after their stream's drain
+// was over; their events count as lost.
+func (rt *Router) AfterDrain() int64 { return rt.afterDrain.Load() }

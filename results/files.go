@@ -224,7 +224,7 @@ type StepSummary struct {
 	TargetRPS   float64 `json:"target_rps"`
 	Seconds     float64 `json:"seconds"`
 	StartSecond float64 `json:"start_second"` // on the timeline's axis
-	Verdict     string  `json:"verdict"`      // held or broken
+	Verdict     string  `json:"verdict"`      // held, broken, or not-run
 	Reason      string  `json:"reason,omitempty"`
 	Counts
 	StepExtra
@@ -270,8 +270,9 @@ type Summary struct {
 	Paces          []StepSummary `json:"paces"`
 	Totals         PhaseSummary  `json:"totals"`
 	Warmup         *WarmupPart   `json:"warmup,omitempty"`
-	LateToTimeline int64         `json:"late_to_timeline"` // records whose second's row was already written
-	OutOfRange     int64         `json:"out_of_range"`     // receipts that matched no event sent
+	LateToTimeline int64         `json:"late_to_timeline"`      // records whose second's row was already written
+	OutOfRange     int64         `json:"out_of_range"`          // receipts that matched no event sent
+	AfterDrain     int64         `json:"delivered_after_drain"` // receipts after their load\'s drain; counted as lost
 	Breaches       []Breach      `json:"threshold_breaches,omitempty"`
 }
 
@@ -286,7 +287,7 @@ func (r *Recorder) Summary() Summary {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.applyPending()
-	s := Summary{Schema: "runner.summary/v1", Scenario: r.meta.Scenario, PaceSet: r.meta.PaceSet, Target: r.meta.Target, Paces: []StepSummary{}, LateToTimeline: r.late, OutOfRange: r.outOfRange}
+	s := Summary{Schema: "runner.summary/v1", Scenario: r.meta.Scenario, PaceSet: r.meta.PaceSet, Target: r.meta.Target, Paces: []StepSummary{}, LateToTimeline: r.late, OutOfRange: r.outOfRange, AfterDrain: r.afterDrain}
 	var warmupSteps []StepSummary
 	totals := map[string]*PhaseSummary{}
 	for i, span := range r.spans {
@@ -337,6 +338,10 @@ func (r *Recorder) stepSummary(i int) StepSummary {
 		Phase: span.Phase, Index: span.Index, TargetRPS: span.TargetRPS, Seconds: secs,
 		StartSecond: span.Start.Sub(r.origin).Seconds(),
 		Counts:      w.Counts, StepExtra: r.extra[i], Figures: figures(w, secs),
+	}
+	if r.notRun[i] {
+		st.Verdict, st.Reason = "not-run", "the load stopped before this step began"
+		return st
 	}
 	st.Verdict, st.Reason = judge(st, r.thresholds)
 	return st

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,10 +29,16 @@ func WritePlots(dir string, sum Summary) error {
 	}
 	data := plotData{Title: fmt.Sprintf("%s · %s · %s", sum.Scenario, sum.PaceSet, sum.Target), Sustained: sum.SustainedRPS}
 	steps := append(warmupPaces(sum), sum.Paces...)
+	pub, e2e := newRange(), newRange()
 	for _, s := range steps {
 		data.Steps = append(data.Steps, plotStep{Start: s.StartSecond, End: s.StartSecond + s.Seconds, TargetRPS: s.TargetRPS, Warmup: s.Phase == "warmup", Broken: s.Verdict == "broken"})
 		data.XMax = max(data.XMax, s.StartSecond+s.Seconds)
+		data.RateMax = max(data.RateMax, s.TargetRPS, s.AchievedSendRPS, s.DeliveredRPS)
+		pub.add(s.PublishMS)
+		e2e.add(s.E2EMS)
 	}
+	data.RateMax = max(1, data.RateMax*1.15)
+	data.Publish, data.E2E = pub.axis(), e2e.axis()
 	for _, name := range plotScripts {
 		var buf bytes.Buffer
 		if err := scripts.ExecuteTemplate(&buf, name, data); err != nil {
@@ -69,16 +76,18 @@ func RenderScripts(dir, format string, names ...string) ([]string, error) {
 		return nil, ErrNoGnuplot
 	}
 	var made []string
+	var errs []error
 	for _, name := range names {
 		cmd := exec.Command(gnuplot, "-e", fmt.Sprintf("fmt='%s'", format), name)
 		cmd.Dir = dir
 		out, err := cmd.CombinedOutput()
 		if err != nil || len(bytes.TrimSpace(out)) > 0 {
-			return made, fmt.Errorf("gnuplot %s: %v\n%s", name, err, out)
+			errs = append(errs, fmt.Errorf("gnuplot %s: %v\n%s", name, err, bytes.TrimSpace(out)))
+			continue
 		}
 		made = append(made, strings.TrimSuffix(name, ".gp")+"."+format)
 	}
-	return made, nil
+	return made, errors.Join(errs...)
 }
 
 // writeStepsTSV writes one row per pace step, warmup first.
@@ -109,6 +118,41 @@ type plotData struct {
 	Sustained float64
 	Steps     []plotStep
 	XMax      float64 // the last step's end
+	RateMax   float64 // top of the events/s axes
+	Publish   axis
+	E2E       axis
+}
+
+// axis is a logarithmic latency axis fixed from the summary's exact minimum
+// and maximum, so that no autoscaling meets an empty or one-point range.
+// Has is false when no latency of the kind was measured.
+type axis struct {
+	Has    bool
+	Lo, Hi float64
+}
+
+type latencyRange struct {
+	lo, hi float64
+	n      int64
+}
+
+func newRange() *latencyRange { return &latencyRange{lo: math.Inf(1), hi: math.Inf(-1)} }
+
+func (r *latencyRange) add(q Quantiles) {
+	if q.Count == 0 {
+		return
+	}
+	r.n += q.Count
+	r.lo = math.Min(r.lo, q.Min)
+	r.hi = math.Max(r.hi, q.Max)
+}
+
+func (r *latencyRange) axis() axis {
+	if r.n == 0 {
+		return axis{Lo: 0.1, Hi: 10}
+	}
+	lo := math.Max(r.lo/2, 0.001)
+	return axis{Has: true, Lo: lo, Hi: math.Max(r.hi*2, lo*10)}
 }
 
 // LastIndex is the index of the last row of steps.tsv.
@@ -131,7 +175,9 @@ func (d plotData) Boundaries() []float64 {
 }
 
 var scripts = template.Must(template.New("").Funcs(template.FuncMap{
-	"mid": func(s plotStep) float64 { return (s.Start + s.End) / 2 },
+	"mid":   func(s plotStep) float64 { return (s.Start + s.End) / 2 },
+	"lower": func(a, b axis) float64 { return math.Min(a.Lo, b.Lo) },
+	"upper": func(a, b axis) float64 { return math.Max(a.Hi, b.Hi) },
 	"args": func(name string, width, height int) map[string]any {
 		return map[string]any{"Name": name, "W": width, "H": height}
 	},
@@ -148,6 +194,10 @@ if (exists("fmt")) {
 } else {
   set termoption noenhanced
 }
+{{end}}
+
+{{define "empty"}}set label "{{.}}" at graph 0.5, graph 0.5 center
+plot 1 notitle linecolor rgb "white"
 {{end}}
 
 {{define "steps-decor"}}{{range .Steps}}{{if .Warmup}}set object rect from {{.Start}}, graph 0 to {{.End}}, graph 1 fillcolor rgb "#ececec" fillstyle solid 1.0 noborder behind
@@ -168,22 +218,22 @@ set xlabel ""
 {{template "steps-decor" .}}{{template "step-labels" .}}
 set ylabel "publish latency (ms)"
 set logscale y
-plot "timeline.tsv" using (column("second")+0.5):(column("accepted") > 0 ? column("publish_p9999_ms") : NaN) with lines linewidth 1.5 linecolor rgb "#1f77b4" title "p99.99 (second)", \
+set yrange [{{.Publish.Lo}}:{{.Publish.Hi}}]
+{{if .Publish.Has}}plot "timeline.tsv" using (column("second")+0.5):(column("accepted") > 0 ? column("publish_p9999_ms") : NaN) with lines linewidth 1.5 linecolor rgb "#1f77b4" title "p99.99 (second)", \
      "" using (column("second")+0.5):(column("accepted") > 0 ? column("publish_cum_p9999_ms") : NaN) with lines dashtype 2 linecolor rgb "#1f77b4" title "p99.99 (cumulative)", \
      "" using (column("second")+0.5):(column("accepted") > 0 ? column("publish_p99_ms") : NaN) with lines linecolor rgb "#9ecae1" title "p99 (second)"
-unset label
+{{else}}{{template "empty" "no event was acknowledged"}}{{end}}unset label
 set ylabel "end-to-end latency (ms)"
-plot "timeline.tsv" using (column("second")+0.5):(column("delivered") > 0 ? column("e2e_p9999_ms") : NaN) with lines linewidth 1.5 linecolor rgb "#d62728" title "p99.99 (second)", \
+set yrange [{{.E2E.Lo}}:{{.E2E.Hi}}]
+{{if .E2E.Has}}plot "timeline.tsv" using (column("second")+0.5):(column("delivered") > 0 ? column("e2e_p9999_ms") : NaN) with lines linewidth 1.5 linecolor rgb "#d62728" title "p99.99 (second)", \
      "" using (column("second")+0.5):(column("delivered") > 0 ? column("e2e_cum_p9999_ms") : NaN) with lines dashtype 2 linecolor rgb "#d62728" title "p99.99 (cumulative)", \
      "" using (column("second")+0.5):(column("delivered") > 0 ? column("e2e_p99_ms") : NaN) with lines linecolor rgb "#f4a6a6" title "p99 (second)"
-unset logscale y
+{{else}}{{template "empty" "no event was delivered"}}{{end}}unset logscale y
 set ylabel "events/s"
-set yrange [0:*]
-set offsets 0, 0, graph 0.12, 0
+set yrange [0:{{.RateMax}}]
 plot "timeline.tsv" using (column("second")):(column("target_rps")) with steps linecolor rgb "#888888" dashtype 3 title "target", \
      "" using (column("second")+0.5):(column("sent")) with lines linewidth 2 linecolor rgb "#1f77b4" title "sent", \
      "" using (column("second")+0.5):(column("delivered")) with lines dashtype 2 linewidth 1.5 linecolor rgb "#2ca02c" title "delivered"
-set offsets 0, 0, 0, 0
 set ylabel "failures/s"
 set xlabel "seconds"
 # An explicit range: a run with no failure at all would leave autoscaling an empty one.
@@ -206,8 +256,11 @@ set ylabel "latency (ms)"
 set key outside right top
 {{if .XMax}}set xrange [0:{{.XMax}}]
 {{end}}{{template "steps-decor" .}}{{template "step-labels" .}}
-plot "samples.tsv" using (column("at_s")):(strcol("metric") eq "publish" ? column("latency_ms") : NaN) with points pointtype 7 pointsize 0.3 linecolor rgb "#1f77b4" title "publish", \
+set yrange [{{lower .Publish .E2E}}:{{upper .Publish .E2E}}]
+{{if and .Publish.Has .E2E.Has}}plot "samples.tsv" using (column("at_s")):(strcol("metric") eq "publish" ? column("latency_ms") : NaN) with points pointtype 7 pointsize 0.3 linecolor rgb "#1f77b4" title "publish", \
      "" using (column("at_s")):(strcol("metric") eq "e2e" ? column("latency_ms") : NaN) with points pointtype 7 pointsize 0.3 linecolor rgb "#d62728" title "end-to-end"
+{{else if .Publish.Has}}plot "samples.tsv" using (column("at_s")):(strcol("metric") eq "publish" ? column("latency_ms") : NaN) with points pointtype 7 pointsize 0.3 linecolor rgb "#1f77b4" title "publish"
+{{else}}{{template "empty" "no latency was measured"}}{{end}}
 {{end}}
 
 {{define "steps.gp"}}{{template "header" (args "steps" 1200 900)}}
@@ -218,17 +271,17 @@ set xlabel "pace step (target events/s; ✗ broken)"
 set xtics rotate by -30
 set xrange [-0.5:{{.LastIndex}}.5]
 set ylabel "events/s"
-set yrange [0:*]
+set yrange [0:{{.RateMax}}]
 plot "steps.tsv" using (column("step")):(column("target_rps")):xtic(sprintf("%s%g%s", strcol("phase") eq "warmup" ? "w " : "", column("target_rps"), int(column("broken")) ? " ✗" : "")) with linespoints dashtype 3 linecolor rgb "#888888" title "target", \
      "" using (column("step")):(column("achieved_send_rps")) with linespoints pointtype 7 linecolor rgb "#1f77b4" title "sent", \
      "" using (column("step")):(column("delivered_rps")) with linespoints pointtype 5 linecolor rgb "#2ca02c" title "delivered"
 set ylabel "latency (ms)"
 set logscale y
-set yrange [*:*]
+{{if or .Publish.Has .E2E.Has}}set yrange [{{lower .Publish .E2E}}:{{upper .Publish .E2E}}]
 plot "steps.tsv" using (column("step")):(column("publish_p99_ms")):xtic(sprintf("%g", column("target_rps"))) with linespoints linecolor rgb "#9ecae1" title "publish p99", \
      "" using (column("step")):(column("publish_p9999_ms")) with linespoints linecolor rgb "#1f77b4" title "publish p99.99", \
      "" using (column("step")):(column("e2e_p99_ms")) with linespoints linecolor rgb "#f4a6a6" title "end-to-end p99", \
      "" using (column("step")):(column("e2e_p9999_ms")) with linespoints linecolor rgb "#d62728" title "end-to-end p99.99"
-unset multiplot
+{{else}}{{template "empty" "no latency was measured"}}{{end}}unset multiplot
 {{end}}
 `))

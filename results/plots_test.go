@@ -12,26 +12,31 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
+// plan is one synthetic pace step: failed sends per second and lost events.
+type plan struct {
+	phase  string
+	rps    int
+	secs   int
+	failed int
+	lost   int64
+}
+
 // syntheticRun records a warmup and three measured pace steps with known
 // outcomes, the last one broken by failures and losses, and closes the
 // recorder.
 func syntheticRun(t *testing.T) (string, Summary) {
+	return recordPlans(t, []plan{{"warmup", 100, 2, 0, 0}, {"measure", 100, 3, 0, 0}, {"measure", 200, 3, 0, 0}, {"measure", 300, 3, 5, 40}})
+}
+
+func recordPlans(t *testing.T, plans []plan) (string, Summary) {
 	t.Helper()
 	dir := t.TempDir()
 	rec, err := NewRecorder(dir, Meta{Scenario: "synthetic", PaceSet: "ramp", Target: "local"}, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	origin := time.Unix(1_700_000_000, 0)
-	type plan struct {
-		phase  string
-		rps    int
-		secs   int
-		failed int // per second
-		lost   int64
-	}
-	at := origin
-	for i, p := range []plan{{"warmup", 100, 2, 0, 0}, {"measure", 100, 3, 0, 0}, {"measure", 200, 3, 0, 0}, {"measure", 300, 3, 5, 40}} {
+	at := time.Unix(1_700_000_000, 0)
+	for i, p := range plans {
 		idx := rec.BeginStep(Span{Phase: p.phase, Index: i, TargetRPS: float64(p.rps), Start: at, Duration: time.Duration(p.secs) * time.Second})
 		for s := 0; s < p.secs; s++ {
 			for e := 0; e < p.rps; e++ {
@@ -40,7 +45,7 @@ func syntheticRun(t *testing.T) (string, Summary) {
 				rec.Intended(ti)
 				ok := e >= p.failed
 				rec.SendDone(ti, ti+50_000, ti+lat, ok)
-				if ok && int64(e) >= p.lost/int64(p.secs) {
+				if ok && int64(e) >= p.lost/int64(p.secs) && p.lost >= 0 {
 					rec.Delivered(ti, ti+lat+int64(time.Millisecond), false)
 				}
 			}
@@ -169,5 +174,25 @@ func TestWindowedRecomputesFromPerSecondDigests(t *testing.T) {
 	}
 	if _, err := Windowed(dir, out, Window{From: 100}); err == nil {
 		t.Error("a window past the end was accepted")
+	}
+}
+
+// TestPlotsRenderEdgeCases renders runs that leave axes with nothing, or
+// one point, on them.
+func TestPlotsRenderEdgeCases(t *testing.T) {
+	if _, err := exec.LookPath("gnuplot"); err != nil {
+		t.Skip("gnuplot is not installed")
+	}
+	for name, plans := range map[string][]plan{
+		"every send fails":          {{"measure", 10, 2, 10, 0}},
+		"one small step, no warmup": {{"measure", 10, 2, 0, 0}},
+		"one second":                {{"measure", 5, 1, 0, 0}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir, _ := recordPlans(t, plans)
+			if _, err := Render(dir, "png"); err != nil {
+				t.Error(err)
+			}
+		})
 	}
 }

@@ -148,6 +148,7 @@ type Recorder struct {
 	spans      []Span
 	steps      []*window // parallel to spans
 	extra      []StepExtra
+	notRun     []bool // parallel to spans: the load stopped before the step began
 	phases     map[string]*window
 	origin     time.Time // the first span's start: second 0 of the timeline
 	open       map[int64]*window
@@ -155,6 +156,7 @@ type Recorder struct {
 	free       []*window
 	late       int64 // records for seconds already closed
 	outOfRange int64
+	afterDrain int64 // receipts after their drain
 	thresholds []Threshold
 	rng        *rand.Rand             // for the reservoirs; guarded by mu
 	samplesOut *os.File               // samples.tsv                  // receipts that matched no event sent
@@ -242,6 +244,7 @@ func (r *Recorder) BeginStep(s Span) int {
 	r.spans = append(r.spans, s)
 	r.steps = append(r.steps, newWindow())
 	r.extra = append(r.extra, StepExtra{})
+	r.notRun = append(r.notRun, false)
 	if r.phases[s.Phase] == nil {
 		r.phases[s.Phase] = newWindow()
 	}
@@ -256,10 +259,11 @@ func (r *Recorder) SetThresholds(ts []Threshold) {
 	r.mu.Unlock()
 }
 
-// SetOutOfRange records how many receipts matched no event sent.
-func (r *Recorder) SetOutOfRange(n int64) {
+// SetLateReceipts records how many receipts matched no event sent, and how
+// many arrived after their load's drain (their events count as lost).
+func (r *Recorder) SetLateReceipts(outOfRange, afterDrain int64) {
 	r.mu.Lock()
-	r.outOfRange = n
+	r.outOfRange, r.afterDrain = outOfRange, afterDrain
 	r.mu.Unlock()
 }
 
@@ -277,6 +281,22 @@ func (r *Recorder) AlignStart(t time.Time) time.Time {
 		since += time.Second - rem
 	}
 	return r.origin.Add(since)
+}
+
+// StopSteps records that the load owning steps stopped early at stop: a
+// step cut short is judged over the time it ran, a step that never began
+// is "not-run" and takes no part in verdicts or thresholds.
+func (r *Recorder) StopSteps(steps []int, stop time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, i := range steps {
+		switch s := &r.spans[i]; {
+		case !stop.After(s.Start):
+			r.notRun[i] = true
+		case stop.Before(s.end()):
+			s.Duration = stop.Sub(s.Start)
+		}
+	}
 }
 
 // SetStepExtra records what the generator learnt about step i after drain.

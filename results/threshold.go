@@ -148,6 +148,9 @@ func Evaluate(thresholds []Threshold, sum Summary) []Breach {
 	for _, t := range thresholds {
 		if t.perStep {
 			for i, p := range sum.Paces {
+				if p.Verdict == "not-run" {
+					continue
+				}
 				if v, ok := t.check(stepSource(p)); !ok {
 					out = append(out, Breach{Threshold: t.Text, Scope: fmt.Sprintf("step %d (%g/s)", i+1, p.TargetRPS), Value: v})
 				}

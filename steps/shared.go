@@ -128,6 +128,7 @@ func (s *Shared) FinishMeasurement() error {
 	if m == nil || already {
 		return nil
 	}
+	m.Recorder.SetLateReceipts(m.Router.OutOfRange(), m.Router.AfterDrain())
 	if err := m.Recorder.Close(); err != nil {
 		return err
 	}
