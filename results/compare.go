@@ -17,7 +17,7 @@ type Comparison struct {
 	Runs      []string       `json:"runs"`      // run directories, the base first
 	Tolerance float64        `json:"tolerance"` // relative, e.g. 0.1
 	Steps     []ComparedStep `json:"steps"`
-	Verdict   string         `json:"verdict"` // worse if any step of any run is worse, else better or same
+	Verdict   string         `json:"verdict"` // mismatch when steps differ in target; else worse if any step of any run is worse, else better or same
 }
 
 // ComparedStep is one measured pace step across the runs.
@@ -33,8 +33,11 @@ type StepFigure struct {
 	DeliveredRPS    float64            `json:"delivered_rps"`
 	PublishMS       Quantiles          `json:"publish_ms"`
 	E2EMS           Quantiles          `json:"e2e_ms"`
+	TargetRPS       float64            `json:"target_rps"`
 	SendFailures    int64              `json:"send_failures"`
+	Dropped         int64              `json:"dropped"`
 	Lost            int64              `json:"lost"`
+	StepVerdict     string             `json:"step_verdict"`    // held or broken, in its own run
 	Delta           map[string]float64 `json:"delta,omitempty"` // relative change against the base, per figure
 	Verdict         string             `json:"verdict"`         // base, same, better or worse
 	Why             []string           `json:"why,omitempty"`
@@ -75,14 +78,23 @@ func Compare(dirs []string, sums []Summary, tolerance float64) Comparison {
 				continue
 			}
 			p := s.Paces[i]
-			cs.TargetRPS = p.TargetRPS
-			f := &StepFigure{AchievedSendRPS: p.AchievedSendRPS, DeliveredRPS: p.DeliveredRPS, PublishMS: p.PublishMS, E2EMS: p.E2EMS, SendFailures: p.SendFailures, Lost: p.Lost}
-			if r == 0 {
+			if cs.TargetRPS == 0 {
+				cs.TargetRPS = p.TargetRPS
+			}
+			f := &StepFigure{AchievedSendRPS: p.AchievedSendRPS, DeliveredRPS: p.DeliveredRPS, PublishMS: p.PublishMS, E2EMS: p.E2EMS,
+				TargetRPS: p.TargetRPS, SendFailures: p.SendFailures, Dropped: p.Dropped, Lost: p.Lost, StepVerdict: p.Verdict}
+			switch {
+			case r == 0:
 				f.Verdict, base = "base", f
-			} else {
+			case base != nil && p.TargetRPS != base.TargetRPS:
+				// Different pace sets: the same position is not the same step.
+				f.Verdict = "mismatch"
+				f.Why = []string{fmt.Sprintf("target %g/s, base %g/s", p.TargetRPS, base.TargetRPS)}
+				c.Verdict = "mismatch"
+			default:
 				judgeAgainst(f, base, tolerance)
 				switch {
-				case f.Verdict == "worse":
+				case f.Verdict == "worse" && c.Verdict != "mismatch":
 					c.Verdict = "worse"
 				case f.Verdict == "better" && c.Verdict == "same":
 					c.Verdict = "better"
@@ -126,6 +138,12 @@ func judgeAgainst(f, base *StepFigure, tolerance float64) {
 	}
 	if f.Lost > base.Lost {
 		f.Why = append(f.Why, fmt.Sprintf("lost %d → %d", base.Lost, f.Lost))
+	}
+	if f.Dropped > base.Dropped {
+		f.Why = append(f.Why, fmt.Sprintf("dropped %d → %d", base.Dropped, f.Dropped))
+	}
+	if f.StepVerdict == "broken" && base.StepVerdict != "broken" {
+		f.Why = append(f.Why, "the step broke")
 	}
 	switch {
 	case len(f.Why) > 0:

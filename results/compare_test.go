@@ -48,6 +48,14 @@ func TestCompare(t *testing.T) {
 	if c := Compare([]string{"a", "b"}, []Summary{base, fixture(8, 0, 1000, 2000)}, 0.1); c.Verdict != "better" {
 		t.Errorf("a faster run: %s", c.Verdict)
 	}
+	if c := Compare([]string{"a", "b"}, []Summary{base, fixture(10, 0, 1000, 1500)}, 0.1); c.Verdict != "mismatch" || c.Steps[1].TargetRPS != 2000 {
+		t.Errorf("different pace sets: %s, step 2 target %g", c.Verdict, c.Steps[1].TargetRPS)
+	}
+	dropping := fixture(10, 0, 1000, 2000)
+	dropping.Paces[0].Dropped, dropping.Paces[0].Verdict = 80, "broken"
+	if c := Compare([]string{"a", "b"}, []Summary{base, dropping}, 0.1); c.Verdict != "worse" || strings.Join(c.Steps[0].Runs[1].Why, ", ") != "dropped 0 → 80, the step broke" {
+		t.Errorf("a run that drops: %s %v", c.Verdict, c.Steps[0].Runs[1].Why)
+	}
 
 	var table, md bytes.Buffer
 	if err := c.WriteTable(&table, false); err != nil {

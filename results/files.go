@@ -273,6 +273,7 @@ type Summary struct {
 	LateToTimeline int64         `json:"late_to_timeline"`      // records whose second's row was already written
 	OutOfRange     int64         `json:"out_of_range"`          // receipts that matched no event sent
 	AfterDrain     int64         `json:"delivered_after_drain"` // receipts after their load\'s drain; counted as lost
+	Thresholds     []string      `json:"thresholds,omitempty"`  // as written in the scenario
 	Breaches       []Breach      `json:"threshold_breaches,omitempty"`
 }
 
@@ -317,6 +318,9 @@ func (r *Recorder) Summary() Summary {
 	}
 	s.SustainedRPS = sustained(s.Paces)
 	s.Breaches = Evaluate(r.thresholds, s)
+	for _, t := range r.thresholds {
+		s.Thresholds = append(s.Thresholds, t.Text)
+	}
 	if t := totals["warmup"]; t != nil {
 		s.Warmup = &WarmupPart{PhaseSummary: *t, Paces: warmupSteps}
 	}

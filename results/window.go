@@ -100,19 +100,35 @@ func Windowed(dir, out string, w Window) (Summary, error) {
 		return Summary{}, fmt.Errorf("no measured second falls in %s", w.Label())
 	}
 
-	sum := Summary{Schema: orig.Schema, Scenario: orig.Scenario, PaceSet: orig.PaceSet + " · " + w.Label(), Target: orig.Target}
+	var limits []Threshold
+	for _, text := range orig.Thresholds {
+		if t, err := ParseThreshold(text); err == nil {
+			limits = append(limits, t)
+		}
+	}
+	sum := Summary{Schema: orig.Schema, Scenario: orig.Scenario, PaceSet: orig.PaceSet + " · " + w.Label(), Target: orig.Target, Thresholds: orig.Thresholds}
 	var seconds float64
 	for i, p := range orig.Paces {
 		if kept[i] == 0 {
 			continue
 		}
 		win := steps[i]
-		// On the graphs the step spans the seconds kept of it.
+		// The step's part of the window, seconds without events included.
 		start := max(p.StartSecond, measureStart+w.From)
-		st := StepSummary{Phase: p.Phase, Index: p.Index, TargetRPS: p.TargetRPS, Seconds: kept[i], StartSecond: start, Counts: win.Counts, Figures: figures(win, kept[i])}
-		st.Lost = max(0, win.Accepted-win.Delivered)
+		end := p.StartSecond + p.Seconds
+		if w.To > 0 {
+			end = min(end, measureStart+w.To)
+		}
+		secs := end - start
+		st := StepSummary{Phase: p.Phase, Index: p.Index, TargetRPS: p.TargetRPS, Seconds: secs, StartSecond: start, Counts: win.Counts, Figures: figures(win, secs)}
+		// Exact losses are known per whole step; over part of one they are
+		// the events acknowledged and not delivered in the seconds kept.
+		st.Lost = p.Lost
+		if start > p.StartSecond || end < p.StartSecond+p.Seconds {
+			st.Lost = max(0, win.Accepted-win.Delivered)
+		}
 		st.GeneratorSaturated = p.GeneratorSaturated
-		st.Verdict, st.Reason = judge(st, nil)
+		st.Verdict, st.Reason = judge(st, limits)
 		sum.Paces = append(sum.Paces, st)
 		sum.Totals.Lost += st.Lost
 		seconds += kept[i]
@@ -121,6 +137,7 @@ func Windowed(dir, out string, w Window) (Summary, error) {
 	sum.Totals.Counts = total.Counts
 	sum.Totals.Figures = figures(total, seconds)
 	sum.SustainedRPS = sustained(sum.Paces)
+	sum.Breaches = Evaluate(limits, sum)
 
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return sum, err

@@ -58,8 +58,11 @@ Exits 3 when a run is worse than the first.`,
 			} else if err != nil && format != "json" {
 				fmt.Fprintf(stdout, "graph script in %s (%v)\n", out, err)
 			}
-			if c.Verdict == "worse" {
+			switch c.Verdict {
+			case "worse":
 				return &exitError{code: exitThreshold, err: fmt.Errorf("a run is worse than %s beyond the %s tolerance", args[0], tolerance)}
+			case "mismatch":
+				return badInput(fmt.Errorf("the runs' pace steps differ in target rate: compare runs of the same pace set"))
 			}
 			return nil
 		},
