@@ -120,7 +120,7 @@ func TestInterruptedLoadJudgesOnlyWhatRan(t *testing.T) {
 	steps, _ := pace.Parse("200:3,400:3,100:3")
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(1500*time.Millisecond, cancel)
-	if _, err := Run(ctx, Config{Name: "m", Phase: "measure", Pace: steps, Target: recv.URL(), DrainTimeout: time.Second}, rec, router); err == nil {
+	if _, err := Run(ctx, Config{Name: "m", Phase: "measure", Pace: steps, Target: recv.URL(), DrainTimeout: time.Second, MaxSendLag: time.Second}, rec, router); err == nil {
 		t.Fatal("an interrupted load reported no error")
 	}
 	sum := rec.Summary()
