@@ -27,6 +27,7 @@ vet:
 fuzz:
 	$(GO) test ./engine -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pace -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./results -run '^$$' -fuzz '^FuzzParseThreshold$$' -fuzztime $(FUZZTIME)
 
 ## schema: regenerate scenario.schema.json from the Go types
 schema: build
