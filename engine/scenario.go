@@ -142,7 +142,7 @@ func Decode(file string, src []byte, opts Options) (*Scenario, error) {
 	if sc.Vars == nil {
 		sc.Vars = map[string]any{}
 	}
-	if doc.Name != "" && !validName(doc.Name) {
+	if doc.Name != "" && !steps.ValidName(doc.Name) {
 		_, n := fieldNode(root, "name")
 		d.at(n, "name %q may hold only letters, digits, '.', '_' and '-'", doc.Name)
 	}
@@ -203,15 +203,6 @@ func parseYAML(file string, src []byte) (*yaml.Node, error) {
 	return root.Content[0], nil
 }
 
-func validName(s string) bool {
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
-			return false
-		}
-	}
-	return s != "" && s != "." && s != ".."
-}
-
 // parseThresholds parses the thresholds, reporting each bad one where it is.
 func parseThresholds(d diags, root *yaml.Node) []results.Threshold {
 	_, n := fieldNode(root, "thresholds")
@@ -256,7 +247,7 @@ func checkPaceSets(d diags, root *yaml.Node) {
 	}
 	for i := 0; i+1 < len(paces.Content); i += 2 {
 		key, val := paces.Content[i], resolveAlias(paces.Content[i+1])
-		if !validName(key.Value) {
+		if !steps.ValidName(key.Value) {
 			d.at(key, "pace set name %q may hold only letters, digits, '.', '_' and '-'", key.Value)
 		}
 		if !isScalar(val) {

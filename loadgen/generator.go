@@ -212,8 +212,8 @@ func Run(ctx context.Context, cfg Config, rec *results.Recorder, router *Router)
 }
 
 // probe sends probe events until one comes back through router.
-func probe(ctx context.Context, s *Sender, router *Router, cfg Config) error {
-	ctx, cancel := context.WithTimeout(ctx, cfg.ProbeTimeout)
+func probe(parent context.Context, s *Sender, router *Router, cfg Config) error {
+	ctx, cancel := context.WithTimeout(parent, cfg.ProbeTimeout)
 	defer cancel()
 	for n := 0; ; n++ {
 		id := ProbePrefix + cfg.Name + "-" + strconv.Itoa(n)
@@ -231,10 +231,10 @@ func probe(ctx context.Context, s *Sender, router *Router, cfg Config) error {
 				break waiting
 			case <-ctx.Done():
 				wait.Stop()
-				if errors.Is(ctx.Err(), context.DeadlineExceeded) && context.Cause(ctx) == context.DeadlineExceeded {
-					return fmt.Errorf("no probe event came back from %s within %s (last send: %v)", cfg.Target, cfg.ProbeTimeout, sendErr)
+				if parent.Err() != nil {
+					return context.Cause(parent)
 				}
-				return context.Cause(ctx)
+				return fmt.Errorf("no probe event came back from %s within %s (last send: %v)", cfg.Target, cfg.ProbeTimeout, sendErr)
 			}
 		}
 	}

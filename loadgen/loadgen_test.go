@@ -24,13 +24,20 @@ func newRun(t *testing.T) (*results.Recorder, *Router) {
 	return rec, router
 }
 
-func TestDirectLoadAccountsForEveryEvent(t *testing.T) {
-	rec, router := newRun(t)
+// listen starts a receiver on loopback, closed when the test ends.
+func listen(t *testing.T, router *Router) *Receiver {
+	t.Helper()
 	recv, err := Listen("127.0.0.1:0", router)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer recv.Close(context.Background())
+	t.Cleanup(func() { recv.Close(context.Background()) })
+	return recv
+}
+
+func TestDirectLoadAccountsForEveryEvent(t *testing.T) {
+	rec, router := newRun(t)
+	recv := listen(t, router)
 	steps, _ := pace.Parse("1000:2,2000:2")
 	res, err := Run(context.Background(), Config{Name: "m", Phase: "measure", Pace: steps, Target: recv.URL()}, rec, router)
 	if err != nil {
@@ -112,11 +119,7 @@ func TestSendFailureIsNotAnAcknowledgement(t *testing.T) {
 // step cut short is judged over the time it ran.
 func TestInterruptedLoadJudgesOnlyWhatRan(t *testing.T) {
 	rec, router := newRun(t)
-	recv, err := Listen("127.0.0.1:0", router)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer recv.Close(context.Background())
+	recv := listen(t, router)
 	steps, _ := pace.Parse("200:3,400:3,100:3")
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(1500*time.Millisecond, cancel)

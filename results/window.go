@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/perfrunner/runner/internal/atomicfile"
 )
 
 // ReadSummary reads a run directory's summary.json.
@@ -142,7 +144,7 @@ func Windowed(dir, out string, w Window) (Summary, error) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return sum, err
 	}
-	if err := writeJSONFile(filepath.Join(out, SummaryFile), sum); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(out, SummaryFile), sum); err != nil {
 		return sum, err
 	}
 	if err := filterTSV(filepath.Join(dir, TimelineFile), filepath.Join(out, TimelineFile), "second", func(v float64) bool { return keptSeconds[int64(v)] }); err != nil {
@@ -162,14 +164,6 @@ func paceAt(paces []StepSummary, second float64) int {
 		}
 	}
 	return -1
-}
-
-func writeJSONFile(path string, v any) error {
-	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(data, '\n'), 0o644)
 }
 
 // filterTSV copies the header and the rows of src whose column holds a value

@@ -32,19 +32,22 @@ func (r *Receiver) name() string {
 
 // Validate checks the name.
 func (r *Receiver) Validate() []FieldError {
-	if r.Name != "" && !validSinkName(r.Name) {
+	if r.Name != "" && !ValidName(r.Name) {
 		return []FieldError{{Field: "name", Message: "may hold only letters, digits, '.', '_' and '-'"}}
 	}
 	return nil
 }
 
-func validSinkName(s string) bool {
+// ValidName reports whether s can name a scenario, a pace set or a sink: it
+// becomes part of a path or a URL, so it holds only letters, digits, '.',
+// '_' and '-', and is not "." or "..".
+func ValidName(s string) bool {
 	for _, c := range s {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
 			return false
 		}
 	}
-	return s != ""
+	return s != "" && s != "." && s != ".."
 }
 
 // Creates declares the receiver, so that teardown stops it.
