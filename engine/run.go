@@ -17,6 +17,7 @@ import (
 
 	"github.com/perfrunner/runner/results"
 	"github.com/perfrunner/runner/steps"
+	"github.com/perfrunner/runner/twins"
 )
 
 // Default timeouts, used when neither a step nor the scenario gives one.
@@ -257,8 +258,15 @@ func (r *Runner) prepare() error {
 		Start:         now.UTC(),
 		Status:        "running",
 	}
-	r.shared = steps.NewShared(steps.RunInfo{Dir: r.dir, Scenario: sc.Name, PaceSet: sc.Pace.Name, Target: r.Target, Pace: sc.Pace.Steps, Thresholds: sc.Thresholds})
+	info := steps.RunInfo{Dir: r.dir, Scenario: sc.Name, PaceSet: sc.Pace.Name, Target: r.Target, Pace: sc.Pace.Steps, Thresholds: sc.Thresholds}
+	if sc.File != "" {
+		info.ScenarioDir = filepath.Dir(sc.File)
+	}
+	r.shared = steps.NewShared(info)
 	r.shared.Say = func(line string) { r.obs.Message(line) }
+	if r.Target == "local" {
+		r.shared.SetTarget(twins.NewLocal(r.shared, r.log.With("target", "local")))
+	}
 	r.save()
 	r.log.Info("run started", "scenario", sc.Name, "file", sc.File, "pace", sc.Pace.Spec, "target", r.Target, "dir", r.dir)
 	r.obs.RunStarted(r.dir, sc)

@@ -24,7 +24,7 @@ type Config struct {
 	Name           string        // the stream's name, unique in the run; event ids are Name-seq
 	Phase          string        // "warmup" or "measure"
 	Pace           []pace.Step   // the schedule
-	Target         string        // the sink's URL
+	Target         string        // the sink's URL: http(s):// for CloudEvents over HTTP, kafka://brokers/topic for records to a topic
 	PayloadBytes   int           // data bytes per event
 	InFlight       int           // the most sends in flight at once; 0: peak rate × request timeout
 	RequestTimeout time.Duration // per send
@@ -112,9 +112,9 @@ func Run(ctx context.Context, cfg Config, rec *results.Recorder, router *Router)
 		router.Register(stream)
 	}
 
-	senders := make([]*Sender, cfg.Senders)
+	senders := make([]sender, cfg.Senders)
 	for i := range senders {
-		s, err := NewSender(cfg.Target, cfg.PayloadBytes, cfg.RequestTimeout, cfg.Connections)
+		s, err := newSender(cfg)
 		if err != nil {
 			return Result{}, err
 		}
@@ -212,7 +212,7 @@ func Run(ctx context.Context, cfg Config, rec *results.Recorder, router *Router)
 }
 
 // probe sends probe events until one comes back through router.
-func probe(parent context.Context, s *Sender, router *Router, cfg Config) error {
+func probe(parent context.Context, s sender, router *Router, cfg Config) error {
 	ctx, cancel := context.WithTimeout(parent, cfg.ProbeTimeout)
 	defer cancel()
 	for n := 0; ; n++ {

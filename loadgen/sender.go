@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -56,11 +57,31 @@ func NewSender(target string, payloadBytes int, timeout time.Duration, maxConns 
 	if err != nil {
 		return nil, fmt.Errorf("sender: %w", err)
 	}
-	payload := make([]byte, payloadBytes)
-	for i := range payload {
-		payload[i] = 'a' + byte(i%26)
+	return &Sender{protocol: p, payload: payload(payloadBytes), timeout: timeout, tr: tr}, nil
+}
+
+// payload returns n bytes of printable data.
+func payload(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = 'a' + byte(i%26)
 	}
-	return &Sender{protocol: p, payload: payload, timeout: timeout, tr: tr}, nil
+	return b
+}
+
+// sender is what a load sends through: CloudEvents over HTTP, or records
+// to a Kafka topic.
+type sender interface {
+	Send(ctx context.Context, id string, intended int64) (bool, error)
+	Close()
+}
+
+// newSender returns the sender for cfg's target.
+func newSender(cfg Config) (sender, error) {
+	if strings.HasPrefix(cfg.Target, KafkaScheme+"://") {
+		return NewKafkaSender(cfg.Target, cfg.PayloadBytes, cfg.RequestTimeout)
+	}
+	return NewSender(cfg.Target, cfg.PayloadBytes, cfg.RequestTimeout, cfg.Connections)
 }
 
 // Send sends the event id with its intended time (Unix ns) and reports

@@ -3,8 +3,6 @@ package steps
 import (
 	"context"
 	"fmt"
-
-	"github.com/perfrunner/runner/loadgen"
 )
 
 func init() {
@@ -60,21 +58,15 @@ func (r *Receiver) Run(_ context.Context, env *Env) error {
 	if env.Shared == nil {
 		return fmt.Errorf("receiver needs a run")
 	}
-	m, err := env.Shared.Measurement()
-	if err != nil {
-		return err
-	}
 	addr := r.Address
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	recv, err := loadgen.Listen(addr, m.Router)
+	url, _, err := env.Shared.startReceiver(r.name(), addr)
 	if err != nil {
 		return err
 	}
-	env.Shared.addReceiver(r.name(), recv)
-	env.Shared.SetSink("receiver/"+r.name(), recv.URL())
-	env.Log.Info("receiver listening", "sink", "receiver/"+r.name(), "url", recv.URL())
+	env.Log.Info("receiver listening", "sink", "receiver/"+r.name(), "url", url)
 	return nil
 }
 

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/perfrunner/runner/internal/helm"
 	"github.com/perfrunner/runner/loadgen"
 	"github.com/perfrunner/runner/pace"
 	"github.com/perfrunner/runner/results"
@@ -23,6 +25,27 @@ type RunInfo struct {
 	Target     string
 	Pace       []pace.Step // the run's pace: what load steps send unless they say otherwise
 	Thresholds []results.Threshold
+	// ScenarioDir is the directory of the scenario file: relative paths
+	// in steps (charts, values files) are read from it.
+	ScenarioDir string
+}
+
+// Target is where helm.install puts a chart: the embedded twins on local,
+// a cluster on kubernetes. Every method must return promptly once ctx ends.
+type Target interface {
+	// Install installs a chart as a release with values.
+	Install(ctx context.Context, c *helm.Chart, release, namespace string, values map[string]any) error
+	// Uninstall removes a release; one that is not installed is no error.
+	Uninstall(ctx context.Context, release, namespace string) error
+	// Wait waits until a release, and each of objects ("kind/name") it
+	// rendered, is ready.
+	Wait(ctx context.Context, release, namespace string, objects []string) error
+	// Sink resolves a sink name no step named, e.g. kafka/<topic>.
+	Sink(name string) (string, error)
+	// Bootstrap resolves Kafka bootstrap servers as charts name them.
+	Bootstrap(servers string) ([]string, error)
+	// Close removes whatever is still installed.
+	Close(ctx context.Context) error
 }
 
 // Shared is what the steps of one run share: named sinks, the run's
@@ -36,6 +59,7 @@ type Shared struct {
 	sinks       map[string]string
 	receivers   map[string]*loadgen.Receiver
 	measurement *Measurement
+	target      Target
 	finished    bool
 	breaches    []results.Breach
 }
@@ -84,12 +108,40 @@ func (s *Shared) SetSink(name, url string) {
 	s.mu.Unlock()
 }
 
-// Sink returns the URL of a named sink; the error lists the known ones.
+// SetTarget sets the run's target.
+func (s *Shared) SetTarget(t Target) {
+	s.mu.Lock()
+	s.target = t
+	s.mu.Unlock()
+}
+
+// Target returns the run's target.
+func (s *Shared) Target() (Target, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.target == nil {
+		return nil, fmt.Errorf("charts cannot be installed on target %q by this version of the runner; use --target local", s.Info.Target)
+	}
+	return s.target, nil
+}
+
+// RemoveSink forgets a sink's name.
+func (s *Shared) RemoveSink(name string) {
+	s.mu.Lock()
+	delete(s.sinks, name)
+	s.mu.Unlock()
+}
+
+// Sink returns the URL of a named sink: one a step named, or one the target
+// resolves (kafka/<topic>). The error lists the known ones.
 func (s *Shared) Sink(name string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if url, ok := s.sinks[name]; ok {
 		return url, nil
+	}
+	if s.target != nil && strings.HasPrefix(name, "kafka/") {
+		return s.target.Sink(name)
 	}
 	known := make([]string, 0, len(s.sinks))
 	for n := range s.sinks {
@@ -99,10 +151,33 @@ func (s *Shared) Sink(name string) (string, error) {
 	return "", fmt.Errorf("no sink %q (a setup step must create it; known: %v)", name, known)
 }
 
-func (s *Shared) addReceiver(name string, r *loadgen.Receiver) {
+// StartReceiver starts an in-process receiver that feeds the run's
+// measurement, names it as the sink receiver/<name>, and returns its URL and
+// how to stop it.
+func (s *Shared) StartReceiver(name string) (string, func(context.Context) error, error) {
+	return s.startReceiver(name, "127.0.0.1:0")
+}
+
+func (s *Shared) startReceiver(name, addr string) (string, func(context.Context) error, error) {
+	m, err := s.Measurement()
+	if err != nil {
+		return "", nil, err
+	}
 	s.mu.Lock()
-	s.receivers[name] = r
+	_, dup := s.receivers[name]
 	s.mu.Unlock()
+	if dup {
+		return "", nil, fmt.Errorf("a receiver named %q is already running", name)
+	}
+	recv, err := loadgen.Listen(addr, m.Router)
+	if err != nil {
+		return "", nil, err
+	}
+	s.mu.Lock()
+	s.receivers[name] = recv
+	s.sinks["receiver/"+name] = recv.URL()
+	s.mu.Unlock()
+	return recv.URL(), func(ctx context.Context) error { return s.stopReceiver(ctx, name) }, nil
 }
 
 // stopReceiver stops the named receiver, if this process runs it.
@@ -177,9 +252,18 @@ func (s *Shared) say(line string) {
 	}
 }
 
-// Close stops whatever the run's steps left running in this process.
+// Close stops whatever the run's steps left running in this process: the
+// target's releases first, then the receivers.
 func (s *Shared) Close(ctx context.Context) error {
 	var errs *multierror.Error
+	s.mu.Lock()
+	target := s.target
+	s.mu.Unlock()
+	if target != nil {
+		if err := target.Close(ctx); err != nil {
+			errs = multierror.Append(errs, err)
+		}
+	}
 	s.mu.Lock()
 	names := make([]string, 0, len(s.receivers))
 	for n := range s.receivers {

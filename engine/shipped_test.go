@@ -1,0 +1,294 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/perfrunner/runner/results"
+)
+
+// shipped returns the scenario files in scenarios/, aliases (symlinks)
+// apart.
+func shipped(t *testing.T) (files, aliases []string) {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join("..", "scenarios", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range paths {
+		st, err := os.Lstat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode()&os.ModeSymlink != 0 {
+			aliases = append(aliases, p)
+		} else {
+			files = append(files, p)
+		}
+	}
+	return files, aliases
+}
+
+// listening returns the TCP sockets this process listens on, from /proc.
+func listening(t *testing.T) []string {
+	t.Helper()
+	inodes := map[string]bool{}
+	fds, _ := os.ReadDir("/proc/self/fd")
+	for _, fd := range fds {
+		link, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
+		if err == nil && strings.HasPrefix(link, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")] = true
+		}
+	}
+	var out []string
+	for _, table := range []string{"/proc/self/net/tcp", "/proc/self/net/tcp6"} {
+		b, err := os.ReadFile(table)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) > 9 && f[3] == "0A" && inodes[f[9]] { // 0A: LISTEN
+				out = append(out, f[1])
+			}
+		}
+	}
+	return out
+}
+
+// settled waits for the goroutine count to come back to at most base and
+// returns the last count.
+func settled(base int) int {
+	deadline := time.Now().Add(10 * time.Second)
+	n := runtime.NumGoroutine()
+	for n > base && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		n = runtime.NumGoroutine()
+	}
+	return n
+}
+
+// held reports whether a step held, or broke only because the generator
+// was late: the machine's fault, not the system's, and what a loaded
+// machine or the race detector brings about.
+func held(p results.StepSummary) bool {
+	if p.Verdict == "held" {
+		return true
+	}
+	return p.Verdict == "broken" && p.SendFailures == 0 && p.Lost == 0 && p.Dropped == 0 && p.Delivered == p.Intended && p.GeneratorSaturated
+}
+
+// runFile runs a scenario file on the local target and returns its run
+// directory and Run's error.
+func runFile(t *testing.T, file string, opts Options) (string, error) {
+	t.Helper()
+	sc, err := Load(file, opts)
+	if err != nil {
+		t.Fatalf("load %s: %v", file, err)
+	}
+	r := &Runner{Scenario: sc, OutDir: t.TempDir(), Version: "test"}
+	err = r.Run(context.Background())
+	return r.dir, err
+}
+
+// Every shipped scenario runs end to end with its smoke pace on the local
+// target; every measured step holds; afterwards nothing listens and no
+// goroutine is left behind.
+func TestShippedScenariosRunOnLocal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs every shipped scenario")
+	}
+	files, _ := shipped(t)
+	if len(files) < 7 {
+		t.Fatalf("only %d scenarios shipped: %v", len(files), files)
+	}
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			before := listening(t)
+			base := runtime.NumGoroutine()
+			var set []string
+			if name != "lifecycle" {
+				set = []string{"warmupPace=500:1"}
+			}
+			dir, err := runFile(t, file, Options{Pace: "smoke", Set: set})
+			if err != nil {
+				t.Fatalf("run: %v", err)
+			}
+			if name != "lifecycle" {
+				sum, err := results.ReadSummary(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(sum.Paces) != 2 {
+					t.Fatalf("%d measured steps, want the smoke pace's 2", len(sum.Paces))
+				}
+				for _, p := range sum.Paces {
+					if !held(p) || p.Delivered != p.Intended || p.Lost != 0 {
+						t.Errorf("step at %g/s: %s (%s), %d of %d delivered, %d lost", p.TargetRPS, p.Verdict, p.Reason, p.Delivered, p.Intended, p.Lost)
+					}
+				}
+				if sum.Warmup == nil || sum.Warmup.Delivered == 0 {
+					t.Errorf("no warmup was recorded")
+				}
+			}
+			if after := listening(t); len(after) > len(before) {
+				t.Errorf("still listening after the run: %v (before: %v)", after, before)
+			}
+			if n := settled(base); n > base {
+				buf := make([]byte, 1<<20)
+				t.Errorf("%d goroutines after the run, %d before:\n%s", n, base, buf[:runtime.Stack(buf, true)])
+			}
+		})
+	}
+}
+
+// scenarios/kafka-channel.yaml, the name users know, is the channel-kafka
+// scenario itself: one file, not a copy.
+func TestKafkaChannelAlias(t *testing.T) {
+	_, aliases := shipped(t)
+	if !slices.Contains(aliases, filepath.Join("..", "scenarios", "kafka-channel.yaml")) {
+		t.Fatalf("scenarios/kafka-channel.yaml is not an alias: %v", aliases)
+	}
+	target, err := os.Readlink(filepath.Join("..", "scenarios", "kafka-channel.yaml"))
+	if err != nil || target != "channel-kafka.yaml" {
+		t.Fatalf("kafka-channel.yaml points at %q (%v), want channel-kafka.yaml", target, err)
+	}
+	sc, err := Load(filepath.Join("..", "scenarios", "kafka-channel.yaml"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Name != "channel-kafka" {
+		t.Errorf("name %q", sc.Name)
+	}
+}
+
+// A twin with a capacity of 1500 events/s holds every step below it and
+// breaks at the first step above it.
+func TestTwinCapacityBreaksAboveIt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a 15 s pace")
+	}
+	dir, err := runFile(t, filepath.Join("..", "scenarios", "channel-imc.yaml"), Options{
+		Pace: "1000:3,1200:3,1400:3,1600:3,1800:3",
+		Set:  []string{"warmupPace=500:1", "capacity=1500"},
+	})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	sum, err := results.ReadSummary(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range sum.Paces {
+		v := p.Verdict
+		if held(p) {
+			v = "held"
+		}
+		got = append(got, v)
+	}
+	if want := []string{"held", "held", "held", "broken", "broken"}; !slices.Equal(got, want) {
+		for _, p := range sum.Paces {
+			t.Logf("%g/s: %s %s", p.TargetRPS, p.Verdict, p.Reason)
+		}
+		t.Fatalf("verdicts %v, want %v", got, want)
+	}
+	if sum.Paces[3].SendFailures == 0 {
+		t.Errorf("the 1600/s step broke without refusals: %s", sum.Paces[3].Reason)
+	}
+}
+
+// The loss and duplicate knobs are ground truth: the runner counts exactly
+// the events the twin dropped and duplicated. Through the twin go the probe
+// (event 1), then the 2000 measured events (2 to 2001). Loss 0.01 picks
+// events 100, 200, … 2000: 20 lost. Duplicate 0.004 picks 250, 500, … 2000,
+// of which 500, 1000, 1500 and 2000 are lost: 4 duplicates.
+func TestTwinLossAndDuplicatesAreCountedExactly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a 2 s pace")
+	}
+	_, r, err := runScenario(t, context.Background(), `name: truth
+paces:
+  p: "1000:2"
+defaults: {pace: p}
+setup:
+  - name: receiver
+    helm.install: {release: perf-receiver, chart: perf-receiver, values: {name: perf}}
+  - name: channel
+    helm.install:
+      release: imc
+      chart: in-memory-channel
+      values:
+        subscribers: [{name: perf, subscriber: receiver/perf}]
+        twin: {loss: 0.01, duplicate: 0.004}
+measure:
+  - name: load
+    load: {sink: channel/perf, payloadBytes: 512, drainTimeout: 2s}
+`)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	sum, err := results.ReadSummary(r.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Totals.Intended != 2000 || sum.Totals.Lost != 20 || sum.Totals.Duplicates != 4 {
+		t.Errorf("intended %d, lost %d, duplicates %d; want 2000, 20, 4", sum.Totals.Intended, sum.Totals.Lost, sum.Totals.Duplicates)
+	}
+}
+
+// A value the chart refuses fails helm.install with Helm's message at the
+// step's position, and nothing stays installed.
+func TestHelmInstallBadValue(t *testing.T) {
+	_, r, err := runScenario(t, context.Background(), `name: bad
+setup:
+  - name: channel
+    helm.install:
+      release: imc
+      chart: in-memory-channel
+      values:
+        twin: {loss: 2}
+measure:
+  - name: wait
+    sleep: {duration: 1ms}
+`)
+	var se *StepError
+	if !errors.As(err, &se) {
+		t.Fatalf("Run error = %v, want a step error", err)
+	}
+	for _, want := range []string{"s.yaml:3:5", `step "channel" (helm.install)`, "/twin/loss", "maximum"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if rel := r.shared.Info.Target; rel != "local" {
+		t.Fatalf("target %q", rel)
+	}
+}
+
+// A chart that declares no twin cannot be installed on local, and says why.
+func TestChartWithoutTwin(t *testing.T) {
+	chart := t.TempDir()
+	if err := os.WriteFile(filepath.Join(chart, "Chart.yaml"), []byte("apiVersion: v2\nname: plain\nversion: 0.1.0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := runScenario(t, context.Background(), `name: plain
+setup:
+  - name: plain
+    helm.install: {release: plain, chart: `+chart+`}
+measure:
+  - name: wait
+    sleep: {duration: 1ms}
+`)
+	if err == nil || !strings.Contains(err.Error(), "declares no embedded twin") || !strings.Contains(err.Error(), "runner.perf/twin") {
+		t.Fatalf("Run error = %v, want the missing twin named", err)
+	}
+}

@@ -1,0 +1,220 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/perfrunner/runner/charts"
+	"github.com/perfrunner/runner/internal/helm"
+)
+
+func init() {
+	Register(Kind{
+		Name: "helm.install",
+		Doc:  "Installs a chart as a release: on local, the chart is rendered as helm template does and its embedded twin started with its values.",
+		New:  func() Spec { return new(HelmInstall) },
+		Undo: undoRelease,
+	})
+	Register(Kind{
+		Name: "helm.uninstall",
+		Doc:  "Uninstalls a release a helm.install step made.",
+		New:  func() Spec { return new(HelmUninstall) },
+	})
+}
+
+// defaultNamespace is where releases go when a step names no namespace.
+const defaultNamespace = "default"
+
+// HelmInstall installs a chart.
+type HelmInstall struct {
+	Release     string         `yaml:"release" runner:"required" doc:"the release's name (at most 53 characters: lower-case letters, digits and '-')"`
+	Chart       string         `yaml:"chart" runner:"required" doc:"a chart shipped with the runner by name (kafka, in-memory-channel, …), or a chart directory relative to the scenario file"`
+	Namespace   string         `yaml:"namespace" doc:"the release's namespace (default: default)"`
+	Values      map[string]any `yaml:"values" doc:"values for the chart, over its defaults and the values files"`
+	ValuesFiles []string       `yaml:"valuesFiles" doc:"YAML files of values, relative to the scenario file; later ones win"`
+}
+
+// Validate checks the release name and the chart's form.
+func (h *HelmInstall) Validate() []FieldError {
+	var errs []FieldError
+	if h.Release != "" {
+		if err := helm.ValidReleaseName(h.Release); err != nil {
+			errs = append(errs, FieldError{Field: "release", Message: err.Error()})
+		}
+	}
+	if h.Namespace != "" {
+		if err := helm.ValidReleaseName(h.Namespace); err != nil {
+			errs = append(errs, FieldError{Field: "namespace", Message: "not a namespace name: " + err.Error()})
+		}
+	}
+	return errs
+}
+
+func (h *HelmInstall) namespace() string {
+	if h.Namespace == "" {
+		return defaultNamespace
+	}
+	return h.Namespace
+}
+
+// releaseUndo is what a journaled release needs to be removed.
+type releaseUndo struct {
+	Release   string `json:"release"`
+	Namespace string `json:"namespace"`
+	Target    string `json:"target"`
+}
+
+// Creates declares the release, so that teardown uninstalls it.
+func (h *HelmInstall) Creates(env *Env) ([]Resource, error) {
+	undo, err := json.Marshal(releaseUndo{Release: h.Release, Namespace: h.namespace(), Target: env.Target})
+	if err != nil {
+		return nil, err
+	}
+	return []Resource{{Kind: "helm.install", Name: h.namespace() + "/" + h.Release, Undo: undo}}, nil
+}
+
+// Run loads the chart, merges the values and installs the release.
+func (h *HelmInstall) Run(ctx context.Context, env *Env) error {
+	if env.Shared == nil {
+		return fmt.Errorf("helm.install needs a run")
+	}
+	target, err := env.Shared.Target()
+	if err != nil {
+		return err
+	}
+	c, err := LoadChart(h.Chart, env.Shared.Info.ScenarioDir)
+	if err != nil {
+		return err
+	}
+	values := map[string]any{}
+	for _, f := range h.ValuesFiles {
+		v, err := readValues(resolvePath(f, env.Shared.Info.ScenarioDir))
+		if err != nil {
+			return err
+		}
+		mergeValues(values, v)
+	}
+	mergeValues(values, h.Values)
+	env.Status("installing " + c.Name + " as " + h.Release)
+	env.Log.Info("installing", "release", h.Release, "namespace", h.namespace(), "chart", c.Source, "version", c.Version)
+	return target.Install(ctx, c, h.Release, h.namespace(), values)
+}
+
+// LoadChart loads a chart by name from the ones shipped with the runner, or
+// from a directory (a name with a '/' or starting with '.') relative to dir.
+func LoadChart(ref, dir string) (*helm.Chart, error) {
+	if strings.ContainsRune(ref, '/') || strings.HasPrefix(ref, ".") {
+		return helm.LoadDir(resolvePath(ref, dir))
+	}
+	if _, err := charts.FS.Open(ref + "/Chart.yaml"); err != nil {
+		return nil, fmt.Errorf("no chart %q is shipped with the runner (shipped: %s); a chart directory is written as a path, e.g. ./charts/%s", ref, strings.Join(ShippedCharts(), ", "), ref)
+	}
+	return helm.LoadFS(charts.FS, ref, "embedded:"+ref)
+}
+
+// ShippedCharts returns the names of the charts embedded in the runner.
+func ShippedCharts() []string {
+	entries, _ := charts.FS.ReadDir(".")
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	return names
+}
+
+func resolvePath(p, dir string) string {
+	if filepath.IsAbs(p) || dir == "" {
+		return p
+	}
+	return filepath.Join(dir, p)
+}
+
+func readValues(path string) (map[string]any, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("values file: %w", err)
+	}
+	var v map[string]any
+	if err := yaml.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("values file %s: %w", path, err)
+	}
+	return v, nil
+}
+
+// mergeValues merges src into dst as Helm merges values: mappings key by
+// key, anything else replaced.
+func mergeValues(dst, src map[string]any) {
+	for k, v := range src {
+		if sm, ok := v.(map[string]any); ok {
+			if dm, ok := dst[k].(map[string]any); ok {
+				mergeValues(dm, sm)
+				continue
+			}
+			cp := map[string]any{}
+			mergeValues(cp, sm)
+			dst[k] = cp
+			continue
+		}
+		dst[k] = v
+	}
+}
+
+// undoRelease uninstalls a journaled release. In another process (runner
+// cleanup) a local release has nothing left to remove: its twin died with
+// the runner.
+func undoRelease(ctx context.Context, env *Env, r Resource) error {
+	var u releaseUndo
+	if err := json.Unmarshal(r.Undo, &u); err != nil {
+		return fmt.Errorf("journal entry %s: %w", r.ID(), err)
+	}
+	if env.Shared == nil {
+		if u.Target == "local" || u.Target == "" {
+			return nil
+		}
+		return fmt.Errorf("release %s on target %s: cleanup on that target is not supported", r.Name, u.Target)
+	}
+	target, err := env.Shared.Target()
+	if err != nil {
+		return err
+	}
+	return target.Uninstall(ctx, u.Release, u.Namespace)
+}
+
+// HelmUninstall uninstalls a release.
+type HelmUninstall struct {
+	Release   string `yaml:"release" runner:"required" doc:"the release to remove"`
+	Namespace string `yaml:"namespace" doc:"its namespace (default: default)"`
+}
+
+func (h *HelmUninstall) namespace() string {
+	if h.Namespace == "" {
+		return defaultNamespace
+	}
+	return h.Namespace
+}
+
+// Deletes names the release, so that teardown skips a release never made.
+func (h *HelmUninstall) Deletes(*Env) ([]Resource, error) {
+	return []Resource{{Kind: "helm.install", Name: h.namespace() + "/" + h.Release}}, nil
+}
+
+// Run uninstalls the release.
+func (h *HelmUninstall) Run(ctx context.Context, env *Env) error {
+	if env.Shared == nil {
+		return fmt.Errorf("helm.uninstall needs a run")
+	}
+	target, err := env.Shared.Target()
+	if err != nil {
+		return err
+	}
+	env.Status("uninstalling " + h.Release)
+	return target.Uninstall(ctx, h.Release, h.namespace())
+}

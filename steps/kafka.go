@@ -1,0 +1,157 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func init() {
+	Register(Kind{
+		Name:      "kafka.topic",
+		Doc:       "Creates a Kafka topic through the admin API (deleted in teardown); load steps reach it as kafka/<name>.",
+		New:       func() Spec { return new(KafkaTopic) },
+		Retryable: true,
+		Undo:      undoTopic,
+	})
+}
+
+// defaultBootstrap is the Kafka chart's service as charts name it.
+const defaultBootstrap = "kafka:9092"
+
+// KafkaTopic creates a topic.
+type KafkaTopic struct {
+	Name              string            `yaml:"name" runner:"required" doc:"the topic's name"`
+	Partitions        int32             `yaml:"partitions" doc:"how many partitions (default 100, as in the 2019 report)"`
+	ReplicationFactor int16             `yaml:"replicationFactor" doc:"replicas of each partition (default 1)"`
+	Configs           map[string]string `yaml:"configs" doc:"topic configs, e.g. retention.ms"`
+	BootstrapServers  string            `yaml:"bootstrapServers" doc:"the Kafka brokers as charts name them (default kafka:9092: the release named kafka)"`
+}
+
+// Validate checks the counts and the name.
+func (k *KafkaTopic) Validate() []FieldError {
+	var errs []FieldError
+	if k.Name != "" && (!ValidName(k.Name) || len(k.Name) > 249) {
+		errs = append(errs, FieldError{Field: "name", Message: "a topic name holds at most 249 letters, digits, '.', '_' and '-'"})
+	}
+	if k.Partitions < 0 {
+		errs = append(errs, FieldError{Field: "partitions", Message: "must be positive"})
+	}
+	if k.ReplicationFactor < 0 {
+		errs = append(errs, FieldError{Field: "replicationFactor", Message: "must be positive"})
+	}
+	return errs
+}
+
+type topicUndo struct {
+	Topic     string `json:"topic"`
+	Bootstrap string `json:"bootstrap"`
+	Target    string `json:"target"`
+}
+
+func (k *KafkaTopic) bootstrap() string {
+	if k.BootstrapServers == "" {
+		return defaultBootstrap
+	}
+	return k.BootstrapServers
+}
+
+// Creates declares the topic, so that teardown deletes it.
+func (k *KafkaTopic) Creates(env *Env) ([]Resource, error) {
+	undo, err := json.Marshal(topicUndo{Topic: k.Name, Bootstrap: k.bootstrap(), Target: env.Target})
+	if err != nil {
+		return nil, err
+	}
+	return []Resource{{Kind: "kafka.topic", Name: k.Name, Undo: undo}}, nil
+}
+
+// Run creates the topic. One that exists already fails the step: a run
+// measures on topics it made itself.
+func (k *KafkaTopic) Run(ctx context.Context, env *Env) error {
+	adm, done, err := admin(env, k.bootstrap())
+	if err != nil {
+		return err
+	}
+	defer done()
+	partitions, replicas := k.Partitions, k.ReplicationFactor
+	if partitions == 0 {
+		partitions = 100
+	}
+	if replicas == 0 {
+		replicas = 1
+	}
+	configs := map[string]*string{}
+	for key, v := range k.Configs {
+		configs[key] = &v
+	}
+	env.Status(fmt.Sprintf("creating topic %s (%d partitions)", k.Name, partitions))
+	res, err := adm.CreateTopic(ctx, partitions, replicas, configs, k.Name)
+	if err == nil {
+		err = res.Err
+	}
+	if errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("topic %s exists already: a run creates its own topics (delete it, or name another)", k.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("creating topic %s: %w", k.Name, err)
+	}
+	env.Log.Info("topic created", "topic", k.Name, "partitions", partitions, "replicas", replicas)
+	return nil
+}
+
+// admin returns an admin client to the target's Kafka.
+func admin(env *Env, bootstrap string) (*kadm.Client, func(), error) {
+	if env.Shared == nil {
+		return nil, nil, fmt.Errorf("kafka.topic needs a run")
+	}
+	target, err := env.Shared.Target()
+	if err != nil {
+		return nil, nil, err
+	}
+	addrs, err := target.Bootstrap(bootstrap)
+	if err != nil {
+		return nil, nil, err
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		return nil, nil, err
+	}
+	return kadm.NewClient(cl), cl.Close, nil
+}
+
+// undoTopic deletes a journaled topic. In another process (runner cleanup)
+// a local topic has nothing left to remove: the embedded Kafka died with
+// the runner.
+func undoTopic(ctx context.Context, env *Env, r Resource) error {
+	var u topicUndo
+	if err := json.Unmarshal(r.Undo, &u); err != nil {
+		return fmt.Errorf("journal entry %s: %w", r.ID(), err)
+	}
+	if env.Shared == nil {
+		if u.Target == "local" || u.Target == "" {
+			return nil
+		}
+		return fmt.Errorf("topic %s on target %s: cleanup on that target is not supported", u.Topic, u.Target)
+	}
+	adm, done, err := admin(env, u.Bootstrap)
+	if err != nil {
+		// The Kafka it lived on is gone already (uninstalled first, or
+		// never installed): so is the topic.
+		env.Log.Info("topic not deleted: no Kafka to delete it from", "topic", u.Topic, "err", err)
+		return nil
+	}
+	defer done()
+	res, err := adm.DeleteTopic(ctx, u.Topic)
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil && !errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return fmt.Errorf("deleting topic %s: %w", u.Topic, err)
+	}
+	return nil
+}

@@ -1,0 +1,299 @@
+package twins
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/perfrunner/runner/charts"
+	"github.com/perfrunner/runner/internal/helm"
+)
+
+// testHost names sinks and runs receivers that record the ids they get.
+type testHost struct {
+	mu    sync.Mutex
+	sinks map[string]string
+	got   map[string][]string // receiver name → ids in arrival order
+}
+
+func newHost() *testHost { return &testHost{sinks: map[string]string{}, got: map[string][]string{}} }
+
+func (h *testHost) Sink(name string) (string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if u, ok := h.sinks[name]; ok {
+		return u, nil
+	}
+	return "", fmt.Errorf("no sink %q", name)
+}
+func (h *testHost) SetSink(name, url string) { h.mu.Lock(); h.sinks[name] = url; h.mu.Unlock() }
+func (h *testHost) RemoveSink(name string)   { h.mu.Lock(); delete(h.sinks, name); h.mu.Unlock() }
+
+// StartReceiver starts a recording receiver; handler, when set for the
+// name, answers instead of 202.
+func (h *testHost) StartReceiver(name string) (string, func(context.Context) error, error) {
+	srv := httptest.NewServer(h.recorder(name, nil))
+	h.SetSink("receiver/"+name, srv.URL)
+	return srv.URL, func(context.Context) error { srv.Close(); return nil }, nil
+}
+
+func (h *testHost) recorder(name string, status func(n int) int) http.Handler {
+	var n atomic.Int64
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code := http.StatusAccepted
+		if status != nil {
+			code = status(int(n.Add(1)))
+		}
+		if code < 300 {
+			h.mu.Lock()
+			h.got[name] = append(h.got[name], r.Header.Get("Ce-Id"))
+			h.mu.Unlock()
+		}
+		w.WriteHeader(code)
+	})
+}
+
+func (h *testHost) ids(name string) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.got[name]...)
+}
+
+func (h *testHost) waitFor(t *testing.T, name string, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if ids := h.ids(name); len(ids) >= n {
+			return ids
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("receiver %s got %d events, want %d", name, len(h.ids(name)), n)
+	return nil
+}
+
+func install(t *testing.T, l *Local, chart, release string, values map[string]any) {
+	t.Helper()
+	c, err := helm.LoadFS(charts.FS, chart, "embedded:"+chart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Install(context.Background(), c, release, "test", values); err != nil {
+		t.Fatalf("install %s: %v", chart, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := l.Wait(ctx, release, "test", nil); err != nil {
+		t.Fatalf("wait %s: %v", release, err)
+	}
+}
+
+func post(t *testing.T, url, id, typ string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader("data"))
+	req.Header.Set("Ce-Id", id)
+	req.Header.Set("Ce-Source", "/test")
+	req.Header.Set("Ce-Specversion", "1.0")
+	req.Header.Set("Ce-Type", typ)
+	req.Header.Set("Content-Type", "text/plain")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func closeLocal(t *testing.T, l *Local) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := l.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+}
+
+// The in-memory channel retries a failing subscriber with backoff, and
+// gives an event that exhausts its retries to the dead-letter sink.
+func TestChannelRetriesAndDeadLetters(t *testing.T) {
+	h := newHost()
+	flaky := httptest.NewServer(h.recorder("flaky", func(n int) int {
+		if n <= 2 {
+			return http.StatusInternalServerError
+		}
+		return http.StatusAccepted
+	}))
+	defer flaky.Close()
+	broken := httptest.NewServer(h.recorder("broken", func(int) int { return http.StatusServiceUnavailable }))
+	defer broken.Close()
+	dls := httptest.NewServer(h.recorder("dls", nil))
+	defer dls.Close()
+	l := NewLocal(h, nil)
+	closeLocal(t, l)
+	install(t, l, "in-memory-channel", "imc", map[string]any{
+		"subscribers": []any{map[string]any{"name": "flaky", "subscriber": flaky.URL}, map[string]any{"name": "broken", "subscriber": broken.URL}},
+		"delivery":    map[string]any{"retry": 2, "backoffDelay": "PT0.01S", "deadLetterSink": dls.URL},
+	})
+	url, err := h.Sink("channel/perf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := post(t, url, "e1", "t"); code != http.StatusAccepted {
+		t.Fatalf("ingress answered %d", code)
+	}
+	if got := h.waitFor(t, "flaky", 1); got[0] != "e1" {
+		t.Errorf("flaky subscriber got %v", got)
+	}
+	if got := h.waitFor(t, "dls", 1); got[0] != "e1" {
+		t.Errorf("dead-letter sink got %v", got)
+	}
+	if code := post(t, url+"/", "", "t"); code != http.StatusBadRequest {
+		t.Errorf("an event without id was answered %d", code)
+	}
+}
+
+// The channel-based broker delivers an event only to the triggers whose
+// filter it matches.
+func TestChannelBrokerFilters(t *testing.T) {
+	h := newHost()
+	for _, name := range []string{"a", "b"} {
+		srv := httptest.NewServer(h.recorder(name, nil))
+		defer srv.Close()
+		h.SetSink("receiver/"+name, srv.URL)
+	}
+	l := NewLocal(h, nil)
+	closeLocal(t, l)
+	install(t, l, "channel-broker", "broker", map[string]any{"triggers": []any{
+		map[string]any{"name": "a", "subscriber": "receiver/a", "filter": map[string]any{"type": "x"}},
+		map[string]any{"name": "b", "subscriber": "receiver/b", "filter": map[string]any{"type": "y", "source": ""}},
+	}})
+	url, _ := h.Sink("broker/default")
+	for i, typ := range []string{"x", "y", "x", "z"} {
+		if code := post(t, url, fmt.Sprint(i), typ); code != http.StatusAccepted {
+			t.Fatalf("ingress answered %d", code)
+		}
+	}
+	if got := h.waitFor(t, "a", 2); len(got) != 2 || got[0]+got[1] != "02" && got[0]+got[1] != "20" {
+		t.Errorf("trigger a got %v, want 0 and 2", got)
+	}
+	if got := h.waitFor(t, "b", 1); len(got) != 1 || got[0] != "1" {
+		t.Errorf("trigger b got %v, want 1", got)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if got := h.ids("a"); len(got) != 2 {
+		t.Errorf("trigger a got %v in the end", got)
+	}
+}
+
+// A Kafka source delivers a partition's records in order when ordered,
+// even with a random added latency that would reorder them otherwise.
+func TestKafkaSourceOrderedPerPartition(t *testing.T) {
+	h := newHost()
+	l := NewLocal(h, nil)
+	closeLocal(t, l)
+	install(t, l, "kafka", "kafka", nil)
+	addrs, err := l.Bootstrap("kafka:9092")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := createTopic(context.Background(), addrs, "one", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h.recorder("perf", nil))
+	defer srv.Close()
+	h.SetSink("receiver/perf", srv.URL)
+	install(t, l, "kafka-source", "source", map[string]any{
+		"topics": []any{"one"}, "sink": "receiver/perf", "ordering": "ordered",
+		"twin": map[string]any{"latency": "uniform:0ms-3ms"},
+	})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic("one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var want []string
+	for i := range 100 {
+		want = append(want, fmt.Sprintf("partition:0/offset:%d", i))
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Value: []byte("plain, not a CloudEvent")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := h.waitFor(t, "perf", 100)
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("delivered out of order:\n%v", got)
+	}
+}
+
+// The embedded Kafka drops records older than its retention, so a long
+// run does not keep every record it was sent.
+func TestKafkaRetentionIsApplied(t *testing.T) {
+	l := NewLocal(newHost(), nil)
+	closeLocal(t, l)
+	install(t, l, "kafka", "kafka", map[string]any{"retention": "PT1S"})
+	addrs, _ := l.Bootstrap("kafka.test.svc.cluster.local:9092")
+	if err := createTopic(context.Background(), addrs, "r", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic("r"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for range 50 {
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Value: make([]byte, 8192)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	adm := kadm.NewClient(cl)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		offs, err := adm.ListStartOffsets(context.Background(), "r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o, ok := offs.Lookup("r", 0); ok && o.Offset == 50 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("start offsets after 10 s: %v", offs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestLocalErrors(t *testing.T) {
+	l := NewLocal(newHost(), nil)
+	closeLocal(t, l)
+	if _, err := l.Bootstrap("kafka:9092"); err == nil || !strings.Contains(err.Error(), "no Kafka is installed") {
+		t.Errorf("bootstrap without Kafka: %v", err)
+	}
+	if _, err := l.Sink("kafka/t"); err == nil {
+		t.Errorf("kafka sink without Kafka accepted")
+	}
+	c, _ := helm.LoadFS(charts.FS, "in-memory-channel", "embedded:in-memory-channel")
+	c.Annotations = map[string]string{charts.TwinAnnotation: "carrier-pigeon"}
+	if err := l.Install(context.Background(), c, "x", "test", nil); err == nil || !strings.Contains(err.Error(), `"carrier-pigeon", which does not exist`) {
+		t.Errorf("unknown twin: %v", err)
+	}
+	install(t, l, "in-memory-channel", "imc", nil)
+	c, _ = helm.LoadFS(charts.FS, "in-memory-channel", "embedded:in-memory-channel")
+	if err := l.Install(context.Background(), c, "imc", "test", nil); err == nil || !strings.Contains(err.Error(), "already installed") {
+		t.Errorf("second install: %v", err)
+	}
+	if err := l.Wait(context.Background(), "imc", "test", []string{"Broker/perf"}); err == nil || !strings.Contains(err.Error(), "rendered no Broker/perf (it has inmemorychannel/perf)") {
+		t.Errorf("wait for an object the release lacks: %v", err)
+	}
+	if err := l.Uninstall(context.Background(), "never", "test"); err != nil {
+		t.Errorf("uninstalling what is not installed: %v", err)
+	}
+}
