@@ -395,7 +395,7 @@ func (r *Runner) attempts(ctx context.Context, s *Step, rec *StepRecord) error {
 			}
 		}
 		err = r.attempt(ctx, s, attempt)
-		if err == nil || ctx.Err() != nil {
+		if err == nil || ctx.Err() != nil || errors.Is(err, steps.ErrNotCreated) {
 			return err
 		}
 	}
@@ -407,8 +407,10 @@ func (r *Runner) attempt(ctx context.Context, s *Step, attempt int) error {
 		return err // never start, or journal, a step whose time is up
 	}
 	env := r.env(s, attempt)
+	var resources []steps.Resource
 	if c, ok := s.Spec.(steps.Creator); ok {
-		resources, err := c.Creates(env)
+		var err error
+		resources, err = c.Creates(env)
 		if err != nil {
 			return fmt.Errorf("plan what the step creates: %w", err)
 		}
@@ -426,7 +428,15 @@ func (r *Runner) attempt(ctx context.Context, s *Step, attempt int) error {
 	r.log.Info("step started", "phase", s.Phase.String(), "step", s.Name, "kind", s.Kind, "attempt", attempt, "pos", s.Pos.String())
 	stepCtx, cancel := context.WithTimeout(ctx, r.timeout(s))
 	defer cancel()
-	return s.Spec.Run(stepCtx, env)
+	err := s.Spec.Run(stepCtx, env)
+	if errors.Is(err, steps.ErrNotCreated) {
+		for _, res := range resources {
+			if jerr := r.journal.Undone(res); jerr != nil {
+				return multierror.Append(err, jerr)
+			}
+		}
+	}
+	return err
 }
 
 // StepError is a step's failure, with where the step is written.

@@ -40,7 +40,7 @@ type HelmInstall struct {
 	ValuesFiles []string       `yaml:"valuesFiles" doc:"YAML files of values, relative to the scenario file; later ones win"`
 }
 
-// Validate checks the release name and the chart's form.
+// Validate checks the release's and the namespace's names.
 func (h *HelmInstall) Validate() []FieldError {
 	var errs []FieldError
 	if h.Release != "" {
@@ -48,12 +48,26 @@ func (h *HelmInstall) Validate() []FieldError {
 			errs = append(errs, FieldError{Field: "release", Message: err.Error()})
 		}
 	}
-	if h.Namespace != "" {
-		if err := helm.ValidReleaseName(h.Namespace); err != nil {
-			errs = append(errs, FieldError{Field: "namespace", Message: "not a namespace name: " + err.Error()})
-		}
+	if h.Namespace != "" && !validNamespace(h.Namespace) {
+		errs = append(errs, FieldError{Field: "namespace", Message: namespaceRule})
 	}
 	return errs
+}
+
+const namespaceRule = "a namespace is at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit"
+
+// validNamespace reports whether s is a DNS-1123 label, as Kubernetes
+// requires of a namespace's name.
+func validNamespace(s string) bool {
+	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func (h *HelmInstall) namespace() string {
@@ -192,6 +206,14 @@ func undoRelease(ctx context.Context, env *Env, r Resource) error {
 type HelmUninstall struct {
 	Release   string `yaml:"release" runner:"required" doc:"the release to remove"`
 	Namespace string `yaml:"namespace" doc:"its namespace (default: default)"`
+}
+
+// Validate checks the namespace's name.
+func (h *HelmUninstall) Validate() []FieldError {
+	if h.Namespace != "" && !validNamespace(h.Namespace) {
+		return []FieldError{{Field: "namespace", Message: namespaceRule}}
+	}
+	return nil
 }
 
 func (h *HelmUninstall) namespace() string {

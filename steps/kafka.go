@@ -95,12 +95,34 @@ func (k *KafkaTopic) Run(ctx context.Context, env *Env) error {
 		err = res.Err
 	}
 	if errors.Is(err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("topic %s exists already: a run creates its own topics (delete it, or name another)", k.Name)
+		if env.Attempt > 1 {
+			// An earlier attempt may have created it before its time
+			// ran out: the journal holds it already.
+			return k.adopt(ctx, adm, partitions)
+		}
+		return fmt.Errorf("topic %s exists already, and a run measures on topics it made (delete it, or name another): %w", k.Name, ErrNotCreated)
 	}
 	if err != nil {
 		return fmt.Errorf("creating topic %s: %w", k.Name, err)
 	}
 	env.Log.Info("topic created", "topic", k.Name, "partitions", partitions, "replicas", replicas)
+	return nil
+}
+
+// adopt accepts a topic an earlier attempt of the step created, when it has
+// the partitions asked for.
+func (k *KafkaTopic) adopt(ctx context.Context, adm *kadm.Client, partitions int32) error {
+	details, err := adm.ListTopics(ctx, k.Name)
+	if err != nil {
+		return fmt.Errorf("topic %s exists; describing it: %w", k.Name, err)
+	}
+	d, ok := details[k.Name]
+	if !ok || d.Err != nil {
+		return fmt.Errorf("topic %s exists but cannot be described: %v", k.Name, d.Err)
+	}
+	if got := int32(len(d.Partitions)); got != partitions {
+		return fmt.Errorf("topic %s exists with %d partitions, not %d", k.Name, got, partitions)
+	}
 	return nil
 }
 
@@ -139,11 +161,14 @@ func undoTopic(ctx context.Context, env *Env, r Resource) error {
 		return fmt.Errorf("topic %s on target %s: cleanup on that target is not supported", u.Topic, u.Target)
 	}
 	adm, done, err := admin(env, u.Bootstrap)
-	if err != nil {
-		// The Kafka it lived on is gone already (uninstalled first, or
-		// never installed): so is the topic.
-		env.Log.Info("topic not deleted: no Kafka to delete it from", "topic", u.Topic, "err", err)
+	if errors.Is(err, ErrNoKafka) {
+		// The Kafka it lived on is gone already (uninstalled first):
+		// so is the topic.
+		env.Log.Info("topic not deleted: its Kafka is gone", "topic", u.Topic, "err", err)
 		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("deleting topic %s: %w", u.Topic, err)
 	}
 	defer done()
 	res, err := adm.DeleteTopic(ctx, u.Topic)

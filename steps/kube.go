@@ -25,6 +25,9 @@ type KubeWait struct {
 // Validate checks the objects' form.
 func (k *KubeWait) Validate() []FieldError {
 	var errs []FieldError
+	if k.Namespace != "" && !validNamespace(k.Namespace) {
+		errs = append(errs, FieldError{Field: "namespace", Message: namespaceRule})
+	}
 	for _, o := range k.For {
 		kind, name, ok := strings.Cut(o, "/")
 		if !ok || kind == "" || name == "" || strings.Contains(name, "/") {

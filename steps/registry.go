@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -30,6 +31,12 @@ type Validator interface {
 type Creator interface {
 	Creates(env *Env) ([]Resource, error)
 }
+
+// ErrNotCreated, wrapped in a Run error, says that the step created none of
+// what its Creates declared (it found it there already, say): the engine
+// records it as undone, so that teardown does not remove what the run did
+// not make, and does not retry the step.
+var ErrNotCreated = errors.New("nothing was created")
 
 // Deleter is implemented by specs that remove something a Creator made.
 // In teardown, a step whose resources were never created is skipped.

@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -42,11 +43,15 @@ type Target interface {
 	Wait(ctx context.Context, release, namespace string, objects []string) error
 	// Sink resolves a sink name no step named, e.g. kafka/<topic>.
 	Sink(name string) (string, error)
-	// Bootstrap resolves Kafka bootstrap servers as charts name them.
+	// Bootstrap resolves Kafka bootstrap servers as charts name them; the
+	// error wraps ErrNoKafka when no such Kafka is installed.
 	Bootstrap(servers string) ([]string, error)
 	// Close removes whatever is still installed.
 	Close(ctx context.Context) error
 }
+
+// ErrNoKafka is the error of a target with no Kafka to resolve.
+var ErrNoKafka = errors.New("no such Kafka is installed")
 
 // Shared is what the steps of one run share: named sinks, the run's
 // measurement and the in-process receivers. It is safe for concurrent use.
@@ -125,10 +130,24 @@ func (s *Shared) Target() (Target, error) {
 	return s.target, nil
 }
 
-// RemoveSink forgets a sink's name.
-func (s *Shared) RemoveSink(name string) {
+// ClaimSink names a sink's URL; a name already taken is an error, so that
+// two releases cannot take each other's sink.
+func (s *Shared) ClaimSink(name, url string) error {
 	s.mu.Lock()
-	delete(s.sinks, name)
+	defer s.mu.Unlock()
+	if old, taken := s.sinks[name]; taken {
+		return fmt.Errorf("the sink %s is taken already (by %s): give this one another name", name, old)
+	}
+	s.sinks[name] = url
+	return nil
+}
+
+// ReleaseSink forgets a sink's name if it still names url.
+func (s *Shared) ReleaseSink(name, url string) {
+	s.mu.Lock()
+	if s.sinks[name] == url {
+		delete(s.sinks, name)
+	}
 	s.mu.Unlock()
 }
 
@@ -165,8 +184,9 @@ func (s *Shared) startReceiver(name, addr string) (string, func(context.Context)
 	}
 	s.mu.Lock()
 	_, dup := s.receivers[name]
+	_, taken := s.sinks["receiver/"+name]
 	s.mu.Unlock()
-	if dup {
+	if dup || taken {
 		return "", nil, fmt.Errorf("a receiver named %q is already running", name)
 	}
 	recv, err := loadgen.Listen(addr, m.Router)

@@ -45,6 +45,7 @@ func (t Trigger) matches(ev *event) bool {
 // cluster. The knobs apply to the channel.
 type channelBroker struct {
 	sink    string
+	url     string // the ingress's, once the sink is claimed
 	ingress *server
 	ch      *channel
 	filter  *server
@@ -110,7 +111,11 @@ func startChannelBroker(_ context.Context, l *Local, rel release, values map[str
 		_ = b.Close(context.Background())
 		return nil, err
 	}
-	l.host.SetSink(b.sink, b.ingress.url())
+	b.url = b.ingress.url()
+	if err := l.host.ClaimSink(b.sink, b.url); err != nil {
+		_ = b.Close(context.Background())
+		return nil, err
+	}
 	return b, nil
 }
 
@@ -118,7 +123,9 @@ func (b *channelBroker) Ready(context.Context) error { return nil }
 
 // Close stops the parts in the order events flow through them.
 func (b *channelBroker) Close(ctx context.Context) error {
-	b.host.RemoveSink(b.sink)
+	if b.url != "" {
+		b.host.ReleaseSink(b.sink, b.url)
+	}
 	var first error
 	if b.ingress != nil {
 		first = b.ingress.close(ctx)

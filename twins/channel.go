@@ -28,12 +28,12 @@ type Subscriber struct {
 }
 
 // channel is an in-memory channel, as Knative's: an HTTP ingress that
-// accepts an event into a bounded backlog (503 when it is full), and a
+// accepts an event into a bounded backlog (503 when it is full: the backlog
+// holds events waiting for capacity and deliveries in flight), and a
 // dispatcher that fans each event out to every subscriber, with retries,
 // backoff and a dead-letter sink. Events are dispatched at most at the
 // twin's capacity; each waits its added latency on its own.
 type channel struct {
-	name     string
 	srv      *server
 	queue    chan *event
 	disp     *dispatcher
@@ -63,9 +63,12 @@ func startChannel(ctx context.Context, l *Local, rel release, values map[string]
 	if err != nil {
 		return nil, err
 	}
-	c.name = "channel/" + v.Name
-	l.host.SetSink(c.name, c.srv.url())
-	c.onClose = func() { l.host.RemoveSink(c.name) }
+	name, url := "channel/"+v.Name, c.srv.url()
+	if err := l.host.ClaimSink(name, url); err != nil {
+		_ = c.Close(context.Background())
+		return nil, err
+	}
+	c.onClose = func() { l.host.ReleaseSink(name, url) }
 	return c, nil
 }
 
@@ -82,14 +85,14 @@ func newChannel(k Knobs, d Delivery, sinks sinkResolver, rel release, targets fu
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &channel{queue: make(chan *event, kn.backlog), disp: newDispatcher(ctx, kn, del, rel.log), targets: targets, cancel: cancel, pumpDone: make(chan struct{})}
 	c.srv, err = serve(ingress(func(_ *http.Request, ev *event) (int, error) {
-		c.pending.Add(1)
-		select {
-		case c.queue <- ev:
-			return http.StatusAccepted, nil
-		default:
+		// The backlog counts every event accepted and not yet delivered,
+		// whether it waits for capacity or for its subscribers.
+		if c.pending.Add(1) > int64(kn.backlog) {
 			c.pending.Add(-1)
 			return http.StatusServiceUnavailable, errFull
 		}
+		c.queue <- ev // never blocks: the queue holds backlog events
+		return http.StatusAccepted, nil
 	}))
 	if err != nil {
 		cancel()

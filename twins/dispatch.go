@@ -94,13 +94,13 @@ func (d *dispatcher) admit(ctx context.Context) (copies int, err error) {
 			return 0, err
 		}
 	}
-	// Both counters see every event, so each picks its exact share of all
-	// events; an event picked by both is lost.
-	lost, dup := d.knobs.loss.next(), d.knobs.dup.next()
-	switch {
-	case lost:
+	// Duplication picks among the events not lost, so each knob gives
+	// its exact share: ⌊n·loss⌋ lost of n, ⌊m·duplicate⌋ duplicated of
+	// the m = n − lost others.
+	if d.knobs.loss.next() {
 		return 0, nil
-	case dup:
+	}
+	if d.knobs.dup.next() {
 		return 2, nil
 	}
 	return 1, nil

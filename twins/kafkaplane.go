@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -52,21 +54,28 @@ type KafkaSourceValues struct {
 // order per partition or concurrently.
 type kafkaPlane struct {
 	sink      string // the ingress's sink name; "" without ingress
+	url       string // the ingress's URL, once the sink is claimed
 	host      Host
 	ingress   *server
 	producer  *kgo.Client
 	consumers []*consumer
-	disp      *dispatcher
 	cancel    context.CancelFunc
 }
 
-// consumer is one consumer group delivering to one subscriber.
+// consumer is one consumer group delivering to one subscriber, as Knative
+// runs one per subscription or trigger: the twin's knobs apply to each
+// group on its own (its own capacity, its own exact loss and duplicates).
 type consumer struct {
 	client   *kgo.Client
+	group    string
+	topics   []string
 	url      string
 	filter   func(*event) bool
 	ordered  bool
 	source   string
+	disp     *dispatcher
+	slots    chan struct{} // bounds the records in hand to the backlog
+	inflight atomic.Int64
 	assigned chan struct{}
 	once     sync.Once
 	done     chan struct{}
@@ -155,8 +164,7 @@ func startPlane(ctx context.Context, l *Local, rel release, spec planeSpec) (_ T
 	if err != nil {
 		return nil, err
 	}
-	kn, err := spec.knobs.build()
-	if err != nil {
+	if _, err := spec.knobs.build(); err != nil {
 		return nil, err
 	}
 	del, err := spec.delivery.resolve(sinkResolver{l.host})
@@ -164,7 +172,7 @@ func startPlane(ctx context.Context, l *Local, rel release, spec planeSpec) (_ T
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	p := &kafkaPlane{sink: spec.sink, host: l.host, disp: newDispatcher(runCtx, kn, del, rel.log), cancel: cancel}
+	p := &kafkaPlane{sink: spec.sink, host: l.host, cancel: cancel}
 	defer func() {
 		if err != nil {
 			_ = p.Close(context.Background())
@@ -176,12 +184,18 @@ func startPlane(ctx context.Context, l *Local, rel release, spec planeSpec) (_ T
 		}
 	}
 	for _, r := range spec.routes {
+		kn, err := spec.knobs.build() // each group its own knobs
+		if err != nil {
+			return nil, err
+		}
 		c, err := newConsumer(addrs, spec.topics, r, spec.ordered, spec.source)
 		if err != nil {
 			return nil, err
 		}
+		c.disp = newDispatcher(runCtx, kn, del, rel.log)
+		c.slots = make(chan struct{}, kn.backlog)
 		p.consumers = append(p.consumers, c)
-		go c.run(runCtx, p.disp, rel)
+		go c.run(runCtx, rel)
 	}
 	if spec.sink == "" {
 		return p, nil
@@ -199,7 +213,11 @@ func startPlane(ctx context.Context, l *Local, rel release, spec planeSpec) (_ T
 	if err != nil {
 		return nil, err
 	}
-	l.host.SetSink(spec.sink, p.ingress.url())
+	url := p.ingress.url()
+	if err := l.host.ClaimSink(spec.sink, url); err != nil {
+		return nil, err
+	}
+	p.url = url
 	return p, nil
 }
 
@@ -221,15 +239,22 @@ func createTopic(ctx context.Context, addrs []string, topic string, partitions i
 }
 
 func newConsumer(addrs, topics []string, r route, ordered bool, source string) (*consumer, error) {
-	c := &consumer{url: r.url, filter: r.filter, ordered: ordered, source: source, assigned: make(chan struct{}), done: make(chan struct{})}
+	c := &consumer{group: r.group, topics: topics, url: r.url, filter: r.filter, ordered: ordered, source: source, assigned: make(chan struct{}), done: make(chan struct{})}
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(addrs...),
 		kgo.ConsumerGroup(r.group),
 		kgo.ConsumeTopics(topics...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(100e6),
-		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) {
-			c.once.Do(func() { close(c.assigned) })
+		// Called on every rebalance, even one that assigns nothing (a
+		// topic that does not exist yet): ready means partitions.
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+			for _, ps := range assigned {
+				if len(ps) > 0 {
+					c.once.Do(func() { close(c.assigned) })
+					return
+				}
+			}
 		}),
 	)
 	if err != nil {
@@ -241,8 +266,9 @@ func newConsumer(addrs, topics []string, r route, ordered bool, source string) (
 
 // run polls and dispatches until ctx ends: a partition's records one after
 // another on the partition's own goroutine when ordered, each on its own
-// goroutine otherwise.
-func (c *consumer) run(ctx context.Context, d *dispatcher, rel release) {
+// goroutine otherwise. At most backlog records are in hand at once; the
+// rest wait in Kafka, as a consumer's lag.
+func (c *consumer) run(ctx context.Context, rel release) {
 	defer close(c.done)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -253,11 +279,21 @@ func (c *consumer) run(ctx context.Context, d *dispatcher, rel release) {
 		}
 	}()
 	handle := func(r *kgo.Record) {
+		defer func() { <-c.slots; c.inflight.Add(-1) }()
 		ev := fromRecord(r, c.source)
 		if c.filter != nil && !c.filter(ev) {
 			return
 		}
-		d.handle(ctx, ev, []string{c.url})
+		c.disp.handle(ctx, ev, []string{c.url})
+	}
+	take := func() bool {
+		select {
+		case c.slots <- struct{}{}:
+			c.inflight.Add(1)
+			return true
+		case <-ctx.Done():
+			return false
+		}
 	}
 	for {
 		fetches := c.client.PollFetches(ctx)
@@ -265,62 +301,60 @@ func (c *consumer) run(ctx context.Context, d *dispatcher, rel release) {
 			return
 		}
 		fetches.EachError(func(topic string, p int32, err error) {
-			rel.log.Warn("fetch failed", "topic", topic, "partition", p, "err", err)
+			rel.log.Warn("fetch failed", "group", c.group, "topic", topic, "partition", p, "err", err)
 		})
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-			if !c.ordered {
-				for _, r := range p.Records {
+			var ch chan *kgo.Record
+			if c.ordered {
+				k := fmt.Sprintf("%s/%d", p.Topic, p.Partition)
+				if ch = partitions[k]; ch == nil {
+					ch = make(chan *kgo.Record, cap(c.slots))
+					partitions[k] = ch
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						handle(r)
+						for r := range ch {
+							handle(r)
+						}
 					}()
 				}
-				return
 			}
-			k := fmt.Sprintf("%s/%d", p.Topic, p.Partition)
-			ch, ok := partitions[k]
-			if !ok {
-				ch = make(chan *kgo.Record, 4096)
-				partitions[k] = ch
+			for _, r := range p.Records {
+				if !take() {
+					return
+				}
+				if ch != nil {
+					ch <- r // never blocks: a slot is held for it
+					continue
+				}
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					for r := range ch {
-						if ctx.Err() == nil {
-							handle(r)
-						}
-					}
+					handle(r)
 				}()
-			}
-			for _, r := range p.Records {
-				select {
-				case ch <- r:
-				case <-ctx.Done():
-					return
-				}
 			}
 		})
 	}
 }
 
-// Ready waits until every consumer group has its partitions.
+// Ready waits until every consumer group has partitions.
 func (p *kafkaPlane) Ready(ctx context.Context) error {
 	for _, c := range p.consumers {
 		select {
 		case <-c.assigned:
 		case <-ctx.Done():
-			return fmt.Errorf("consumer group has no partitions yet: %w", context.Cause(ctx))
+			return fmt.Errorf("consumer group %s has no partitions of %s yet (does the topic exist?): %w", c.group, strings.Join(c.topics, ", "), context.Cause(ctx))
 		}
 	}
 	return nil
 }
 
-// Close stops the ingress, then the consumers, leaving their groups.
+// Close stops the ingress, lets the records in hand be delivered until ctx
+// ends, then stops the consumers, leaving their groups.
 func (p *kafkaPlane) Close(ctx context.Context) error {
 	var first error
-	if p.sink != "" {
-		p.host.RemoveSink(p.sink)
+	if p.url != "" {
+		p.host.ReleaseSink(p.sink, p.url)
 	}
 	if p.ingress != nil {
 		first = p.ingress.close(ctx)
@@ -328,11 +362,22 @@ func (p *kafkaPlane) Close(ctx context.Context) error {
 	if p.producer != nil {
 		p.producer.Close()
 	}
+	waitIdle(ctx, func() bool {
+		for _, c := range p.consumers {
+			if c.inflight.Load() > 0 {
+				return false
+			}
+		}
+		return true
+	})
 	p.cancel()
 	for _, c := range p.consumers {
 		<-c.done
+		if err := c.client.LeaveGroupContext(ctx); err != nil && first == nil && ctx.Err() == nil {
+			first = fmt.Errorf("consumer group %s: %w", c.group, err)
+		}
 		c.client.Close()
+		c.disp.close()
 	}
-	p.disp.close()
 	return first
 }

@@ -25,14 +25,17 @@ import (
 
 	"github.com/perfrunner/runner/charts"
 	"github.com/perfrunner/runner/internal/helm"
+	"github.com/perfrunner/runner/steps"
 )
 
 // Host is what the twins need from the run they belong to.
 type Host interface {
 	// Sink returns the URL of a sink another step named, e.g. receiver/perf.
 	Sink(name string) (string, error)
-	SetSink(name, url string)
-	RemoveSink(name string)
+	// ClaimSink names a sink; a name already taken is an error.
+	ClaimSink(name, url string) error
+	// ReleaseSink forgets a sink's name if it still names url.
+	ReleaseSink(name, url string)
 	// StartReceiver starts the run's measuring receiver under name and
 	// returns its URL and how to stop it.
 	StartReceiver(name string) (url string, stop func(context.Context) error, err error)
@@ -249,11 +252,11 @@ func (l *Local) kafka(name string) (*kafkaTwin, error) {
 	case len(found) == 1:
 		return found[0], nil
 	case len(names) == 0:
-		return nil, errors.New("no Kafka is installed (a setup step must install the kafka chart first)")
+		return nil, fmt.Errorf("no Kafka is installed (a setup step must install the kafka chart first): %w", steps.ErrNoKafka)
 	case len(found) == 0:
-		return nil, fmt.Errorf("no Kafka release named %q (installed: %s)", name, strings.Join(names, ", "))
+		return nil, fmt.Errorf("no Kafka release named %q (installed: %s): %w", name, strings.Join(names, ", "), steps.ErrNoKafka)
 	}
-	return nil, fmt.Errorf("more than one Kafka is installed (%s): name the release", strings.Join(names, ", "))
+	return nil, fmt.Errorf("more than one Kafka is installed (%s): a kafka/<topic> sink needs exactly one", strings.Join(names, ", "))
 }
 
 // manifestObjects returns "kind/name" of every object in a rendered

@@ -20,12 +20,15 @@ import (
 
 // testHost names sinks and runs receivers that record the ids they get.
 type testHost struct {
-	mu    sync.Mutex
-	sinks map[string]string
-	got   map[string][]string // receiver name → ids in arrival order
+	mu       sync.Mutex
+	sinks    map[string]string
+	got      map[string][]string // receiver name → ids in arrival order, accepted ones
+	requests map[string]int      // receiver name → requests, whatever the answer
 }
 
-func newHost() *testHost { return &testHost{sinks: map[string]string{}, got: map[string][]string{}} }
+func newHost() *testHost {
+	return &testHost{sinks: map[string]string{}, got: map[string][]string{}, requests: map[string]int{}}
+}
 
 func (h *testHost) Sink(name string) (string, error) {
 	h.mu.Lock()
@@ -36,7 +39,24 @@ func (h *testHost) Sink(name string) (string, error) {
 	return "", fmt.Errorf("no sink %q", name)
 }
 func (h *testHost) SetSink(name, url string) { h.mu.Lock(); h.sinks[name] = url; h.mu.Unlock() }
-func (h *testHost) RemoveSink(name string)   { h.mu.Lock(); delete(h.sinks, name); h.mu.Unlock() }
+
+func (h *testHost) ClaimSink(name, url string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, taken := h.sinks[name]; taken {
+		return fmt.Errorf("sink %s taken", name)
+	}
+	h.sinks[name] = url
+	return nil
+}
+
+func (h *testHost) ReleaseSink(name, url string) {
+	h.mu.Lock()
+	if h.sinks[name] == url {
+		delete(h.sinks, name)
+	}
+	h.mu.Unlock()
+}
 
 // StartReceiver starts a recording receiver; handler, when set for the
 // name, answers instead of 202.
@@ -53,11 +73,12 @@ func (h *testHost) recorder(name string, status func(n int) int) http.Handler {
 		if status != nil {
 			code = status(int(n.Add(1)))
 		}
+		h.mu.Lock()
+		h.requests[name]++
 		if code < 300 {
-			h.mu.Lock()
 			h.got[name] = append(h.got[name], r.Header.Get("Ce-Id"))
-			h.mu.Unlock()
 		}
+		h.mu.Unlock()
 		w.WriteHeader(code)
 	})
 }
@@ -156,6 +177,12 @@ func TestChannelRetriesAndDeadLetters(t *testing.T) {
 	}
 	if got := h.waitFor(t, "dls", 1); got[0] != "e1" {
 		t.Errorf("dead-letter sink got %v", got)
+	}
+	h.mu.Lock()
+	flakyTries, brokenTries := h.requests["flaky"], h.requests["broken"]
+	h.mu.Unlock()
+	if flakyTries != 3 || brokenTries != 3 {
+		t.Errorf("attempts: flaky %d, broken %d; want 3 each (two failures then a success; one try and two retries)", flakyTries, brokenTries)
 	}
 	if code := post(t, url+"/", "", "t"); code != http.StatusBadRequest {
 		t.Errorf("an event without id was answered %d", code)
@@ -295,5 +322,85 @@ func TestLocalErrors(t *testing.T) {
 	}
 	if err := l.Uninstall(context.Background(), "never", "test"); err != nil {
 		t.Errorf("uninstalling what is not installed: %v", err)
+	}
+}
+
+// The backlog bounds what the channel holds, waiting or in delivery, even
+// with no capacity set: past it, the ingress refuses.
+func TestChannelBacklogRefuses(t *testing.T) {
+	h := newHost()
+	slow := httptest.NewServer(h.recorder("slow", nil))
+	defer slow.Close()
+	l := NewLocal(h, nil)
+	closeLocal(t, l)
+	install(t, l, "in-memory-channel", "imc", map[string]any{
+		"subscribers": []any{map[string]any{"name": "slow", "subscriber": slow.URL}},
+		"twin":        map[string]any{"backlog": 5, "latency": "300ms"},
+	})
+	url, _ := h.Sink("channel/perf")
+	codes := map[int]int{}
+	for i := range 8 {
+		codes[post(t, url, fmt.Sprint(i), "t")]++
+	}
+	if codes[http.StatusAccepted] != 5 || codes[http.StatusServiceUnavailable] != 3 {
+		t.Errorf("answers %v, want 5 accepted and 3 refused", codes)
+	}
+	h.waitFor(t, "slow", 5)
+	if code := post(t, url, "later", "t"); code != http.StatusAccepted {
+		t.Errorf("after the backlog drained, the ingress answered %d", code)
+	}
+}
+
+// A Kafka channel applies its knobs per subscription, as Knative runs a
+// dispatcher per subscription: each subscriber loses exactly its share.
+func TestKafkaChannelKnobsPerSubscription(t *testing.T) {
+	h := newHost()
+	for _, name := range []string{"a", "b"} {
+		srv := httptest.NewServer(h.recorder(name, nil))
+		defer srv.Close()
+		h.SetSink("receiver/"+name, srv.URL)
+	}
+	l := NewLocal(h, nil)
+	closeLocal(t, l)
+	install(t, l, "kafka", "kafka", nil)
+	install(t, l, "kafka-channel", "kc", map[string]any{
+		"partitions":  4,
+		"ordering":    "unordered",
+		"subscribers": []any{map[string]any{"name": "a", "subscriber": "receiver/a"}, map[string]any{"name": "b", "subscriber": "receiver/b"}},
+		"twin":        map[string]any{"loss": 0.1},
+	})
+	url, _ := h.Sink("channel/perf")
+	for i := range 100 {
+		if code := post(t, url, fmt.Sprint(i), "t"); code != http.StatusAccepted {
+			t.Fatalf("ingress answered %d", code)
+		}
+	}
+	h.waitFor(t, "a", 90)
+	h.waitFor(t, "b", 90)
+	time.Sleep(200 * time.Millisecond)
+	if a, b := len(h.ids("a")), len(h.ids("b")); a != 90 || b != 90 {
+		t.Errorf("delivered %d and %d, want 90 each", a, b)
+	}
+}
+
+// A consumer group with no partitions is not ready: a source whose topic
+// does not exist fails kube.wait, naming the group and the topic.
+func TestKafkaSourceNotReadyWithoutTopic(t *testing.T) {
+	h := newHost()
+	srv := httptest.NewServer(h.recorder("perf", nil))
+	defer srv.Close()
+	h.SetSink("receiver/perf", srv.URL)
+	l := NewLocal(h, nil)
+	closeLocal(t, l)
+	install(t, l, "kafka", "kafka", nil)
+	c, _ := helm.LoadFS(charts.FS, "kafka-source", "embedded:kafka-source")
+	if err := l.Install(context.Background(), c, "src", "test", map[string]any{"topics": []any{"missing"}, "consumerGroup": "g1"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := l.Wait(ctx, "src", "test", nil)
+	if err == nil || !strings.Contains(err.Error(), "consumer group g1 has no partitions of missing") {
+		t.Fatalf("wait: %v", err)
 	}
 }
