@@ -34,6 +34,10 @@ type kafkaTwin struct {
 // retentionEvery is how often the embedded broker drops expired records.
 const retentionEvery = time.Second
 
+// segmentBytes is the embedded broker's log segment size: what retention
+// frees at a time, per partition.
+const segmentBytes = 512 << 10
+
 func startKafka(_ context.Context, _ *Local, rel release, values map[string]any) (Twin, error) {
 	var v KafkaValues
 	if err := decodeValues(values, &v); err != nil {
@@ -53,6 +57,10 @@ func startKafka(_ context.Context, _ *Local, rel release, values map[string]any)
 		kfake.BrokerConfigs(map[string]string{
 			"log.retention.ms":       strconv.FormatInt(retention.Milliseconds(), 10),
 			"log.cleaner.backoff.ms": strconv.FormatInt(retentionEvery.Milliseconds(), 10),
+			// Retention frees a segment only once all of it expired,
+			// and the default segment is 100 MiB per partition: 10 GB
+			// over 100 partitions before anything is freed.
+			"log.segment.bytes": strconv.Itoa(segmentBytes),
 		}),
 	)
 	if err != nil {
