@@ -32,6 +32,7 @@ fuzz:
 ## schema: regenerate scenario.schema.json from the Go types
 schema: build
 	./$(BIN) schema > scenario.schema.json
+	./$(BIN) schema --matrix > matrix.schema.json
 
 clean:
 	rm -rf bin

@@ -14,14 +14,8 @@ const SchemaID = "https://perfrunner.github.io/runner/scenario.schema.json"
 // from the same Go types the decoder uses, so the two cannot drift. Values
 // that are not strings also accept a template string ("{{ … }}").
 func Schema() []byte {
-	defs := map[string]any{
-		"duration": map[string]any{"anyOf": []any{
-			map[string]any{"type": "string", "pattern": `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`},
-			map[string]any{"$ref": "#/$defs/template"},
-		}, "description": "a Go duration: 300ms, 30s, 5m, 1h30m"},
-		"template": map[string]any{"type": "string", "pattern": `\{\{`, "description": "a Go template, rendered before the value is decoded"},
-		"step":     stepSchema(),
-	}
+	defs := baseDefs()
+	defs["step"] = stepSchema()
 	root := structSchema(reflect.TypeOf(document{}))
 	root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
 	root["$id"] = SchemaID
@@ -32,6 +26,17 @@ func Schema() []byte {
 		panic(err) // the schema is built from static types; this cannot fail
 	}
 	return append(out, '\n')
+}
+
+// baseDefs are the definitions every generated schema refers to.
+func baseDefs() map[string]any {
+	return map[string]any{
+		"duration": map[string]any{"anyOf": []any{
+			map[string]any{"type": "string", "pattern": `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`},
+			map[string]any{"$ref": "#/$defs/template"},
+		}, "description": "a Go duration: 300ms, 30s, 5m, 1h30m"},
+		"template": map[string]any{"type": "string", "pattern": `\{\{`, "description": "a Go template, rendered before the value is decoded"},
+	}
 }
 
 func stepSchema() map[string]any {

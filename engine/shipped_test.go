@@ -24,6 +24,9 @@ func shipped(t *testing.T) (files, aliases []string) {
 		t.Fatal(err)
 	}
 	for _, p := range paths {
+		if strings.HasPrefix(filepath.Base(p), "matrix-") {
+			continue // a matrix of scenarios, not one
+		}
 		st, err := os.Lstat(p)
 		if err != nil {
 			t.Fatal(err)

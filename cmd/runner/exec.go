@@ -56,6 +56,35 @@ breached, 130 interrupted.`,
 	return cmd
 }
 
+// interruptible returns a context that the first SIGINT or SIGTERM cancels
+// with engine.ErrInterrupted; a second exits at once, killing running
+// commands, after printing the command that finishes the job (finish()).
+func interruptible(stderr io.Writer, finish func() string) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig, ok := <-signals
+		if !ok {
+			return
+		}
+		fmt.Fprintf(stderr, "\n%s: stopping the current step and tearing down; interrupt again to exit at once\n", sig)
+		cancel(engine.ErrInterrupted)
+		sig, ok = <-signals
+		if !ok {
+			return
+		}
+		fmt.Fprintf(stderr, "\n%s again: exiting without finishing teardown; finish it with: %s\n", sig, finish())
+		steps.KillRunning()
+		os.Exit(exitInterrupted)
+	}()
+	return ctx, func() {
+		signal.Stop(signals)
+		close(signals)
+		cancel(nil)
+	}
+}
+
 func execScenario(sc *engine.Scenario, target, out string, stepTimeout time.Duration, stdout, stderr io.Writer) error {
 	live := false
 	if f, ok := stdout.(*os.File); ok {
@@ -71,23 +100,8 @@ func execScenario(sc *engine.Scenario, target, out string, stepTimeout time.Dura
 		Observer:    progress,
 	}
 
-	ctx, cancel := context.WithCancelCause(context.Background())
-	defer cancel(nil)
-	signals := make(chan os.Signal, 2)
-	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(signals)
-	go func() {
-		sig, ok := <-signals
-		if !ok {
-			return
-		}
-		fmt.Fprintf(stderr, "\n%s: stopping the current step and tearing down; interrupt again to exit at once\n", sig)
-		cancel(engine.ErrInterrupted)
-		sig = <-signals
-		fmt.Fprintf(stderr, "\n%s again: exiting without finishing teardown; finish it with: runner cleanup %s\n", sig, runner.Dir())
-		steps.KillRunning()
-		os.Exit(exitInterrupted)
-	}()
+	ctx, stop := interruptible(stderr, func() string { return "runner cleanup " + runner.Dir() })
+	defer stop()
 
 	err := runner.Run(ctx)
 	progress.Close()

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/perfrunner/runner/engine"
+	"github.com/perfrunner/runner/matrix"
 	_ "github.com/perfrunner/runner/steps" // registers the step kinds
 )
 
@@ -78,6 +79,9 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		newCleanupCommand(stdout),
 		newPlotCommand(stdout),
 		newCompareCommand(stdout),
+		newMatrixCommand(stdout, stderr),
+		newScheduleCommand(stdout, stderr),
+		newHistoryCommand(stdout),
 		newSchemaCommand(stdout),
 		newVersionCommand(stdout),
 	)
@@ -97,16 +101,23 @@ func newVersionCommand(stdout io.Writer) *cobra.Command {
 }
 
 func newSchemaCommand(stdout io.Writer) *cobra.Command {
-	return &cobra.Command{
+	var ofMatrix bool
+	cmd := &cobra.Command{
 		Use:   "schema",
-		Short: "Print the JSON Schema of scenario files",
+		Short: "Print the JSON Schema of scenario files (or, with --matrix, of matrix files)",
 		Long:  "Print the JSON Schema of scenario files, generated from the runner's own types. Point an editor at it with a first line such as\n# yaml-language-server: $schema=../scenario.schema.json",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			_, err := stdout.Write(engine.Schema())
+			schema := engine.Schema()
+			if ofMatrix {
+				schema = matrix.Schema()
+			}
+			_, err := stdout.Write(schema)
 			return err
 		},
 	}
+	cmd.Flags().BoolVar(&ofMatrix, "matrix", false, "the schema of matrix files")
+	return cmd
 }
 
 // scenarioFlags are the flags that shape how a scenario is resolved.

@@ -5,19 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
 
 	"github.com/perfrunner/runner/engine"
+	"github.com/perfrunner/runner/matrix"
 )
 
 func newValidateCommand(stdout io.Writer) *cobra.Command {
 	var flags scenarioFlags
 	cmd := &cobra.Command{
 		Use:   "validate FILE...",
-		Short: "Check scenario files and report every problem with its file:line:column",
+		Short: "Check scenario and matrix files and report every problem with its file:line:column",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := flags.options()
@@ -26,6 +29,14 @@ func newValidateCommand(stdout io.Writer) *cobra.Command {
 			}
 			var problems []string
 			for _, file := range args {
+				if isMatrixFile(file) {
+					if _, err := matrix.Load(file, ""); err != nil {
+						problems = append(problems, err.Error())
+						continue
+					}
+					fmt.Fprintf(stdout, "%s: ok (matrix)\n", file)
+					continue
+				}
 				if _, err := engine.Load(file, opts); err != nil {
 					problems = append(problems, err.Error())
 					continue
@@ -40,6 +51,21 @@ func newValidateCommand(stdout io.Writer) *cobra.Command {
 	}
 	flags.register(cmd)
 	return cmd
+}
+
+// isMatrixFile reports whether file is a matrix file: a mapping with a
+// scenarios key.
+func isMatrixFile(file string) bool {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return false
+	}
+	var top map[string]any
+	if yaml.Unmarshal(src, &top) != nil {
+		return false
+	}
+	_, ok := top["scenarios"]
+	return ok
 }
 
 func newPlanCommand(stdout io.Writer) *cobra.Command {

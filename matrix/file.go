@@ -1,0 +1,219 @@
+// Package matrix runs scenarios × pace sets × value overrides ×
+// repetitions one cell after another, each with its scenario's own setup
+// and teardown, keeps a resumable index of the cells, sums the cells up with
+// their spread, runs matrices on a schedule, and compares runs with their
+// history.
+package matrix
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/perfrunner/runner/engine"
+	"github.com/perfrunner/runner/pace"
+	"github.com/perfrunner/runner/steps"
+)
+
+// File is a matrix file.
+type File struct {
+	Name        string              `yaml:"name" runner:"required" doc:"the matrix's name: results go under <out>/matrix/<name>/"`
+	Description string              `yaml:"description" doc:"for people"`
+	Target      string              `yaml:"target" doc:"local (default) or kubernetes; --target overrides it"`
+	Scenarios   []string            `yaml:"scenarios" runner:"required" doc:"scenario files or globs, relative to the matrix file"`
+	Paces       []string            `yaml:"paces" runner:"required" doc:"pace sets every scenario has (e.g. 1k-2k), or literal paces (500:10)"`
+	Repetitions int                 `yaml:"repetitions" doc:"runs of every cell (default 1)"`
+	Set         map[string]string   `yaml:"set" doc:"variables set in every cell, as --set"`
+	Axes        map[string][]string `yaml:"axes" doc:"variable → values: every combination is a cell of its own (e.g. partitions: [10, 100])"`
+	CompareAt   float64             `yaml:"compareAt" doc:"the pace-step rate (events/s) at which cells' p99.99 end-to-end latencies are compared (default: the lowest rate of the first cell with results)"`
+}
+
+// Matrix is a loaded, checked matrix file.
+type Matrix struct {
+	File
+	Path  string   // the matrix file
+	Files []string // the scenario files, globs expanded, in order
+}
+
+// Load reads and checks a matrix file: every problem is reported at its
+// line and column, and every scenario must load with every pace set and
+// axis value, so that a matrix never fails an hour in on a typo.
+func Load(path string, target string) (*Matrix, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	m := &Matrix{Path: path}
+	root, err := engine.DecodeDocument(path, src, &m.File)
+	if err != nil {
+		return nil, err
+	}
+	var list engine.Diagnostics
+	bad := func(pos engine.Pos, format string, args ...any) {
+		list = append(list, engine.Diagnostic{Pos: pos, Message: fmt.Sprintf(format, args...)})
+	}
+	if !steps.ValidName(m.Name) {
+		bad(engine.KeyPos(path, root, "name"), "name %q may hold only letters, digits, '.', '_' and '-'", m.Name)
+	}
+	if m.Repetitions < 0 || m.Repetitions > 1000 {
+		bad(engine.KeyPos(path, root, "repetitions"), "repetitions must be between 1 and 1000")
+	}
+	if m.Repetitions == 0 {
+		m.Repetitions = 1
+	}
+	if target != "" {
+		m.Target = target
+	}
+	if m.Target == "" {
+		m.Target = "local"
+	}
+	if m.Target != "local" && m.Target != "kubernetes" {
+		bad(engine.KeyPos(path, root, "target"), "target %q: must be local or kubernetes", m.Target)
+	}
+	dir := filepath.Dir(path)
+	seen := map[string]bool{}
+	for i, pattern := range m.Scenarios {
+		if !filepath.IsAbs(pattern) {
+			pattern = filepath.Join(dir, pattern)
+		}
+		matches, err := filepath.Glob(pattern)
+		if err != nil || len(matches) == 0 {
+			bad(engine.ItemPos(path, root, "scenarios", i), "%q matches no scenario file", m.Scenarios[i])
+			continue
+		}
+		sort.Strings(matches)
+		for _, f := range matches {
+			if !seen[f] {
+				seen[f] = true
+				m.Files = append(m.Files, f)
+			}
+		}
+	}
+	for i, p := range m.Paces {
+		if !steps.ValidName(p) {
+			if _, err := pace.Parse(p); err != nil {
+				bad(engine.ItemPos(path, root, "paces", i), "%q is neither a pace set's name nor a pace: %v", p, err)
+			}
+		}
+	}
+	for k, vals := range m.Axes {
+		if len(vals) == 0 {
+			bad(engine.KeyPos(path, engine.KeyNode(root, "axes"), k), "axis %s has no values", k)
+		}
+		if _, dup := m.Set[k]; dup {
+			bad(engine.KeyPos(path, engine.KeyNode(root, "axes"), k), "%s is both set and an axis", k)
+		}
+	}
+	if len(list) > 0 {
+		return nil, list.Err()
+	}
+	// Every cell's scenario must load as it will run.
+	for _, c := range m.Cells("") {
+		if _, err := engine.Load(c.File, m.options(c)); err != nil {
+			bad(engine.KeyPos(path, root, "scenarios"), "cell %s: %v", c.ID, indent(err.Error()))
+		}
+	}
+	return m, list.Err()
+}
+
+func indent(s string) string { return strings.ReplaceAll(s, "\n", "\n  ") }
+
+// Cell is one run of the matrix: a scenario with a pace set, values and a
+// repetition number.
+type Cell struct {
+	ID         string            `json:"id"`
+	Scenario   string            `json:"scenario"`
+	File       string            `json:"file"`
+	PaceSet    string            `json:"pace_set"`
+	Pace       string            `json:"pace,omitempty"` // the pace run instead of the set's, with --pace-override
+	Values     map[string]string `json:"values,omitempty"`
+	Repetition int               `json:"repetition"`
+}
+
+// group is the cell's identity without its repetition.
+func (c Cell) group() string { return strings.TrimSuffix(c.ID, fmt.Sprintf("/r%d", c.Repetition)) }
+
+// label names the cell's group for tables and graphs.
+func (c Cell) label() string {
+	l := c.Scenario
+	for _, k := range sortedKeys(c.Values) {
+		l += " " + k + "=" + c.Values[k]
+	}
+	return l
+}
+
+// Cells returns the matrix's cells in the order they run: by scenario, pace
+// set, axis values, then repetition. override, when set, is the pace every
+// cell runs.
+func (m *Matrix) Cells(override string) []Cell {
+	var combos []map[string]string
+	combos = append(combos, map[string]string{})
+	for _, k := range sortedKeys(m.Axes) {
+		var next []map[string]string
+		for _, c := range combos {
+			for _, v := range m.Axes[k] {
+				n := map[string]string{k: v}
+				for kk, vv := range c {
+					n[kk] = vv
+				}
+				next = append(next, n)
+			}
+		}
+		combos = next
+	}
+	var cells []Cell
+	for _, f := range m.Files {
+		name := strings.TrimSuffix(filepath.Base(f), filepath.Ext(f))
+		if sc, err := engine.Load(f, engine.Options{}); err == nil {
+			name = sc.Name
+		}
+		for _, p := range m.Paces {
+			for _, vals := range combos {
+				for r := 1; r <= m.Repetitions; r++ {
+					id := name + "/" + p
+					for _, k := range sortedKeys(vals) {
+						id += "/" + k + "=" + vals[k]
+					}
+					id += fmt.Sprintf("/r%d", r)
+					c := Cell{ID: id, Scenario: name, File: f, PaceSet: p, Pace: override, Repetition: r}
+					if len(vals) > 0 {
+						c.Values = vals
+					}
+					cells = append(cells, c)
+				}
+			}
+		}
+	}
+	return cells
+}
+
+// options are the engine options a cell runs with.
+func (m *Matrix) options(c Cell) engine.Options {
+	opts := engine.Options{Pace: c.PaceSet, Target: m.Target, RequirePace: true}
+	if c.Pace != "" {
+		opts.Pace = c.Pace
+	}
+	for _, k := range sortedKeys(m.Set) {
+		opts.Set = append(opts.Set, k+"="+m.Set[k])
+	}
+	for _, k := range sortedKeys(c.Values) {
+		opts.Set = append(opts.Set, k+"="+c.Values[k])
+	}
+	return opts
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Schema returns the JSON Schema of matrix files.
+func Schema() []byte {
+	return engine.SchemaOf(&File{}, "https://perfrunner.github.io/runner/matrix.schema.json", "runner matrix")
+}

@@ -1,0 +1,220 @@
+package matrix
+
+import (
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/perfrunner/runner/engine"
+	"github.com/perfrunner/runner/internal/atomicfile"
+	"github.com/perfrunner/runner/results"
+)
+
+// Past is one finished run found under a results directory.
+type Past struct {
+	Dir          string
+	Scenario     string
+	PaceSet      string
+	Target       string
+	Start        time.Time
+	Status       string
+	SustainedRPS float64
+	E2EP9999MS   float64 // over the measure phase
+}
+
+// key groups runs that measure the same thing.
+func (p Past) key() string { return p.Scenario + " · " + p.PaceSet + " · " + p.Target }
+
+// History finds every run under root (matrix cells included) whose
+// measurement finished, oldest first.
+func History(root string) ([]Past, error) {
+	var out []Past
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || d.Name() != engine.RunFile {
+			return nil
+		}
+		dir := filepath.Dir(path)
+		rec, err := engine.ReadRunRecord(dir)
+		if err != nil {
+			return nil // not a run directory of ours
+		}
+		sum, err := results.ReadSummary(dir)
+		if err != nil || len(sum.Paces) == 0 {
+			return nil // nothing measured
+		}
+		if rec.Status != "succeeded" && rec.Status != "failed" {
+			return nil // interrupted or still running: not comparable
+		}
+		out = append(out, Past{Dir: dir, Scenario: rec.Scenario, PaceSet: rec.PaceSet, Target: rec.Target, Start: rec.Start,
+			Status: rec.Status, SustainedRPS: sum.SustainedRPS, E2EP9999MS: sum.Totals.E2EMS.P9999})
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
+	return out, err
+}
+
+// WriteHistory writes the runs per scenario and pace set as a table to w's
+// file history.md in dir, and trend graphs of sustained rate and p99.99
+// end-to-end latency over time.
+func WriteHistory(dir string, runs []Past) (string, []string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, err
+	}
+	var b strings.Builder
+	var keys []string
+	byKey := map[string][]Past{}
+	for _, r := range runs {
+		if _, ok := byKey[r.key()]; !ok {
+			keys = append(keys, r.key())
+		}
+		byKey[r.key()] = append(byKey[r.key()], r)
+	}
+	sort.Strings(keys)
+	// One block per scenario and pace set, blocks apart by two blank
+	// lines, as gnuplot's index reads them.
+	var tsv strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			tsv.WriteString("\n\n")
+		}
+		fmt.Fprintf(&tsv, "# %s\n# time\tsustained_rps\te2e_p9999_ms\n", k)
+		fmt.Fprintf(&b, "## %s\n\n| start (UTC) | status | sustained events/s | p99.99 end-to-end (ms) | run |\n| --- | --- | --- | --- | --- |\n", k)
+		for _, r := range byKey[k] {
+			fmt.Fprintf(&b, "| %s | %s | %g | %.2f | %s |\n", r.Start.UTC().Format("2006-01-02 15:04:05"), r.Status, r.SustainedRPS, r.E2EP9999MS, r.Dir)
+			fmt.Fprintf(&tsv, "%d\t%g\t%g\n", r.Start.Unix(), r.SustainedRPS, r.E2EP9999MS)
+		}
+		b.WriteString("\n")
+	}
+	if err := atomicfile.Write(filepath.Join(dir, "history.md"), []byte(b.String())); err != nil {
+		return "", nil, err
+	}
+	if err := atomicfile.Write(filepath.Join(dir, "history.tsv"), []byte(tsv.String())); err != nil {
+		return "", nil, err
+	}
+	var plots []string
+	for i, k := range keys {
+		plots = append(plots, fmt.Sprintf(`"history.tsv" index %d using 1:%%d with linespoints title %q`, i, k))
+	}
+	script := fmt.Sprintf(`# Rendered by the runner; rerun with: gnuplot -e "fmt='svg'" trend.gp
+if (!exists("fmt")) fmt = "png"
+if (fmt eq "svg") { set terminal svg size 1100,800 dynamic font "sans,11" } else { set terminal pngcairo size 1100,800 font "sans,10" }
+set output "trend.".fmt
+set datafile separator "\t"
+set xdata time
+set timefmt "%%s"
+set format x "%%m-%%d\n%%H:%%M"
+set grid
+set key outside right top noenhanced
+set multiplot layout 2,1 title "history: per scenario and pace set"
+set ylabel "sustained events/s"
+set yrange [0:*]
+plot %s
+set ylabel "p99.99 end-to-end (ms)"
+plot %s
+unset multiplot
+`, sprintfAll(plots, 2), sprintfAll(plots, 3))
+	if err := atomicfile.Write(filepath.Join(dir, "trend.gp"), []byte(script)); err != nil {
+		return "", nil, err
+	}
+	images, err := results.RenderScripts(dir, "png", "trend.gp")
+	if err == results.ErrNoGnuplot {
+		err = nil
+	}
+	return b.String(), images, err
+}
+
+func sprintfAll(plots []string, col int) string {
+	out := make([]string, len(plots))
+	for i, p := range plots {
+		out[i] = fmt.Sprintf(p, col)
+	}
+	return strings.Join(out, ", \\\n     ")
+}
+
+// Regression is a run worse than its baseline beyond the tolerance.
+type Regression struct {
+	Run      Past
+	Figure   string
+	Baseline float64
+	Got      float64
+}
+
+func (r Regression) String() string {
+	return fmt.Sprintf("%s: %s %.4g against a baseline of %.4g (%+.1f%%) in %s", r.Run.key(), r.Figure, r.Got, r.Baseline, 100*(r.Got-r.Baseline)/r.Baseline, r.Run.Dir)
+}
+
+// Check compares the newest run of each scenario and pace set with its
+// baseline: the median of the previous n runs, or pinned when set (a run
+// directory; only runs of its scenario and pace set are compared). A run
+// regresses when its sustained rate fell, or its p99.99 end-to-end latency
+// rose, by more than tolerance (0.1 for 10 %). It also returns what it
+// compared, for people.
+func Check(runs []Past, n int, pinned string, tolerance float64) ([]Regression, []string) {
+	byKey := map[string][]Past{}
+	var keys []string
+	var pin *Past
+	for i, r := range runs {
+		if _, ok := byKey[r.key()]; !ok {
+			keys = append(keys, r.key())
+		}
+		byKey[r.key()] = append(byKey[r.key()], r)
+		if pinned != "" && sameDir(r.Dir, pinned) {
+			pin = &runs[i]
+		}
+	}
+	sort.Strings(keys)
+	var regs []Regression
+	var notes []string
+	for _, k := range keys {
+		rs := byKey[k]
+		newest := rs[len(rs)-1]
+		var baseSus, baseE2E float64
+		switch {
+		case pinned != "":
+			if pin == nil || pin.key() != k || sameDir(newest.Dir, pin.Dir) {
+				continue
+			}
+			baseSus, baseE2E = pin.SustainedRPS, pin.E2EP9999MS
+		default:
+			prev := rs[:len(rs)-1]
+			if len(prev) == 0 {
+				notes = append(notes, fmt.Sprintf("%s: one run, nothing to compare with", k))
+				continue
+			}
+			if len(prev) > n {
+				prev = prev[len(prev)-n:]
+			}
+			var sus, e2e []float64
+			for _, p := range prev {
+				sus = append(sus, p.SustainedRPS)
+				e2e = append(e2e, p.E2EP9999MS)
+			}
+			baseSus, baseE2E = spread(sus).Median, spread(e2e).Median
+		}
+		notes = append(notes, fmt.Sprintf("%s: newest sustained %g, p99.99 e2e %.2f ms; baseline %g, %.2f ms", k, newest.SustainedRPS, newest.E2EP9999MS, baseSus, baseE2E))
+		if baseSus > 0 && newest.SustainedRPS < baseSus*(1-tolerance) {
+			regs = append(regs, Regression{Run: newest, Figure: "sustained events/s", Baseline: baseSus, Got: newest.SustainedRPS})
+		}
+		if baseE2E > 0 && newest.E2EP9999MS > baseE2E*(1+tolerance) && !math.IsNaN(newest.E2EP9999MS) {
+			regs = append(regs, Regression{Run: newest, Figure: "p99.99 end-to-end ms", Baseline: baseE2E, Got: newest.E2EP9999MS})
+		}
+	}
+	if pinned != "" && pin == nil {
+		notes = append(notes, fmt.Sprintf("the pinned run %s is not among the runs found", pinned))
+	}
+	return regs, notes
+}
+
+func sameDir(a, b string) bool {
+	aa, err1 := filepath.Abs(a)
+	bb, err2 := filepath.Abs(b)
+	return err1 == nil && err2 == nil && aa == bb
+}
