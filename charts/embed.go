@@ -13,3 +13,7 @@ var FS embed.FS
 
 // TwinAnnotation is the Chart.yaml annotation that names a chart's twin.
 const TwinAnnotation = "runner.perf/twin"
+
+// ClusterOnlyAnnotation, set to "true" in Chart.yaml, marks a chart that has
+// no twin on purpose: it only makes sense in a cluster.
+const ClusterOnlyAnnotation = "runner.perf/cluster-only"

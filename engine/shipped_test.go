@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -175,14 +176,24 @@ func TestKafkaChannelAlias(t *testing.T) {
 }
 
 // A twin with a capacity of 1500 events/s holds every step below it and
-// breaks at the first step above it.
+// breaks at the first step above it. The race detector slows the whole
+// load path several times over, so under it the same shape runs at a fifth
+// of the rates.
 func TestTwinCapacityBreaksAboveIt(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a 15 s pace")
 	}
+	scale := 1.0
+	if raceEnabled {
+		scale = 0.2
+	}
+	var steps []string
+	for _, rps := range []float64{1000, 1200, 1400, 1600, 1800} {
+		steps = append(steps, fmt.Sprintf("%g:3", rps*scale))
+	}
 	dir, err := runFile(t, filepath.Join("..", "scenarios", "channel-imc.yaml"), Options{
-		Pace: "1000:3,1200:3,1400:3,1600:3,1800:3",
-		Set:  []string{"warmupPace=500:1", "capacity=1500"},
+		Pace: strings.Join(steps, ","),
+		Set:  []string{"warmupPace=200:1", fmt.Sprintf("capacity=%g", 1500*scale)},
 	})
 	if err != nil {
 		t.Fatalf("run: %v", err)

@@ -27,9 +27,12 @@ type Subscriber struct {
 	Subscriber string `json:"subscriber"`
 }
 
+// maxInFlight bounds a channel's deliveries in flight.
+const maxInFlight = 10000
+
 // channel is an in-memory channel, as Knative's: an HTTP ingress that
-// accepts an event into a bounded backlog (503 when it is full: the backlog
-// holds events waiting for capacity and deliveries in flight), and a
+// accepts an event into a bounded backlog of events waiting for capacity
+// (503 when it is full), and a
 // dispatcher that fans each event out to every subscriber, with retries,
 // backoff and a dead-letter sink. Events are dispatched at most at the
 // twin's capacity; each waits its added latency on its own.
@@ -41,7 +44,8 @@ type channel struct {
 	cancel   context.CancelFunc
 	pumpDone chan struct{}
 	inflight sync.WaitGroup
-	pending  atomic.Int64 // accepted and not yet delivered (or given up)
+	pending  atomic.Int64  // accepted and not yet delivered (or given up)
+	slots    chan struct{} // deliveries in flight
 	onClose  func()
 }
 
@@ -83,15 +87,15 @@ func newChannel(k Knobs, d Delivery, sinks sinkResolver, rel release, targets fu
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &channel{queue: make(chan *event, kn.backlog), disp: newDispatcher(ctx, kn, del, rel.log), targets: targets, cancel: cancel, pumpDone: make(chan struct{})}
+	c := &channel{queue: make(chan *event, kn.backlog), slots: make(chan struct{}, maxInFlight), disp: newDispatcher(ctx, kn, del, rel.log), targets: targets, cancel: cancel, pumpDone: make(chan struct{})}
 	c.srv, err = serve(ingress(func(_ *http.Request, ev *event) (int, error) {
-		// The backlog counts every event accepted and not yet delivered,
-		// whether it waits for capacity or for its subscribers.
-		if c.pending.Add(1) > int64(kn.backlog) {
+		c.pending.Add(1)
+		select {
+		case c.queue <- ev:
+		default:
 			c.pending.Add(-1)
 			return http.StatusServiceUnavailable, errFull
 		}
-		c.queue <- ev // never blocks: the queue holds backlog events
 		return http.StatusAccepted, nil
 	}))
 	if err != nil {
@@ -115,10 +119,17 @@ func (c *channel) pump(ctx context.Context) {
 			if err != nil {
 				return
 			}
+			// At most maxInFlight deliveries at once: past them, events
+			// wait in the backlog, and past it the ingress refuses.
+			select {
+			case c.slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
 			c.inflight.Add(1)
 			go func() {
 				defer c.inflight.Done()
-				defer c.pending.Add(-1)
+				defer func() { <-c.slots; c.pending.Add(-1) }()
 				c.disp.fanout(ctx, ev, c.targets(ev), copies)
 			}()
 		}

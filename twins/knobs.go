@@ -64,20 +64,25 @@ func (e *every) next() bool {
 	return math.Floor(float64(n)*e.rate) > math.Floor(float64(n-1)*e.rate)
 }
 
-// limiter spaces events at least interval apart: the twin's capacity.
+// limiter spaces events interval apart on an absolute schedule, so that a
+// late wake-up is made up by the events after it and the rate over time is
+// the capacity, however the timers jitter. After an idle spell it lets at
+// most burstWindow's worth of events through at once.
 type limiter struct {
 	interval time.Duration
 	mu       sync.Mutex
 	next     time.Time
 }
 
+// burstWindow bounds how far behind its schedule a limiter may catch up.
+const burstWindow = 10 * time.Millisecond
+
 // wait blocks until the caller's turn comes, or ctx ends.
 func (l *limiter) wait(ctx context.Context) error {
 	l.mu.Lock()
-	now := time.Now()
 	at := l.next
-	if at.Before(now) {
-		at = now
+	if floor := time.Now().Add(-burstWindow); at.Before(floor) {
+		at = floor
 	}
 	l.next = at.Add(l.interval)
 	l.mu.Unlock()

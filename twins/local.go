@@ -107,6 +107,9 @@ func key(namespace, name string) string { return namespace + "/" + name }
 // installed here.
 func (l *Local) Install(ctx context.Context, c *helm.Chart, name, namespace string, values map[string]any) error {
 	kind := c.Annotations[charts.TwinAnnotation]
+	if c.Annotations[charts.ClusterOnlyAnnotation] == "true" {
+		return fmt.Errorf("chart %s runs only in a cluster (annotation %s in Chart.yaml): use --target kubernetes", c.Source, charts.ClusterOnlyAnnotation)
+	}
 	if kind == "" {
 		return fmt.Errorf("chart %s declares no embedded twin (annotation %s in Chart.yaml), so it cannot be installed on --target local", c.Source, charts.TwinAnnotation)
 	}

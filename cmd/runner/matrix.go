@@ -174,7 +174,9 @@ writes its index, as runner matrix does.`,
 			defer stop()
 			s := &matrix.Scheduler{
 				Spec: spec,
-				Say:  func(line string) { fmt.Fprintf(stdout, "%s schedule: %s\n", time.Now().UTC().Format(time.RFC3339), line) },
+				Say: func(line string) {
+					fmt.Fprintf(stdout, "%s schedule: %s\n", time.Now().UTC().Format(time.RFC3339), line)
+				},
 				Job: func(ctx context.Context) error {
 					// The file is read again each time, so edits apply
 					// to the next run.

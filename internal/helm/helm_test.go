@@ -23,7 +23,7 @@ func chartNames(t *testing.T) []string {
 			names = append(names, e.Name())
 		}
 	}
-	if len(names) < 9 {
+	if len(names) < 10 {
 		t.Fatalf("only %d charts embedded: %v", len(names), names)
 	}
 	return names
@@ -41,8 +41,8 @@ func TestChartsLintAndRender(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.Annotations[charts.TwinAnnotation] == "" {
-				t.Errorf("no %s annotation", charts.TwinAnnotation)
+			if c.Annotations[charts.TwinAnnotation] == "" && c.Annotations[charts.ClusterOnlyAnnotation] != "true" {
+				t.Errorf("neither a %s nor a %s annotation", charts.TwinAnnotation, charts.ClusterOnlyAnnotation)
 			}
 			r, err := c.Render(context.Background(), "perf", "bench", nil)
 			if err != nil {
@@ -94,5 +94,29 @@ func TestRenderRefusesBadValues(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), values) || !strings.Contains(err.Error(), "schema") {
 			t.Errorf("%v: err = %v, want Helm's schema error about %s", want, err, values)
 		}
+	}
+}
+
+// The matrix CronJob never overlaps itself, runs the matrix from its
+// ConfigMap on the kubernetes target, and keeps its results claim.
+func TestMatrixCronJobChart(t *testing.T) {
+	c, err := helm.LoadFS(charts.FS, "matrix-cronjob", "embedded:matrix-cronjob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Render(context.Background(), "nightly", "perf", map[string]any{"paceOverride": "500:2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"kind: CronJob", "concurrencyPolicy: Forbid", "- /config/matrix.yaml", "- kubernetes", `- "500:2"`, "name: nightly-matrix", "claimName: nightly-results", "helm.sh/resource-policy: keep", "kind: Role\n", "serviceAccountName: nightly"} {
+		if !strings.Contains(r.Manifest, want) {
+			t.Errorf("manifest lacks %q", want)
+		}
+	}
+	if strings.Contains(r.Manifest, "ClusterRole") {
+		t.Error("the CronJob's rights reach beyond its namespace")
+	}
+	if _, err := c.Render(context.Background(), "nightly", "perf", map[string]any{"paceOverride": "fast"}); err == nil {
+		t.Error("a malformed pace override rendered")
 	}
 }

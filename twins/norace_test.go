@@ -1,0 +1,5 @@
+//go:build !race
+
+package twins
+
+const raceEnabled = false
