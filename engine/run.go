@@ -252,6 +252,7 @@ func (r *Runner) prepare() error {
 		File:          sc.File,
 		PaceSet:       sc.Pace.Name,
 		Pace:          sc.Pace,
+		Vars:          sc.Vars,
 		Target:        r.Target,
 		Host:          host,
 		PID:           os.Getpid(),

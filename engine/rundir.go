@@ -25,20 +25,21 @@ const (
 // RunRecord is run.json: what ran, where, and how each step went. It is
 // rewritten after every step, so a crash leaves it current.
 type RunRecord struct {
-	Schema        string       `json:"schema"`
-	RunnerVersion string       `json:"runner_version"`
-	Scenario      string       `json:"scenario"`
-	File          string       `json:"file"`
-	PaceSet       string       `json:"pace_set"`
-	Pace          pace.Pace    `json:"pace"`
-	Target        string       `json:"target"`
-	Host          string       `json:"host"`
-	PID           int          `json:"pid"`
-	Start         time.Time    `json:"start"`
-	End           *time.Time   `json:"end,omitempty"`
-	Status        string       `json:"status"` // running, succeeded, failed, interrupted
-	Steps         []StepRecord `json:"steps"`
-	Undone        []UndoRecord `json:"undone,omitempty"`
+	Schema        string         `json:"schema"`
+	RunnerVersion string         `json:"runner_version"`
+	Scenario      string         `json:"scenario"`
+	File          string         `json:"file"`
+	PaceSet       string         `json:"pace_set"`
+	Pace          pace.Pace      `json:"pace"`
+	Vars          map[string]any `json:"vars,omitempty"` // the scenario's variables, overrides applied
+	Target        string         `json:"target"`
+	Host          string         `json:"host"`
+	PID           int            `json:"pid"`
+	Start         time.Time      `json:"start"`
+	End           *time.Time     `json:"end,omitempty"`
+	Status        string         `json:"status"` // running, succeeded, failed, interrupted
+	Steps         []StepRecord   `json:"steps"`
+	Undone        []UndoRecord   `json:"undone,omitempty"`
 }
 
 // StepRecord is the outcome of one step.

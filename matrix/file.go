@@ -85,6 +85,10 @@ func Load(path string, target string) (*Matrix, error) {
 		}
 		sort.Strings(matches)
 		for _, f := range matches {
+			// Absolute, so that --resume works from any directory.
+			if abs, err := filepath.Abs(f); err == nil {
+				f = abs
+			}
 			if !seen[f] {
 				seen[f] = true
 				m.Files = append(m.Files, f)

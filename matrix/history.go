@@ -1,6 +1,8 @@
 package matrix
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"math"
@@ -25,10 +27,14 @@ type Past struct {
 	Status       string
 	SustainedRPS float64
 	E2EP9999MS   float64 // over the measure phase
+	Vars         string  // the run's variables, canonical JSON
+	Label        string  // scenario · pace set · target, and the variables that tell its runs apart
+	Matrix       string  // the matrix run directory the run is a cell of, or ""
 }
 
-// key groups runs that measure the same thing.
-func (p Past) key() string { return p.Scenario + " · " + p.PaceSet + " · " + p.Target }
+// key groups runs that measure the same thing: same scenario, pace set,
+// target and variables.
+func (p Past) key() string { return p.Scenario + " · " + p.PaceSet + " · " + p.Target + " · " + p.Vars }
 
 // History finds every run under root (matrix cells included) whose
 // measurement finished, oldest first.
@@ -50,15 +56,59 @@ func History(root string) ([]Past, error) {
 		if err != nil || len(sum.Paces) == 0 {
 			return nil // nothing measured
 		}
-		if rec.Status != "succeeded" && rec.Status != "failed" {
+		switch rec.Status {
+		case "succeeded", "failed", "thresholds-breached":
+		default:
 			return nil // interrupted or still running: not comparable
 		}
+		vars, _ := json.Marshal(rec.Vars) // map keys sorted: canonical
 		out = append(out, Past{Dir: dir, Scenario: rec.Scenario, PaceSet: rec.PaceSet, Target: rec.Target, Start: rec.Start,
-			Status: rec.Status, SustainedRPS: sum.SustainedRPS, E2EP9999MS: sum.Totals.E2EMS.P9999})
+			Status: rec.Status, SustainedRPS: sum.SustainedRPS, E2EP9999MS: sum.Totals.E2EMS.P9999, Vars: string(vars), Matrix: matrixOf(dir)})
 		return nil
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
+	label(out)
 	return out, err
+}
+
+// label names each run's group: scenario · pace set · target, plus the
+// variables whose values differ between runs of that scenario.
+func label(runs []Past) {
+	values := map[string]map[string]map[string]bool{} // scenario → var → values seen
+	parsed := make([]map[string]any, len(runs))
+	for i, r := range runs {
+		_ = json.Unmarshal([]byte(r.Vars), &parsed[i])
+		if values[r.Scenario] == nil {
+			values[r.Scenario] = map[string]map[string]bool{}
+		}
+		for k, v := range parsed[i] {
+			if values[r.Scenario][k] == nil {
+				values[r.Scenario][k] = map[string]bool{}
+			}
+			values[r.Scenario][k][fmt.Sprint(v)] = true
+		}
+	}
+	for i := range runs {
+		r := &runs[i]
+		r.Label = r.Scenario + " · " + r.PaceSet + " · " + r.Target
+		for _, k := range sortedKeys(values[r.Scenario]) {
+			if len(values[r.Scenario][k]) > 1 {
+				r.Label += fmt.Sprintf(" · %s=%v", k, parsed[i][k])
+			}
+		}
+	}
+}
+
+// matrixOf returns the matrix run directory a run directory is a cell of
+// (…/matrix/<name>/<id>/runs/…), or "".
+func matrixOf(dir string) string {
+	parts := strings.Split(filepath.ToSlash(dir), "/")
+	for i := len(parts) - 1; i >= 3; i-- {
+		if parts[i] == RunsDir && parts[i-3] == "matrix" {
+			return strings.Join(parts[:i], "/")
+		}
+	}
+	return ""
 }
 
 // WriteHistory writes the runs per scenario and pace set as a table to w's
@@ -71,13 +121,15 @@ func WriteHistory(dir string, runs []Past) (string, []string, error) {
 	var b strings.Builder
 	var keys []string
 	byKey := map[string][]Past{}
+	labels := map[string]string{}
 	for _, r := range runs {
 		if _, ok := byKey[r.key()]; !ok {
 			keys = append(keys, r.key())
+			labels[r.key()] = r.Label
 		}
 		byKey[r.key()] = append(byKey[r.key()], r)
 	}
-	sort.Strings(keys)
+	sort.Slice(keys, func(i, j int) bool { return labels[keys[i]] < labels[keys[j]] })
 	// One block per scenario and pace set, blocks apart by two blank
 	// lines, as gnuplot's index reads them.
 	var tsv strings.Builder
@@ -85,7 +137,7 @@ func WriteHistory(dir string, runs []Past) (string, []string, error) {
 		if i > 0 {
 			tsv.WriteString("\n\n")
 		}
-		fmt.Fprintf(&tsv, "# %s\n# time\tsustained_rps\te2e_p9999_ms\n", k)
+		fmt.Fprintf(&tsv, "# %s\n# time\tsustained_rps\te2e_p9999_ms\n", labels[k])
 		fmt.Fprintf(&b, "## %s\n\n| start (UTC) | status | sustained events/s | p99.99 end-to-end (ms) | run |\n| --- | --- | --- | --- | --- |\n", k)
 		for _, r := range byKey[k] {
 			fmt.Fprintf(&b, "| %s | %s | %g | %.2f | %s |\n", r.Start.UTC().Format("2006-01-02 15:04:05"), r.Status, r.SustainedRPS, r.E2EP9999MS, r.Dir)
@@ -101,8 +153,12 @@ func WriteHistory(dir string, runs []Past) (string, []string, error) {
 	}
 	var plots []string
 	for i, k := range keys {
-		plots = append(plots, fmt.Sprintf(`"history.tsv" index %d using 1:%%d with linespoints title %q`, i, k))
+		plots = append(plots, fmt.Sprintf(`"history.tsv" index %d using 1:%%d with linespoints title %q`, i, labels[k]))
 	}
+	// An explicit time range, so that one run (or runs in one second)
+	// still makes a graph.
+	first, last := runs[0].Start.Unix(), runs[len(runs)-1].Start.Unix()
+	pad := max((last-first)/20, 3600)
 	script := fmt.Sprintf(`# Rendered by the runner; rerun with: gnuplot -e "fmt='svg'" trend.gp
 if (!exists("fmt")) fmt = "png"
 if (fmt eq "svg") { set terminal svg size 1100,800 dynamic font "sans,11" } else { set terminal pngcairo size 1100,800 font "sans,10" }
@@ -110,6 +166,7 @@ set output "trend.".fmt
 set datafile separator "\t"
 set xdata time
 set timefmt "%%s"
+set xrange ["%d":"%d"]
 set format x "%%m-%%d\n%%H:%%M"
 set grid
 set key outside right top noenhanced
@@ -120,12 +177,12 @@ plot %s
 set ylabel "p99.99 end-to-end (ms)"
 plot %s
 unset multiplot
-`, sprintfAll(plots, 2), sprintfAll(plots, 3))
+`, first-pad, last+pad, sprintfAll(plots, 2), sprintfAll(plots, 3))
 	if err := atomicfile.Write(filepath.Join(dir, "trend.gp"), []byte(script)); err != nil {
 		return "", nil, err
 	}
 	images, err := results.RenderScripts(dir, "png", "trend.gp")
-	if err == results.ErrNoGnuplot {
+	if errors.Is(err, results.ErrNoGnuplot) {
 		err = nil
 	}
 	return b.String(), images, err
@@ -148,7 +205,7 @@ type Regression struct {
 }
 
 func (r Regression) String() string {
-	return fmt.Sprintf("%s: %s %.4g against a baseline of %.4g (%+.1f%%) in %s", r.Run.key(), r.Figure, r.Got, r.Baseline, 100*(r.Got-r.Baseline)/r.Baseline, r.Run.Dir)
+	return fmt.Sprintf("%s: %s %.4g against a baseline of %.4g (%+.1f%%) in %s", r.Run.Label, r.Figure, r.Got, r.Baseline, 100*(r.Got-r.Baseline)/r.Baseline, r.Run.Dir)
 }
 
 // Check compares the newest run of each scenario and pace set with its
@@ -179,14 +236,26 @@ func Check(runs []Past, n int, pinned string, tolerance float64) ([]Regression, 
 		var baseSus, baseE2E float64
 		switch {
 		case pinned != "":
-			if pin == nil || pin.key() != k || sameDir(newest.Dir, pin.Dir) {
+			if pin == nil || pin.key() != k {
+				notes = append(notes, fmt.Sprintf("%s: not checked (the pinned run measures something else)", newest.Label))
+				continue
+			}
+			if sameDir(newest.Dir, pin.Dir) {
+				notes = append(notes, fmt.Sprintf("%s: not checked (the pinned run is the newest)", newest.Label))
 				continue
 			}
 			baseSus, baseE2E = pin.SustainedRPS, pin.E2EP9999MS
 		default:
-			prev := rs[:len(rs)-1]
+			// The baseline is earlier runs: not the newest's sibling
+			// repetitions in the same matrix, which share its build.
+			var prev []Past
+			for _, p := range rs[:len(rs)-1] {
+				if newest.Matrix == "" || p.Matrix != newest.Matrix {
+					prev = append(prev, p)
+				}
+			}
 			if len(prev) == 0 {
-				notes = append(notes, fmt.Sprintf("%s: one run, nothing to compare with", k))
+				notes = append(notes, fmt.Sprintf("%s: no earlier run to compare with", newest.Label))
 				continue
 			}
 			if len(prev) > n {
@@ -199,7 +268,7 @@ func Check(runs []Past, n int, pinned string, tolerance float64) ([]Regression, 
 			}
 			baseSus, baseE2E = spread(sus).Median, spread(e2e).Median
 		}
-		notes = append(notes, fmt.Sprintf("%s: newest sustained %g, p99.99 e2e %.2f ms; baseline %g, %.2f ms", k, newest.SustainedRPS, newest.E2EP9999MS, baseSus, baseE2E))
+		notes = append(notes, fmt.Sprintf("%s: newest sustained %g, p99.99 e2e %.2f ms; baseline %g, %.2f ms", newest.Label, newest.SustainedRPS, newest.E2EP9999MS, baseSus, baseE2E))
 		if baseSus > 0 && newest.SustainedRPS < baseSus*(1-tolerance) {
 			regs = append(regs, Regression{Run: newest, Figure: "sustained events/s", Baseline: baseSus, Got: newest.SustainedRPS})
 		}
@@ -207,10 +276,17 @@ func Check(runs []Past, n int, pinned string, tolerance float64) ([]Regression, 
 			regs = append(regs, Regression{Run: newest, Figure: "p99.99 end-to-end ms", Baseline: baseE2E, Got: newest.E2EP9999MS})
 		}
 	}
-	if pinned != "" && pin == nil {
-		notes = append(notes, fmt.Sprintf("the pinned run %s is not among the runs found", pinned))
-	}
 	return regs, notes
+}
+
+// Find returns the run of runs in dir, if any.
+func Find(runs []Past, dir string) (Past, bool) {
+	for _, r := range runs {
+		if sameDir(r.Dir, dir) {
+			return r, true
+		}
+	}
+	return Past{}, false
 }
 
 func sameDir(a, b string) bool {

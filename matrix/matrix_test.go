@@ -3,6 +3,7 @@ package matrix
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,8 +156,12 @@ func TestSpread(t *testing.T) {
 
 // pastRun writes a finished run's run.json and summary.json under root.
 func pastRun(t *testing.T, root, scenario string, start time.Time, sustained, e2e float64) string {
+	return pastRunWith(t, root, scenario, start, sustained, e2e, "succeeded", nil)
+}
+
+func pastRunWith(t *testing.T, root, scenario string, start time.Time, sustained, e2e float64, status string, vars map[string]any) string {
 	t.Helper()
-	dir := filepath.Join(root, scenario, "1k-2k", start.Format("20060102T150405Z"))
+	dir := filepath.Join(root, scenario, "1k-2k", start.Format("20060102T150405Z")+fmt.Sprint(len(vars)))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +171,7 @@ func pastRun(t *testing.T, root, scenario string, start time.Time, sustained, e2
 			t.Fatal(err)
 		}
 	}
-	write(engine.RunFile, engine.RunRecord{Schema: "runner.run/v1", Scenario: scenario, PaceSet: "1k-2k", Target: "local", Start: start, Status: "succeeded"})
+	write(engine.RunFile, engine.RunRecord{Schema: "runner.run/v1", Scenario: scenario, PaceSet: "1k-2k", Target: "local", Start: start, Status: status, Vars: vars})
 	sum := results.Summary{Schema: "runner.summary/v1", SustainedRPS: sustained, Scenario: scenario, PaceSet: "1k-2k",
 		Paces: []results.StepSummary{{TargetRPS: 1000, Verdict: "held"}}}
 	sum.Totals.E2EMS.P9999 = e2e
@@ -196,9 +201,15 @@ func TestHistoryCheck(t *testing.T) {
 	if len(regs) != 1 || regs[0].Run.Dir != newest || regs[0].Figure != "sustained events/s" || regs[0].Baseline != 1900 {
 		t.Fatalf("regressions %v", regs)
 	}
-	// Against a pinned run of 1500 the newest holds.
-	if regs, _ := Check(runs, 3, newest, 0.1); len(regs) != 0 {
-		t.Errorf("against itself: %v", regs)
+	// Against the first run (1900) pinned, the newest regresses too; the
+	// other scenario is said to be unchecked.
+	first := filepath.Join(root, "channel-kafka", "1k-2k", t0.Format("20060102T150405Z")+"0")
+	regs, notes := Check(runs, 3, first, 0.1)
+	if len(regs) != 1 || regs[0].Baseline != 1900 {
+		t.Errorf("against the pinned run: %v", regs)
+	}
+	if !strings.Contains(strings.Join(notes, "\n"), "channel-imc · 1k-2k · local: not checked") {
+		t.Errorf("notes: %v", notes)
 	}
 	md, images, err := WriteHistory(filepath.Join(root, "history"), runs)
 	if err != nil {
@@ -216,6 +227,26 @@ func requireRendered(t *testing.T, images []string, n int) {
 	t.Helper()
 	if os.Getenv("RUNNER_REQUIRE_GNUPLOT") == "1" && len(images) != n {
 		t.Errorf("rendered %v, want %d images", images, n)
+	}
+}
+
+// A run that breached its thresholds is history too (it is often the
+// regression), and runs with other variables are another series.
+func TestHistoryKeepsBreachedRunsAndSeparatesVariables(t *testing.T) {
+	root := t.TempDir()
+	t0 := time.Date(2026, 11, 1, 3, 0, 0, 0, time.UTC)
+	for i := range 3 {
+		pastRunWith(t, root, "s", t0.Add(time.Duration(i)*time.Hour), 2000, 5, "succeeded", map[string]any{"partitions": 100})
+		pastRunWith(t, root, "s", t0.Add(time.Duration(i)*time.Hour+time.Minute), 1000, 9, "succeeded", map[string]any{"partitions": 10})
+	}
+	pastRunWith(t, root, "s", t0.Add(5*time.Hour), 1200, 5, "thresholds-breached", map[string]any{"partitions": 100})
+	runs, err := History(root)
+	if err != nil || len(runs) != 7 {
+		t.Fatalf("%d runs, %v", len(runs), err)
+	}
+	regs, _ := Check(runs, 5, "", 0.1)
+	if len(regs) != 1 || regs[0].Run.Label != "s · 1k-2k · local · partitions=100" || regs[0].Baseline != 2000 {
+		t.Fatalf("regressions %v", regs)
 	}
 }
 

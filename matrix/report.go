@@ -1,9 +1,9 @@
 package matrix
 
 import (
+	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -57,26 +57,16 @@ type Group struct {
 	Runs      int    `json:"runs"` // cells done
 	Cells     int    `json:"cells"`
 	Sustained Spread `json:"sustained_rps"`
-	E2E       Spread `json:"e2e_p9999_ms_at"`     // at the compare rate
-	Publish   Spread `json:"publish_p9999_ms_at"` // at the compare rate
+	At        float64 `json:"at_rps"`              // the pace step's rate the latencies are taken at
+	E2E       Spread  `json:"e2e_p9999_ms_at"`     // at that rate
+	Publish   Spread  `json:"publish_p9999_ms_at"` // at that rate
 }
 
-// Groups sums the index's done cells up per group, at the rate compareAt
-// (0: the lowest rate of the first cell with results). It returns the rate
+// Groups sums the index's done cells up per group. Latencies are compared
+// at the pace step of rate ix.CompareAt; a pace set with no such step is
+// compared at its lowest rate instead, and the group says which rate it
 // used.
-func Groups(ix *Index) ([]Group, float64) {
-	at := ix.CompareAt
-	if at == 0 {
-		for _, c := range ix.Cells {
-			if c.done() && len(c.Steps) > 0 {
-				at = c.Steps[0].TargetRPS
-				for _, s := range c.Steps {
-					at = math.Min(at, s.TargetRPS)
-				}
-				break
-			}
-		}
-	}
+func Groups(ix *Index) []Group {
 	var order []string
 	type acc struct {
 		g                 Group
@@ -97,8 +87,11 @@ func Groups(ix *Index) ([]Group, float64) {
 		}
 		a.g.Runs++
 		a.sus = append(a.sus, c.SustainedRPS)
+		if a.g.At == 0 {
+			a.g.At = compareRate(c.Steps, ix.CompareAt)
+		}
 		for _, s := range c.Steps {
-			if s.TargetRPS == at {
+			if s.TargetRPS == a.g.At {
 				a.e2e = append(a.e2e, s.E2EP9999MS)
 				a.publish = append(a.publish, s.PublishP9999)
 				break
@@ -111,13 +104,27 @@ func Groups(ix *Index) ([]Group, float64) {
 		a.g.Sustained, a.g.E2E, a.g.Publish = spread(a.sus), spread(a.e2e), spread(a.publish)
 		out = append(out, a.g)
 	}
-	return out, at
+	return out
+}
+
+// compareRate is want when steps have it, else their lowest rate.
+func compareRate(steps []StepFig, want float64) float64 {
+	low := 0.0
+	for _, s := range steps {
+		if s.TargetRPS == want {
+			return want
+		}
+		if low == 0 || s.TargetRPS < low {
+			low = s.TargetRPS
+		}
+	}
+	return low
 }
 
 // WriteSummary writes summary.md and the cross-cell graphs (rendered when
 // gnuplot is installed).
-func WriteSummary(dir string, ix *Index) error {
-	groups, at := Groups(ix)
+func WriteSummary(dir string, ix *Index, say func(string, ...any)) error {
+	groups := Groups(ix)
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Matrix %s\n\n", ix.Name)
 	done, failed := 0, 0
@@ -133,10 +140,13 @@ func WriteSummary(dir string, ix *Index) error {
 	if ix.PaceOverride != "" {
 		fmt.Fprintf(&b, "; every cell ran the pace %s instead of its set's", ix.PaceOverride)
 	}
-	fmt.Fprintf(&b, ".\n\nSpread over repetitions: median [min – max], coefficient of variation. p99.99 at the %g events/s step.\n\n", at)
-	b.WriteString("| system | pace set | runs | sustained events/s | p99.99 end-to-end (ms) | p99.99 publish (ms) |\n| --- | --- | --- | --- | --- | --- |\n")
+	b.WriteString(".\n\nSpread over repetitions: median [min – max], coefficient of variation. Latencies are p99.99 at the pace step of the rate given")
+	if ix.CompareAt > 0 {
+		fmt.Fprintf(&b, " (compareAt %g events/s; a pace set without that step is taken at its lowest rate)", ix.CompareAt)
+	}
+	b.WriteString(".\n\n| system | pace set | runs | sustained events/s | at events/s | p99.99 end-to-end (ms) | p99.99 publish (ms) |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, g := range groups {
-		fmt.Fprintf(&b, "| %s | %s | %d/%d | %s | %s | %s |\n", g.Label, g.PaceSet, g.Runs, g.Cells, fmtSpread(g.Sustained, "%.0f"), fmtSpread(g.E2E, "%.2f"), fmtSpread(g.Publish, "%.2f"))
+		fmt.Fprintf(&b, "| %s | %s | %d/%d | %s | %g | %s | %s |\n", g.Label, g.PaceSet, g.Runs, g.Cells, fmtSpread(g.Sustained, "%.0f"), g.At, fmtSpread(g.E2E, "%.2f"), fmtSpread(g.Publish, "%.2f"))
 	}
 	if cmp := comparisons(groups); cmp != "" {
 		b.WriteString("\n## Differences against the noise\n\nTwo systems differ when their medians are further apart than the larger of their ranges over repetitions; with one run each, there is no noise to compare with.\n\n")
@@ -151,7 +161,7 @@ func WriteSummary(dir string, ix *Index) error {
 	if len(bad) > 0 {
 		b.WriteString("\n## Cells that did not finish\n\n" + strings.Join(bad, "\n") + "\n")
 	}
-	images, err := writeGraphs(dir, groups, at)
+	images, err := writeGraphs(dir, groups, say)
 	if err != nil {
 		return err
 	}
@@ -209,16 +219,16 @@ func comparisons(groups []Group) string {
 // writeGraphs writes matrix.tsv and the gnuplot scripts of the groups'
 // sustained rates and p99.99 end-to-end latencies, with their spread as
 // error bars, and renders them.
-func writeGraphs(dir string, groups []Group, at float64) ([]string, error) {
+func writeGraphs(dir string, groups []Group, say func(string, ...any)) ([]string, error) {
 	var tsv strings.Builder
 	tsv.WriteString("label\tsustained_median\tsustained_min\tsustained_max\te2e_median_ms\te2e_min_ms\te2e_max_ms\n")
 	rows := 0
 	for _, g := range groups {
-		if g.Runs == 0 {
+		if g.Runs == 0 || g.E2E.N == 0 {
 			continue
 		}
 		rows++
-		fmt.Fprintf(&tsv, "%s\t%g\t%g\t%g\t%g\t%g\t%g\n", strings.ReplaceAll(g.Label+" · "+g.PaceSet, "\t", " "),
+		fmt.Fprintf(&tsv, "%s\t%g\t%g\t%g\t%g\t%g\t%g\n", strings.ReplaceAll(fmt.Sprintf("%s · %s @%g/s", g.Label, g.PaceSet, g.At), "\t", " "),
 			g.Sustained.Median, g.Sustained.Min, g.Sustained.Max, g.E2E.Median, g.E2E.Min, g.E2E.Max)
 	}
 	if rows == 0 {
@@ -228,8 +238,8 @@ func writeGraphs(dir string, groups []Group, at float64) ([]string, error) {
 		return nil, err
 	}
 	scripts := map[string]string{
-		"sustained.gp": graph("sustained events/s per system (median, min–max over repetitions)", "events/s", 2, 3, 4),
-		"e2e.gp":       graph(fmt.Sprintf("p99.99 end-to-end latency at %g events/s (median, min–max)", at), "ms", 5, 6, 7),
+		"sustained.gp": graph("sustained.gp", "sustained events/s per system (median, min–max over repetitions)", "events/s", 2, 3, 4),
+		"e2e.gp":       graph("e2e.gp", "p99.99 end-to-end latency at the compared step (median, min–max)", "ms", 5, 6, 7),
 	}
 	for name, text := range scripts {
 		if err := atomicfile.Write(filepath.Join(dir, name), []byte(text)); err != nil {
@@ -237,19 +247,19 @@ func writeGraphs(dir string, groups []Group, at float64) ([]string, error) {
 		}
 	}
 	images, err := results.RenderScripts(dir, "png", "sustained.gp", "e2e.gp")
-	if err == results.ErrNoGnuplot {
+	if errors.Is(err, results.ErrNoGnuplot) {
 		return nil, nil
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	if err != nil && say != nil {
+		say("graphs: %v", err) // the scripts and data are kept
 	}
 	return images, nil
 }
 
 // graph is a gnuplot script drawing boxes at a median column with min–max
 // error bars, one box per row of matrix.tsv.
-func graph(title, ylabel string, med, lo, hi int) string {
-	return fmt.Sprintf(`# Rendered by the runner; rerun with: gnuplot -e "fmt='svg'" %%s
+func graph(name, title, ylabel string, med, lo, hi int) string {
+	return fmt.Sprintf(`# Rendered by the runner; rerun with: gnuplot -e "fmt='svg'" `+name+`
 if (!exists("fmt")) fmt = "png"
 if (fmt eq "svg") { set terminal svg size 1100,600 dynamic font "sans,11" } else { set terminal pngcairo size 1100,600 font "sans,10" }
 base = ARG0[1:strlen(ARG0)-3]

@@ -60,6 +60,7 @@ type CellResult struct {
 	Start        *time.Time `json:"start,omitempty"`
 	End          *time.Time `json:"end,omitempty"`
 	Attempts     int        `json:"attempts"`
+	Earlier      []string   `json:"earlier_runs,omitempty"` // run directories of earlier attempts
 	SustainedRPS float64    `json:"sustained_rps"`
 	Steps        []StepFig  `json:"steps,omitempty"`
 }
@@ -193,11 +194,27 @@ func resume(ctx context.Context, dir string, opts Options) (*Index, error) {
 			continue
 		}
 		n++
-		if c.RunDir != "" && (c.Status == Running || c.Status == Interrupted) {
-			say("cell %s: finishing the teardown of its earlier run %s", c.ID, c.RunDir)
-			if _, err := engine.Cleanup(context.WithoutCancel(ctx), filepath.Join(dir, c.RunDir), nil); err != nil {
-				say("cell %s: cleanup of %s: %v", c.ID, c.RunDir, err)
+		if ctx.Err() != nil {
+			_ = WriteSummary(dir, ix, say)
+			return ix, ErrInterrupted
+		}
+		if c.RunDir != "" {
+			// A run that was killed, or whose teardown failed, may have
+			// left things installed: finish its teardown before the cell
+			// runs again on fresh systems, and keep its directory.
+			runDir := filepath.Join(dir, c.RunDir)
+			if pending, _ := engine.Pending(runDir); len(pending) > 0 {
+				say("cell %s: finishing the teardown of its earlier run %s (%d left)", c.ID, c.RunDir, len(pending))
+				if _, err := engine.Cleanup(context.WithoutCancel(ctx), runDir, nil); err != nil {
+					c.Status, c.Error = Failed, fmt.Sprintf("cleanup of its earlier run %s: %v", c.RunDir, err)
+					say("cell %s: %s; skipped, finish it with runner cleanup %s", c.ID, c.Error, runDir)
+					if err := writeIndex(dir, ix); err != nil {
+						return ix, err
+					}
+					continue
+				}
 			}
+			c.Earlier = append(c.Earlier, c.RunDir)
 		}
 		say("cell %d of %d to run (%d in all): %s", n, todo, len(ix.Cells), c.ID)
 		runErr := runCell(ctx, dir, m, c, ix, opts)
@@ -205,12 +222,12 @@ func resume(ctx context.Context, dir string, opts Options) (*Index, error) {
 			return ix, err
 		}
 		if errors.Is(runErr, engine.ErrInterrupted) || ctx.Err() != nil {
-			_ = WriteSummary(dir, ix)
+			_ = WriteSummary(dir, ix, say)
 			return ix, ErrInterrupted
 		}
 		say("cell %s: %s", c.ID, describe(*c))
 	}
-	return ix, WriteSummary(dir, ix)
+	return ix, WriteSummary(dir, ix, say)
 }
 
 func describe(c CellResult) string {
@@ -315,7 +332,7 @@ func lockTarget(lockDir, target, holder string) (func(), error) {
 		lockDir = os.TempDir()
 	}
 	path := filepath.Join(lockDir, "runner-matrix-"+target+".lock")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
 	if err != nil {
 		return nil, err
 	}

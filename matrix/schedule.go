@@ -60,15 +60,23 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		wg      sync.WaitGroup
 	)
 	defer wg.Wait()
+	var last time.Time
 	for {
 		now := clock.Now()
+		if now.Before(last) {
+			now = last // a clock stepped back does not run a slot twice
+		}
 		next := sched.Next(now)
 		say("next run at %s", next.Format(time.RFC3339))
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-clock.After(next.Sub(now)):
+		case <-clock.After(next.Sub(clock.Now())):
 		}
+		if ctx.Err() != nil {
+			return nil // stopping: no new run
+		}
+		last = next
 		mu.Lock()
 		busy := running
 		running = !busy

@@ -94,6 +94,9 @@ cell breached a threshold, 130 interrupted.`,
 				err error
 			)
 			if resume != "" {
+				if flags.paceOverride != "" || flags.target != "" {
+					return badInput(errors.New("--resume runs the matrix as it was started: --pace-override and --target cannot change it"))
+				}
 				if _, rerr := matrix.ReadIndex(resume); rerr != nil {
 					return badInput(rerr)
 				}
@@ -238,7 +241,9 @@ end-to-end latency rose, by more than --tolerance.`,
 			}
 			table, _, err := matrix.WriteHistory(out, runs)
 			if err != nil {
-				return &exitError{code: exitFailed, err: err}
+				// The table and the data are written; a graph that did
+				// not render loses nothing.
+				fmt.Fprintf(stdout, "trend graph: %v\n", err)
 			}
 			if !check {
 				fmt.Fprint(stdout, table)
@@ -248,6 +253,9 @@ end-to-end latency rose, by more than --tolerance.`,
 			if baseline != "" {
 				if _, err := engine.ReadRunRecord(baseline); err != nil {
 					return badInput(fmt.Errorf("--baseline %s is not a run directory: %w", baseline, err))
+				}
+				if _, ok := matrix.Find(runs, baseline); !ok {
+					return badInput(fmt.Errorf("--baseline %s is not among the finished runs under %s", baseline, args[0]))
 				}
 			}
 			regs, notes := matrix.Check(runs, last, baseline, tol)

@@ -102,6 +102,13 @@ func TestMatrixRunsEveryCell(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, sum)
 		}
 	}
+	for _, line := range strings.Split(string(sum), "\n") {
+		if strings.HasPrefix(line, "| direct |") || strings.HasPrefix(line, "| channel-imc |") {
+			if strings.Contains(line, "| – |") {
+				t.Errorf("a group has no latency at its compared step: %s", line)
+			}
+		}
+	}
 	if os.Getenv("RUNNER_REQUIRE_GNUPLOT") == "1" {
 		for _, img := range []string{"sustained.png", "e2e.png"} {
 			if _, err := os.Stat(filepath.Join(dir, img)); err != nil {
@@ -136,8 +143,12 @@ func TestMatrixKilledThenResumed(t *testing.T) {
 		}
 		if dirs, _ := filepath.Glob(filepath.Join(out, "matrix", "small", "*")); len(dirs) == 1 {
 			dir = dirs[0]
+			// Killed once the cell installed something, so that the
+			// cleanup has something to undo.
 			if ix, err := matrix.ReadIndex(dir); err == nil && ix.Cells[1].Status == matrix.Running && ix.Cells[1].RunDir != "" {
-				break
+				if pending, _ := engine.Pending(filepath.Join(dir, ix.Cells[1].RunDir)); len(pending) > 0 {
+					break
+				}
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -175,6 +186,12 @@ func TestMatrixKilledThenResumed(t *testing.T) {
 	killed := filepath.Join(dir, before.Cells[1].RunDir)
 	if pending, err := engine.Pending(killed); err != nil || len(pending) != 0 {
 		t.Errorf("the killed cell's run still holds %v (%v)", pending, err)
+	}
+	if rec, err := engine.ReadRunRecord(killed); err != nil || len(rec.Undone) == 0 {
+		t.Errorf("the killed cell's run records no undo: %v", err)
+	}
+	if len(second.Earlier) != 1 || second.Earlier[0] != before.Cells[1].RunDir {
+		t.Errorf("the killed run is not kept in the index: %v", second.Earlier)
 	}
 	if !strings.Contains(stdout, "finishing the teardown of its earlier run") {
 		t.Errorf("resume did not say it cleaned up:\n%s", stdout)
