@@ -34,7 +34,9 @@ type Past struct {
 
 // key groups runs that measure the same thing: same scenario, pace set,
 // target and variables.
-func (p Past) key() string { return p.Scenario + " · " + p.PaceSet + " · " + p.Target + " · " + p.Vars }
+func (p Past) key() string {
+	return p.Scenario + " · " + p.PaceSet + " · " + p.Target + " · " + p.Vars
+}
 
 // History finds every run under root (matrix cells included) whose
 // measurement finished, oldest first.

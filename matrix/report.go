@@ -52,11 +52,11 @@ func (s Spread) noise() float64 { return s.Max - s.Min }
 // Group is the cells of one scenario, pace set and values, over their
 // repetitions.
 type Group struct {
-	Label     string `json:"label"`
-	PaceSet   string `json:"pace_set"`
-	Runs      int    `json:"runs"` // cells done
-	Cells     int    `json:"cells"`
-	Sustained Spread `json:"sustained_rps"`
+	Label     string  `json:"label"`
+	PaceSet   string  `json:"pace_set"`
+	Runs      int     `json:"runs"` // cells done
+	Cells     int     `json:"cells"`
+	Sustained Spread  `json:"sustained_rps"`
 	At        float64 `json:"at_rps"`              // the pace step's rate the latencies are taken at
 	E2E       Spread  `json:"e2e_p9999_ms_at"`     // at that rate
 	Publish   Spread  `json:"publish_p9999_ms_at"` // at that rate
@@ -271,6 +271,8 @@ set style fill solid 0.5 border -1
 set boxwidth 0.6
 set yrange [0:*]
 set xtics rotate by -30 noenhanced
+set rmargin 14
+set bmargin 9
 set grid ytics
 set key off
 plot "matrix.tsv" using 0:%d:xtic(1) with boxes lc rgb "#4477aa", \
