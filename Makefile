@@ -6,7 +6,7 @@ SCENARIO ?= scenarios/direct.yaml
 PACE     ?=
 FUZZTIME ?= 30s
 
-.PHONY: build run test vet fuzz schema clean bench
+.PHONY: build run test vet fuzz schema clean bench cluster-up cluster-down
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/runner
@@ -43,3 +43,25 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./loadgen ./results
 	$(GO) build -o bin/loadbench ./internal/loadbench
 	./bin/loadbench $(BENCHFLAGS)
+
+## cluster-up: a real Kubernetes control plane for integration tests, with
+## two simulated nodes (test/cluster). The first build takes minutes; the
+## binaries are kept in test/cluster/bin, so a rerun starts in seconds.
+CLUSTER     := test/cluster
+CLUSTER_BIN := $(CLUSTER)/bin
+KWOK        := sigs.k8s.io/kwok/cmd/kwok@v0.8.0 sigs.k8s.io/kwok/cmd/kwokctl@v0.8.0
+
+$(CLUSTER_BIN)/.control-plane: $(CLUSTER)/go.mod $(CLUSTER)/go.sum $(wildcard $(CLUSTER)/cmd/*/main.go)
+	cd $(CLUSTER) && $(GO) build -o bin/ ./cmd/...
+	touch $@
+
+$(CLUSTER_BIN)/.kwok:
+	GOBIN=$(CURDIR)/$(CLUSTER_BIN) $(GO) install $(KWOK)
+	touch $@
+
+cluster-up: $(CLUSTER_BIN)/.control-plane $(CLUSTER_BIN)/.kwok
+	$(CLUSTER)/up.sh
+
+## cluster-down: stop the test cluster and remove its state
+cluster-down:
+	$(CLUSTER)/down.sh
