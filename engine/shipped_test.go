@@ -350,3 +350,37 @@ measure:
 		t.Errorf("journal still holds %v (%v)", pending, err)
 	}
 }
+
+// Two kafka.topic steps on one topic: the second fails, and teardown still
+// deletes the topic the first made.
+func TestKafkaTopicTwiceStillDeletesTheFirst(t *testing.T) {
+	_, r, err := runScenario(t, context.Background(), `name: topic
+setup:
+  - name: kafka
+    helm.install: {release: kafka, chart: kafka}
+  - name: first
+    kafka.topic: {name: t, partitions: 2}
+  - name: second
+    kafka.topic: {name: t, partitions: 2}
+measure:
+  - name: wait
+    sleep: {duration: 1ms}
+`)
+	if err == nil || !strings.Contains(err.Error(), "topic t exists already") {
+		t.Fatalf("Run error = %v", err)
+	}
+	var undone []string
+	for _, u := range r.record.Undone {
+		if strings.HasPrefix(u.Resource, "kafka.topic/") {
+			undone = append(undone, u.Resource+" "+u.Status)
+		}
+	}
+	if len(undone) != 1 || !strings.HasPrefix(undone[0], "kafka.topic/t@setup-") || !strings.HasSuffix(undone[0], " undone") {
+		t.Errorf("undone topics %v, want the first step's", undone)
+	}
+	// The sweep undoes newest first: the topic while its Kafka still runs.
+	log, _ := os.ReadFile(filepath.Join(r.dir, LogFile))
+	if strings.Contains(string(log), "its Kafka is gone") {
+		t.Error("the topic was not deleted: its Kafka was gone first")
+	}
+}

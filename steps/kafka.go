@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -67,7 +68,10 @@ func (k *KafkaTopic) Creates(env *Env) ([]Resource, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []Resource{{Kind: "kafka.topic", Name: k.Name, Undo: undo}}, nil
+	// The step's own directory names the entry, so that a second step
+	// finding the topic made by a first one does not mark the first's
+	// entry undone.
+	return []Resource{{Kind: "kafka.topic", Name: k.Name + "@" + filepath.Base(env.StepDir), Undo: undo}}, nil
 }
 
 // Run creates the topic. One that exists already fails the step: a run
