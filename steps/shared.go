@@ -106,13 +106,6 @@ func (s *Shared) Measurement() (*Measurement, error) {
 	return s.measurement, nil
 }
 
-// SetSink names a sink's URL, e.g. "receiver/perf".
-func (s *Shared) SetSink(name, url string) {
-	s.mu.Lock()
-	s.sinks[name] = url
-	s.mu.Unlock()
-}
-
 // SetTarget sets the run's target.
 func (s *Shared) SetTarget(t Target) {
 	s.mu.Lock()

@@ -83,6 +83,16 @@ func (h *testHost) recorder(name string, status func(n int) int) http.Handler {
 	})
 }
 
+// receivers starts recording receivers named receiver/<name>, stopped when
+// the test ends.
+func (h *testHost) receivers(t *testing.T, names ...string) {
+	for _, name := range names {
+		srv := httptest.NewServer(h.recorder(name, nil))
+		t.Cleanup(srv.Close)
+		h.SetSink("receiver/"+name, srv.URL)
+	}
+}
+
 func (h *testHost) ids(name string) []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -193,11 +203,7 @@ func TestChannelRetriesAndDeadLetters(t *testing.T) {
 // filter it matches.
 func TestChannelBrokerFilters(t *testing.T) {
 	h := newHost()
-	for _, name := range []string{"a", "b"} {
-		srv := httptest.NewServer(h.recorder(name, nil))
-		defer srv.Close()
-		h.SetSink("receiver/"+name, srv.URL)
-	}
+	h.receivers(t, "a", "b")
 	l := NewLocal(h, nil)
 	closeLocal(t, l)
 	install(t, l, "channel-broker", "broker", map[string]any{"triggers": []any{
@@ -236,9 +242,7 @@ func TestKafkaSourceOrderedPerPartition(t *testing.T) {
 	if err := createTopic(context.Background(), addrs, "one", 1, nil); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h.recorder("perf", nil))
-	defer srv.Close()
-	h.SetSink("receiver/perf", srv.URL)
+	h.receivers(t, "perf")
 	install(t, l, "kafka-source", "source", map[string]any{
 		"topics": []any{"one"}, "sink": "receiver/perf", "ordering": "ordered",
 		"twin": map[string]any{"latency": "uniform:0ms-3ms"},
@@ -355,11 +359,7 @@ func TestChannelBacklogRefuses(t *testing.T) {
 // dispatcher per subscription: each subscriber loses exactly its share.
 func TestKafkaChannelKnobsPerSubscription(t *testing.T) {
 	h := newHost()
-	for _, name := range []string{"a", "b"} {
-		srv := httptest.NewServer(h.recorder(name, nil))
-		defer srv.Close()
-		h.SetSink("receiver/"+name, srv.URL)
-	}
+	h.receivers(t, "a", "b")
 	l := NewLocal(h, nil)
 	closeLocal(t, l)
 	install(t, l, "kafka", "kafka", nil)
@@ -387,9 +387,7 @@ func TestKafkaChannelKnobsPerSubscription(t *testing.T) {
 // does not exist fails kube.wait, naming the group and the topic.
 func TestKafkaSourceNotReadyWithoutTopic(t *testing.T) {
 	h := newHost()
-	srv := httptest.NewServer(h.recorder("perf", nil))
-	defer srv.Close()
-	h.SetSink("receiver/perf", srv.URL)
+	h.receivers(t, "perf")
 	l := NewLocal(h, nil)
 	closeLocal(t, l)
 	install(t, l, "kafka", "kafka", nil)
