@@ -50,9 +50,11 @@ bench:
 CLUSTER     := test/cluster
 CLUSTER_BIN := $(CLUSTER)/bin
 KWOK        := sigs.k8s.io/kwok/cmd/kwok@v0.8.0 sigs.k8s.io/kwok/cmd/kwokctl@v0.8.0
+# The version the control plane reports, as Kubernetes' own build stamps it.
+K8S_VERSION := -X k8s.io/component-base/version.gitVersion=v1.37.2 -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37
 
 $(CLUSTER_BIN)/.control-plane: $(CLUSTER)/go.mod $(CLUSTER)/go.sum $(wildcard $(CLUSTER)/cmd/*/main.go)
-	cd $(CLUSTER) && $(GO) build -o bin/ ./cmd/...
+	cd $(CLUSTER) && $(GO) build -ldflags "$(K8S_VERSION)" -o bin/ ./cmd/...
 	touch $@
 
 $(CLUSTER_BIN)/.kwok:

@@ -47,6 +47,13 @@ breached, 130 interrupted.`,
 			if err != nil {
 				return err
 			}
+			cluster, err := flags.connect()
+			if err != nil {
+				return err
+			}
+			if cluster != nil {
+				fmt.Fprintf(stdout, "target kubernetes: %s\n", cluster)
+			}
 			return execScenario(sc, opts.Target, out, stepTimeout, stdout, stderr)
 		},
 	}

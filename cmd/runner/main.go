@@ -4,14 +4,17 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/perfrunner/runner/engine"
+	"github.com/perfrunner/runner/kube"
 	"github.com/perfrunner/runner/matrix"
 	_ "github.com/perfrunner/runner/steps" // registers the step kinds
 )
@@ -126,6 +129,7 @@ type scenarioFlags struct {
 	set    []string
 	values []string
 	target string
+	access kube.Access // for --target kubernetes
 }
 
 func (f *scenarioFlags) register(cmd *cobra.Command) {
@@ -133,6 +137,26 @@ func (f *scenarioFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.set, "set", nil, "override a variable: key=value (repeatable; dotted keys reach into maps)")
 	cmd.Flags().StringArrayVarP(&f.values, "values", "f", nil, "a YAML file of variable overrides (repeatable)")
 	cmd.Flags().StringVar(&f.target, "target", "local", "where the systems under test run: local or kubernetes")
+	cmd.Flags().StringVar(&f.access.Kubeconfig, "kubeconfig", "", "with --target kubernetes: the kubeconfig file (default: KUBECONFIG, else ~/.kube/config)")
+	cmd.Flags().StringVar(&f.access.Context, "context", "", "with --target kubernetes: the kubeconfig context (default: the current one)")
+	cmd.Flags().StringVarP(&f.access.Namespace, "namespace", "n", "", "with --target kubernetes: the namespace (default: the context's, else default)")
+}
+
+// connect resolves and reaches the cluster of --target kubernetes, before
+// anything runs: a bad kubeconfig is bad input (exit 2), an unreachable
+// server a failure (exit 1).
+func (f *scenarioFlags) connect() (*kube.Cluster, error) {
+	if f.target != "kubernetes" {
+		return nil, nil
+	}
+	cl, err := kube.Connect(context.Background(), f.access, 10*time.Second)
+	switch {
+	case errors.Is(err, kube.ErrConfig):
+		return nil, badInput(fmt.Errorf("--target kubernetes: %w", err))
+	case err != nil:
+		return nil, &exitError{code: exitFailed, err: fmt.Errorf("--target kubernetes: %w; nothing was run", err)}
+	}
+	return cl, nil
 }
 
 func (f *scenarioFlags) options() (engine.Options, error) {

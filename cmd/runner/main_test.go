@@ -561,3 +561,26 @@ func TestCompareCommand(t *testing.T) {
 		t.Errorf("missing run: exit %d", code)
 	}
 }
+
+// On --target kubernetes, a bad kubeconfig is bad input and an unreachable
+// server a failure, both before anything runs: no run directory is made.
+func TestKubernetesTargetRefusedBeforeAnythingRuns(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "results")
+	code, _, stderr := runCLI("exec", "../../scenarios/direct.yaml", "--target", "kubernetes", "--kubeconfig", filepath.Join(dir, "none"), "--out", out)
+	if code != exitBadInput || !strings.Contains(stderr, "--target kubernetes: kubeconfig:") {
+		t.Errorf("missing kubeconfig: exit %d: %s", code, stderr)
+	}
+	kc := filepath.Join(dir, "kubeconfig")
+	src := "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://127.0.0.1:1\"}}]\nusers: [{name: u, user: {token: t0ken}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n"
+	if err := os.WriteFile(kc, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runCLI("exec", "../../scenarios/direct.yaml", "--target", "kubernetes", "--kubeconfig", kc, "--out", out)
+	if code != exitFailed || !strings.Contains(stderr, "cannot reach the API server https://127.0.0.1:1 of context x") || !strings.Contains(stderr, "nothing was run") || strings.Contains(stderr, "t0ken") {
+		t.Errorf("unreachable: exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a results directory was made: %v", err)
+	}
+}

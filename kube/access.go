@@ -1,0 +1,118 @@
+// Package kube reaches a Kubernetes cluster the way kubectl and helm do:
+// a kubeconfig (--kubeconfig, else KUBECONFIG, else ~/.kube/config), a
+// context (--context, else the current one) and a namespace (-n, else the
+// context's, else default). The cluster is resolved once per run, and a bad
+// kubeconfig or an unreachable server is a clear error before anything is
+// installed. Credentials never leave the rest.Config: nothing here prints
+// or logs them.
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Access says which cluster to reach: empty fields take kubectl's defaults.
+type Access struct {
+	Kubeconfig string // a kubeconfig file; "": KUBECONFIG, else ~/.kube/config
+	Context    string // a context of the kubeconfig; "": its current context
+	Namespace  string // "": the context's namespace, else default
+}
+
+// Cluster is a resolved, reachable cluster.
+type Cluster struct {
+	Config    *rest.Config
+	Client    kubernetes.Interface
+	Context   string
+	Server    string
+	Namespace string
+	Version   string // the API server's gitVersion
+}
+
+// String names the cluster for people: context, server, version and
+// namespace, never credentials.
+func (c *Cluster) String() string {
+	return fmt.Sprintf("context %s, server %s (Kubernetes %s), namespace %s", c.Context, c.Server, c.Version, c.Namespace)
+}
+
+// ErrConfig is wrapped by errors about the kubeconfig or the flags, as
+// opposed to a cluster that cannot be reached.
+var ErrConfig = errors.New("kubeconfig")
+
+// Connect resolves a and asks the API server for its version, within
+// timeout, so that an unreachable cluster fails before anything runs.
+func Connect(ctx context.Context, a Access, timeout time.Duration) (*Cluster, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if a.Kubeconfig != "" {
+		rules.ExplicitPath = a.Kubeconfig
+	}
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: a.Context}
+	loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
+	raw, err := loader.RawConfig()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	name := raw.CurrentContext
+	if a.Context != "" {
+		name = a.Context
+	}
+	if name == "" {
+		return nil, fmt.Errorf("%w: no context given and none is current (files: %s)", ErrConfig, strings.Join(rules.Precedence, ", "))
+	}
+	if _, ok := raw.Contexts[name]; !ok {
+		have := make([]string, 0, len(raw.Contexts))
+		for n := range raw.Contexts {
+			have = append(have, n)
+		}
+		sort.Strings(have)
+		return nil, fmt.Errorf("%w: no context %q (have: %s)", ErrConfig, name, strings.Join(have, ", "))
+	}
+	cfg, err := loader.ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("%w: context %s: %v", ErrConfig, name, err)
+	}
+	ns := a.Namespace
+	if ns == "" {
+		if ns, _, err = loader.Namespace(); err != nil || ns == "" {
+			ns = "default"
+		}
+	}
+	cfg.Timeout = timeout
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: context %s: %v", ErrConfig, name, err)
+	}
+	c := &Cluster{Config: cfg, Client: client, Context: name, Server: cfg.Host, Namespace: ns}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	v, err := versionOf(ctx, client)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the API server %s of context %s within %s: %w", cfg.Host, name, timeout, err)
+	}
+	c.Version = v
+	return c, nil
+}
+
+// versionOf asks the API server for its version.
+func versionOf(ctx context.Context, client kubernetes.Interface) (string, error) {
+	body, err := client.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Raw()
+	if err != nil {
+		return "", err
+	}
+	var v struct {
+		GitVersion string `json:"gitVersion"`
+	}
+	if err := json.Unmarshal(body, &v); err != nil {
+		return "", err
+	}
+	return v.GitVersion, nil
+}
