@@ -4,13 +4,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/perfrunner/runner/internal/atomicfile"
+	"github.com/perfrunner/runner/internal/flock"
 	"github.com/perfrunner/runner/pace"
 )
 
@@ -89,13 +90,9 @@ func ReadRunRecord(dir string) (*RunRecord, error) {
 // file is closed or the process dies, so that `runner cleanup` cannot race a
 // run that is still alive.
 func lockRunDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
+	f, err := flock.Try(filepath.Join(dir, lockFile), 0o644)
+	if errors.Is(err, flock.ErrHeld) {
 		return nil, fmt.Errorf("%s is in use by a running runner", dir)
 	}
-	return f, nil
+	return f, err
 }

@@ -11,11 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/perfrunner/runner/engine"
 	"github.com/perfrunner/runner/internal/atomicfile"
+	"github.com/perfrunner/runner/internal/flock"
 	"github.com/perfrunner/runner/results"
 )
 
@@ -332,14 +332,13 @@ func lockTarget(lockDir, target, holder string) (func(), error) {
 		lockDir = os.TempDir()
 	}
 	path := filepath.Join(lockDir, "runner-matrix-"+target+".lock")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
+	f, err := flock.Try(path, 0o666)
+	if errors.Is(err, flock.ErrHeld) {
+		who, _ := os.ReadFile(path)
+		return nil, fmt.Errorf("%w on target %s (%s): cells on one target never overlap", ErrBusy, target, strings.TrimSpace(string(who)))
+	}
 	if err != nil {
 		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		who, _ := os.ReadFile(path)
-		f.Close()
-		return nil, fmt.Errorf("%w on target %s (%s): cells on one target never overlap", ErrBusy, target, strings.TrimSpace(string(who)))
 	}
 	_ = f.Truncate(0)
 	fmt.Fprintf(f, "pid %d, %s", os.Getpid(), holder)
