@@ -6,7 +6,7 @@ SCENARIO ?= scenarios/direct.yaml
 PACE     ?=
 FUZZTIME ?= 30s
 
-.PHONY: build run test vet fuzz schema clean bench cluster-up cluster-down
+.PHONY: build run test unit test-integration vet fuzz schema clean bench cluster-up cluster-down
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/runner
@@ -15,9 +15,13 @@ build:
 run: build
 	./$(BIN) exec $(SCENARIO) $(if $(PACE),--pace $(PACE))
 
-## test: vet and race-test the whole module, one package at a time (the
+## test: the unit tests, then the integration tests against a real
+## Kubernetes control plane (test-integration).
+test: unit test-integration
+
+## unit: vet and race-test the whole module, one package at a time (the
 ## load tests measure latency and must not compete for the two cores)
-test: vet
+unit: vet
 	$(GO) test -race -count=1 -p 1 ./...
 
 vet:
@@ -63,6 +67,14 @@ $(CLUSTER_BIN)/.kwok:
 
 cluster-up: $(CLUSTER_BIN)/.control-plane $(CLUSTER_BIN)/.kwok
 	$(CLUSTER)/up.sh
+
+## test-integration: the tests tagged integration, against the test cluster
+## (started here, building it the first time, and stopped after).
+TEST_KUBECONFIG := $(CURDIR)/$(CLUSTER)/.work/kubeconfig
+test-integration: $(CLUSTER_BIN)/.control-plane $(CLUSTER_BIN)/.kwok
+	$(CLUSTER)/up.sh
+	RUNNER_TEST_KUBECONFIG=$(TEST_KUBECONFIG) $(GO) test -tags integration -count=1 -p 1 ./kube/ ./test/integration/; \
+	  status=$$?; $(CLUSTER)/down.sh; exit $$status
 
 ## cluster-down: stop the test cluster and remove its state
 cluster-down:

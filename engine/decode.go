@@ -185,6 +185,16 @@ func structFields(t reflect.Type) fieldSet {
 	fs := fieldSet{byKey: map[string]field{}}
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
+		if sf.IsExported() && sf.Type.Kind() == reflect.Struct && sf.Tag.Get("yaml") == ",inline" {
+			inner := structFields(sf.Type)
+			for _, k := range inner.keys {
+				f := inner.byKey[k]
+				f.index = append([]int{i}, f.index...)
+				fs.byKey[k] = f
+				fs.keys = append(fs.keys, k)
+			}
+			continue
+		}
 		tag := strings.Split(sf.Tag.Get("yaml"), ",")[0]
 		if tag == "" || tag == "-" || !sf.IsExported() {
 			continue

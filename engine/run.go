@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/perfrunner/runner/kube"
 	"github.com/perfrunner/runner/results"
 	"github.com/perfrunner/runner/steps"
 	"github.com/perfrunner/runner/twins"
@@ -37,11 +38,17 @@ type Runner struct {
 	Version     string        // the runner's version, recorded in run.json
 	StepTimeout time.Duration // the global step timeout; DefaultStepTimeout when zero
 	Observer    Observer      // progress; nil for none
+	// Cluster is the cluster of target kubernetes, reached already.
+	Cluster *kube.Cluster
+	// CleanStale, on kubernetes, deletes the objects of earlier runs found
+	// in the cluster instead of refusing to run.
+	CleanStale bool
 
 	dir     string
 	dirSeen atomic.Pointer[string] // dir, for Dir from other goroutines
 	journal *Journal
 	shared  *steps.Shared
+	cluster *kube.Target // on kubernetes
 	log     *slog.Logger
 	record  RunRecord
 	obs     Observer
@@ -78,6 +85,10 @@ func (r *Runner) Run(ctx context.Context) error {
 	var result *multierror.Error
 	failed := false
 	measured := false
+	if err := r.checkStale(ctx); err != nil {
+		result = multierror.Append(result, err)
+		failed = true
+	}
 	for _, phase := range []Phase{Setup, Warmup, Measure} {
 		if failed || ctx.Err() != nil {
 			r.skipPhase(phase, skipReason(ctx, failed))
@@ -95,6 +106,9 @@ func (r *Runner) Run(ctx context.Context) error {
 				break
 			}
 		}
+	}
+	if failed || ctx.Err() != nil {
+		r.collectCluster()
 	}
 	// What was measured is written now, whatever happened, before teardown
 	// removes the systems that were measured.
@@ -265,8 +279,22 @@ func (r *Runner) prepare() error {
 	}
 	r.shared = steps.NewShared(info)
 	r.shared.Say = func(line string) { r.obs.Message(line) }
-	if r.Target == "local" {
+	switch r.Target {
+	case "local":
 		r.shared.SetTarget(twins.NewLocal(r.shared, r.log.With("target", "local")))
+	case "kubernetes":
+		if r.Cluster == nil {
+			return fmt.Errorf("target kubernetes: no cluster was given")
+		}
+		id := filepath.Base(r.dir)
+		t, err := kube.NewTarget(r.Cluster, id, r.log.With("target", "kubernetes"))
+		if err != nil {
+			return fmt.Errorf("target kubernetes: %w", err)
+		}
+		r.cluster = t
+		r.shared.SetTarget(t)
+		r.record.RunID = id
+		r.record.Cluster = &ClusterRecord{Context: r.Cluster.Context, Server: r.Cluster.Server, Version: r.Cluster.Version, Namespace: r.Cluster.Namespace, Label: kube.RunLabel + "=" + id}
 	}
 	r.save()
 	r.log.Info("run started", "scenario", sc.Name, "file", sc.File, "pace", sc.Pace.Spec, "target", r.Target, "dir", r.dir)
@@ -368,7 +396,12 @@ func (r *Runner) runStep(ctx context.Context, s *Step) error {
 		rec.Status = "succeeded"
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 		rec.Status = "timed-out"
-		err = fmt.Errorf("timed out after %s", r.timeout(s))
+		// Keep what the step said about what it was waiting for.
+		detail := ""
+		if msg := err.Error(); msg != context.DeadlineExceeded.Error() {
+			detail = ": " + strings.TrimPrefix(msg, context.DeadlineExceeded.Error()+": ")
+		}
+		err = fmt.Errorf("timed out after %s%s", r.timeout(s), detail)
 	case ctx.Err() != nil:
 		rec.Status = "cancelled"
 		err = fmt.Errorf("cancelled: %w", context.Cause(ctx))

@@ -295,12 +295,12 @@ func TestCleanupFinishesTeardown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Cleanup(context.Background(), runDir, nil); err == nil || !strings.Contains(err.Error(), "in use") {
+	if _, err := Cleanup(context.Background(), runDir, nil, nil); err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Errorf("Cleanup of a locked run = %v, want a refusal", err)
 	}
 	lock.Close()
 
-	done, err := Cleanup(context.Background(), runDir, nil)
+	done, err := Cleanup(context.Background(), runDir, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +310,7 @@ func TestCleanupFinishesTeardown(t *testing.T) {
 	if data, _ := os.ReadFile(filepath.Join(dir, "log")); string(data) != "undone\n" {
 		t.Errorf("undo ran %q", data)
 	}
-	done, err = Cleanup(context.Background(), runDir, nil)
+	done, err = Cleanup(context.Background(), runDir, nil, nil)
 	if err != nil || len(done) != 0 {
 		t.Errorf("second Cleanup = %v, %v; want nothing to do", done, err)
 	}

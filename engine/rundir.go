@@ -34,6 +34,8 @@ type RunRecord struct {
 	Pace          pace.Pace      `json:"pace"`
 	Vars          map[string]any `json:"vars,omitempty"` // the scenario's variables, overrides applied
 	Target        string         `json:"target"`
+	RunID         string         `json:"run_id"`            // on kubernetes, the value of the label every object of the run carries
+	Cluster       *ClusterRecord `json:"cluster,omitempty"` // on kubernetes
 	Host          string         `json:"host"`
 	PID           int            `json:"pid"`
 	Start         time.Time      `json:"start"`
@@ -41,6 +43,16 @@ type RunRecord struct {
 	Status        string         `json:"status"` // running, succeeded, failed, interrupted
 	Steps         []StepRecord   `json:"steps"`
 	Undone        []UndoRecord   `json:"undone,omitempty"`
+}
+
+// ClusterRecord names the cluster of a run on kubernetes: never
+// credentials.
+type ClusterRecord struct {
+	Context   string `json:"context"`
+	Server    string `json:"server"`
+	Version   string `json:"version"`
+	Namespace string `json:"namespace"`
+	Label     string `json:"label"` // the selector of the run's objects
 }
 
 // StepRecord is the outcome of one step.

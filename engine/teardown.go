@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/perfrunner/runner/kube"
 	"github.com/perfrunner/runner/steps"
 )
 
@@ -63,16 +64,23 @@ func (r *Runner) teardown() error {
 	if err := r.undoPending(ctx); err != nil {
 		result = multierror.Append(result, err)
 	}
+	if r.cluster != nil {
+		if err := sweep(ctx, r.cluster, r.reportUndo); err != nil {
+			result = multierror.Append(result, err)
+		}
+	}
 	return result.ErrorOrNil()
+}
+
+func (r *Runner) reportUndo(u UndoRecord) {
+	r.record.Undone = append(r.record.Undone, u)
+	r.save()
+	r.obs.Undone(u)
 }
 
 // undoPending undoes whatever the journal still holds, recording each undo.
 func (r *Runner) undoPending(ctx context.Context) error {
-	u := undoer{dir: r.dir, target: r.Target, journal: r.journal, log: r.log, shared: r.shared, report: func(u UndoRecord) {
-		r.record.Undone = append(r.record.Undone, u)
-		r.save()
-		r.obs.Undone(u)
-	}}
+	u := undoer{dir: r.dir, target: r.Target, journal: r.journal, log: r.log, shared: r.shared, report: r.reportUndo}
 	return u.pending(ctx)
 }
 
@@ -138,9 +146,11 @@ func (u undoer) undo(ctx context.Context, res steps.Resource) error {
 }
 
 // Cleanup finishes the teardown of a run whose process died before it could:
-// it undoes every resource the run's journal still holds, newest first. It
-// refuses a run directory whose runner is still alive. Progress goes to obs.
-func Cleanup(ctx context.Context, dir string, obs Observer) ([]UndoRecord, error) {
+// it undoes every resource the run's journal still holds, newest first, and
+// on kubernetes then deletes whatever still carries the run's label. It
+// refuses a run directory whose runner is still alive, and a run on
+// kubernetes unless cluster is the cluster it ran on. Progress goes to obs.
+func Cleanup(ctx context.Context, dir string, obs Observer, cluster *kube.Cluster) ([]UndoRecord, error) {
 	if obs == nil {
 		obs = nopObserver{}
 	}
@@ -165,12 +175,27 @@ func Cleanup(ctx context.Context, dir string, obs Observer) ([]UndoRecord, error
 	defer logFile.Close()
 	log := slog.New(slog.NewJSONHandler(logFile, nil)).With("command", "cleanup")
 
+	var target *kube.Target
+	var shared *steps.Shared
+	if rec.Target == "kubernetes" {
+		if target, err = cleanupTarget(rec, cluster, log); err != nil {
+			return nil, err
+		}
+		shared = steps.NewShared(steps.RunInfo{Dir: dir, Scenario: rec.Scenario, Target: rec.Target})
+		shared.SetTarget(target)
+	}
 	var done []UndoRecord
-	u := undoer{dir: dir, target: rec.Target, journal: journal, log: log, report: func(x UndoRecord) {
+	report := func(x UndoRecord) {
 		done = append(done, x)
 		obs.Undone(x)
-	}}
+	}
+	u := undoer{dir: dir, target: rec.Target, journal: journal, log: log, shared: shared, report: report}
 	undoErr := u.pending(ctx)
+	if target != nil {
+		if err := sweep(ctx, target, report); err != nil {
+			undoErr = multierror.Append(undoErr, err)
+		}
+	}
 	rec.Undone = append(rec.Undone, done...)
 	if rec.Status == "running" {
 		rec.Status = "killed"
@@ -179,4 +204,19 @@ func Cleanup(ctx context.Context, dir string, obs Observer) ([]UndoRecord, error
 		undoErr = multierror.Append(undoErr, err)
 	}
 	return done, undoErr
+}
+
+// cleanupTarget is the target a run on kubernetes is cleaned up on: the
+// cluster given must be the one the run used.
+func cleanupTarget(rec *RunRecord, cluster *kube.Cluster, log *slog.Logger) (*kube.Target, error) {
+	if rec.Cluster == nil || rec.RunID == "" {
+		return nil, fmt.Errorf("the run record names no cluster or run id: it cannot be cleaned up on kubernetes")
+	}
+	if cluster == nil {
+		return nil, fmt.Errorf("the run was on kubernetes (context %s, server %s): give the cluster with --kubeconfig and --context", rec.Cluster.Context, rec.Cluster.Server)
+	}
+	if cluster.Server != rec.Cluster.Server {
+		return nil, fmt.Errorf("the run was on server %s (context %s), but context %s reaches %s: nothing was deleted", rec.Cluster.Server, rec.Cluster.Context, cluster.Context, cluster.Server)
+	}
+	return kube.NewTarget(cluster, rec.RunID, log.With("target", "kubernetes"))
 }

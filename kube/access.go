@@ -30,12 +30,13 @@ type Access struct {
 
 // Cluster is a resolved, reachable cluster.
 type Cluster struct {
-	Config    *rest.Config
-	Client    kubernetes.Interface
-	Context   string
-	Server    string
-	Namespace string
-	Version   string // the API server's gitVersion
+	Kubeconfig string // the kubeconfig file given (--kubeconfig), "" for the defaults
+	Config     *rest.Config
+	Client     kubernetes.Interface
+	Context    string
+	Server     string
+	Namespace  string
+	Version    string // the API server's gitVersion
 }
 
 // String names the cluster for people: context, server, version and
@@ -87,11 +88,15 @@ func Connect(ctx context.Context, a Access, timeout time.Duration) (*Cluster, er
 		}
 	}
 	cfg.Timeout = timeout
+	// Sweeps list every kind of object: kubectl's rates, not client-go's
+	// default of 5 a second. Deprecation warnings go nowhere.
+	cfg.QPS, cfg.Burst = 50, 100
+	cfg.WarningHandler = rest.NoWarnings{}
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: context %s: %v", ErrConfig, name, err)
 	}
-	c := &Cluster{Config: cfg, Client: client, Context: name, Server: cfg.Host, Namespace: ns}
+	c := &Cluster{Kubeconfig: a.Kubeconfig, Config: cfg, Client: client, Context: name, Server: cfg.Host, Namespace: ns}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	v, err := versionOf(ctx, client)

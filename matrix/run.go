@@ -16,6 +16,7 @@ import (
 	"github.com/perfrunner/runner/engine"
 	"github.com/perfrunner/runner/internal/atomicfile"
 	"github.com/perfrunner/runner/internal/flock"
+	"github.com/perfrunner/runner/kube"
 	"github.com/perfrunner/runner/results"
 )
 
@@ -92,6 +93,8 @@ type Options struct {
 	Observer func(CellResult) engine.Observer
 	Say      io.Writer // lines for people; nil for none
 	LockDir  string    // where the per-target lock lives (default: the system's temporary directory)
+	// Cluster is the cluster of target kubernetes, reached already.
+	Cluster *kube.Cluster
 }
 
 // ErrBusy is returned when another matrix holds the target.
@@ -205,7 +208,7 @@ func resume(ctx context.Context, dir string, opts Options) (*Index, error) {
 			runDir := filepath.Join(dir, c.RunDir)
 			if pending, _ := engine.Pending(runDir); len(pending) > 0 {
 				say("cell %s: finishing the teardown of its earlier run %s (%d left)", c.ID, c.RunDir, len(pending))
-				if _, err := engine.Cleanup(context.WithoutCancel(ctx), runDir, nil); err != nil {
+				if _, err := engine.Cleanup(context.WithoutCancel(ctx), runDir, nil, opts.Cluster); err != nil {
 					c.Status, c.Error = Failed, fmt.Sprintf("cleanup of its earlier run %s: %v", c.RunDir, err)
 					say("cell %s: %s; skipped, finish it with runner cleanup %s", c.ID, c.Error, runDir)
 					if err := writeIndex(dir, ix); err != nil {
@@ -271,7 +274,7 @@ func runCell(ctx context.Context, dir string, m *Matrix, c *CellResult, ix *Inde
 		}
 		_ = writeIndex(dir, ix)
 	}}
-	r := &engine.Runner{Scenario: sc, OutDir: filepath.Join(dir, RunsDir), Target: m.Target, Version: opts.Version, StepTimeout: opts.StepTimeout, Observer: watch}
+	r := &engine.Runner{Scenario: sc, OutDir: filepath.Join(dir, RunsDir), Target: m.Target, Version: opts.Version, StepTimeout: opts.StepTimeout, Observer: watch, Cluster: opts.Cluster}
 	runErr := r.Run(ctx)
 	if closer, ok := obs.(interface{ Close() }); ok {
 		closer.Close()

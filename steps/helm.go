@@ -22,6 +22,11 @@ func init() {
 		Undo: undoRelease,
 	})
 	Register(Kind{
+		Name: "helm.upgrade",
+		Doc:  "Upgrades a release a helm.install step made to a chart and values, waits until it is ready, and rolls it back on failure (kubernetes only).",
+		New:  func() Spec { return new(HelmUpgrade) },
+	})
+	Register(Kind{
 		Name: "helm.uninstall",
 		Doc:  "Uninstalls a release a helm.install step made.",
 		New:  func() Spec { return new(HelmUninstall) },
@@ -35,9 +40,10 @@ const defaultNamespace = "default"
 type HelmInstall struct {
 	Release     string         `yaml:"release" runner:"required" doc:"the release's name (at most 53 characters: lower-case letters, digits and '-')"`
 	Chart       string         `yaml:"chart" runner:"required" doc:"a chart shipped with the runner by name (kafka, in-memory-channel, …), or a chart directory relative to the scenario file"`
-	Namespace   string         `yaml:"namespace" doc:"the release's namespace (default: default)"`
+	Namespace   string         `yaml:"namespace" doc:"the release's namespace (default: the run's: -n on kubernetes, else default); on kubernetes one that does not exist is created, labelled with the run, and removed by teardown"`
 	Values      map[string]any `yaml:"values" doc:"values for the chart, over its defaults and the values files"`
 	ValuesFiles []string       `yaml:"valuesFiles" doc:"YAML files of values, relative to the scenario file; later ones win"`
+	Set         []string       `yaml:"set" doc:"values as helm --set writes them (a.b=1,c[0]=x), over values and values files"`
 }
 
 // Validate checks the release's and the namespace's names.
@@ -70,12 +76,7 @@ func validNamespace(s string) bool {
 	return true
 }
 
-func (h *HelmInstall) namespace() string {
-	if h.Namespace == "" {
-		return defaultNamespace
-	}
-	return h.Namespace
-}
+func (h *HelmInstall) namespace(env *Env) string { return env.Shared.Namespace(h.Namespace) }
 
 // releaseUndo is what a journaled release needs to be removed.
 type releaseUndo struct {
@@ -86,11 +87,11 @@ type releaseUndo struct {
 
 // Creates declares the release, so that teardown uninstalls it.
 func (h *HelmInstall) Creates(env *Env) ([]Resource, error) {
-	undo, err := json.Marshal(releaseUndo{Release: h.Release, Namespace: h.namespace(), Target: env.Target})
+	undo, err := json.Marshal(releaseUndo{Release: h.Release, Namespace: h.namespace(env), Target: env.Target})
 	if err != nil {
 		return nil, err
 	}
-	return []Resource{{Kind: "helm.install", Name: h.namespace() + "/" + h.Release, Undo: undo}}, nil
+	return []Resource{{Kind: "helm.install", Name: h.namespace(env) + "/" + h.Release, Undo: undo}}, nil
 }
 
 // Run loads the chart, merges the values and installs the release.
@@ -102,22 +103,64 @@ func (h *HelmInstall) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	c, err := LoadChart(h.Chart, env.Shared.Info.ScenarioDir)
+	c, values, err := h.load(env)
 	if err != nil {
 		return err
+	}
+	env.Status("installing " + c.Name + " as " + h.Release)
+	env.Log.Info("installing", "release", h.Release, "namespace", h.namespace(env), "chart", c.Source, "version", c.Version)
+	return target.Install(ctx, c, h.Release, h.namespace(env), values)
+}
+
+// load loads the chart and merges the values: files, then inline values,
+// then set.
+func (h *HelmInstall) load(env *Env) (*helm.Chart, map[string]any, error) {
+	c, err := LoadChart(h.Chart, env.Shared.Info.ScenarioDir)
+	if err != nil {
+		return nil, nil, err
 	}
 	values := map[string]any{}
 	for _, f := range h.ValuesFiles {
 		v, err := readValues(resolvePath(f, env.Shared.Info.ScenarioDir))
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		mergeValues(values, v)
 	}
 	mergeValues(values, h.Values)
-	env.Status("installing " + c.Name + " as " + h.Release)
-	env.Log.Info("installing", "release", h.Release, "namespace", h.namespace(), "chart", c.Source, "version", c.Version)
-	return target.Install(ctx, c, h.Release, h.namespace(), values)
+	if err := helm.ParseSet(values, h.Set); err != nil {
+		return nil, nil, err
+	}
+	return c, values, nil
+}
+
+// HelmUpgrade upgrades a release a helm.install step made. It has
+// helm.install's fields but creates nothing: the release is journaled by
+// the install.
+type HelmUpgrade struct {
+	Spec HelmInstall `yaml:",inline"`
+}
+
+// Validate checks the release's and the namespace's names.
+func (h *HelmUpgrade) Validate() []FieldError { return h.Spec.Validate() }
+
+// Run upgrades the release and waits until it is ready; on failure the
+// release is rolled back to the revision it had.
+func (h *HelmUpgrade) Run(ctx context.Context, env *Env) error {
+	if env.Shared == nil {
+		return fmt.Errorf("helm.upgrade needs a run")
+	}
+	cluster, err := env.Shared.Cluster("helm.upgrade")
+	if err != nil {
+		return err
+	}
+	c, values, err := h.Spec.load(env)
+	if err != nil {
+		return err
+	}
+	env.Status("upgrading " + h.Spec.Release + " to " + c.Name + " " + c.Version)
+	env.Log.Info("upgrading", "release", h.Spec.Release, "namespace", h.Spec.namespace(env), "chart", c.Source, "version", c.Version)
+	return cluster.Upgrade(ctx, c, h.Spec.Release, h.Spec.namespace(env), values)
 }
 
 // LoadChart loads a chart by name from the ones shipped with the runner, or
@@ -205,7 +248,7 @@ func undoRelease(ctx context.Context, env *Env, r Resource) error {
 // HelmUninstall uninstalls a release.
 type HelmUninstall struct {
 	Release   string `yaml:"release" runner:"required" doc:"the release to remove"`
-	Namespace string `yaml:"namespace" doc:"its namespace (default: default)"`
+	Namespace string `yaml:"namespace" doc:"its namespace (default: the run's)"`
 }
 
 // Validate checks the namespace's name.
@@ -216,16 +259,11 @@ func (h *HelmUninstall) Validate() []FieldError {
 	return nil
 }
 
-func (h *HelmUninstall) namespace() string {
-	if h.Namespace == "" {
-		return defaultNamespace
-	}
-	return h.Namespace
-}
+func (h *HelmUninstall) namespace(env *Env) string { return env.Shared.Namespace(h.Namespace) }
 
 // Deletes names the release, so that teardown skips a release never made.
-func (h *HelmUninstall) Deletes(*Env) ([]Resource, error) {
-	return []Resource{{Kind: "helm.install", Name: h.namespace() + "/" + h.Release}}, nil
+func (h *HelmUninstall) Deletes(env *Env) ([]Resource, error) {
+	return []Resource{{Kind: "helm.install", Name: h.namespace(env) + "/" + h.Release}}, nil
 }
 
 // Run uninstalls the release.
@@ -238,5 +276,5 @@ func (h *HelmUninstall) Run(ctx context.Context, env *Env) error {
 		return err
 	}
 	env.Status("uninstalling " + h.Release)
-	return target.Uninstall(ctx, h.Release, h.namespace())
+	return target.Uninstall(ctx, h.Release, h.namespace(env))
 }

@@ -50,6 +50,55 @@ type Target interface {
 	Close(ctx context.Context) error
 }
 
+// Cluster is what a target with a Kubernetes API offers beyond Target:
+// the kube.* steps and helm.upgrade use it. The local target has none.
+type Cluster interface {
+	// Namespace is the run's namespace (-n): where steps that name none go.
+	Namespace() string
+	// Upgrade upgrades an installed release to a chart with values, and
+	// waits until it is ready; on failure it rolls the release back.
+	Upgrade(ctx context.Context, c *helm.Chart, release, namespace string, values map[string]any) error
+	// Apply creates or updates objects by server-side apply, labelled with
+	// the run; a namespaced object without a namespace goes to namespace.
+	Apply(ctx context.Context, namespace string, objects []Object) error
+	// Delete deletes an object and waits until it is gone; one that does
+	// not exist is no error.
+	Delete(ctx context.Context, o ObjectRef) error
+	// WaitFor waits until every object of w is ready, or matches w's
+	// JSONPath condition.
+	WaitFor(ctx context.Context, w WaitSpec) error
+	// Collect writes pod logs, pod states and events of namespaces under
+	// dir; nil namespaces means every namespace the run used.
+	Collect(ctx context.Context, dir string, namespaces []string) error
+}
+
+// Object is a manifest's object, decoded.
+type Object = map[string]any
+
+// ObjectRef names one object.
+type ObjectRef struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Namespace  string `json:"namespace,omitempty"`
+	Name       string `json:"name"`
+}
+
+func (o ObjectRef) String() string {
+	if o.Namespace == "" {
+		return strings.ToLower(o.Kind) + "/" + o.Name
+	}
+	return o.Namespace + "/" + strings.ToLower(o.Kind) + "/" + o.Name
+}
+
+// WaitSpec says what kube.wait waits for.
+type WaitSpec struct {
+	Release   string   // a release: its objects, or only Objects of it
+	Namespace string   // the release's namespace, and that of Objects
+	Objects   []string // "kind/name" (kind may be plural, or kind.group)
+	JSONPath  string   // with Value: a condition instead of readiness
+	Value     string
+}
+
 // ErrNoKafka is the error of a target with no Kafka to resolve.
 var ErrNoKafka = errors.New("no such Kafka is installed")
 
@@ -111,6 +160,36 @@ func (s *Shared) SetTarget(t Target) {
 	s.mu.Lock()
 	s.target = t
 	s.mu.Unlock()
+}
+
+// Cluster returns the run's target as a cluster, or an error naming the
+// step kind that needs one.
+func (s *Shared) Cluster(kind string) (Cluster, error) {
+	t, err := s.Target()
+	if err != nil {
+		return nil, err
+	}
+	c, ok := t.(Cluster)
+	if !ok {
+		return nil, fmt.Errorf("%s needs a Kubernetes cluster (--target kubernetes); target %s has none", kind, s.Info.Target)
+	}
+	return c, nil
+}
+
+// Namespace returns ns, else the run's namespace: the cluster's (-n) on
+// kubernetes, default elsewhere.
+func (s *Shared) Namespace(ns string) string {
+	if ns != "" {
+		return ns
+	}
+	if s != nil {
+		if t, _ := s.Target(); t != nil {
+			if c, ok := t.(Cluster); ok {
+				return c.Namespace()
+			}
+		}
+	}
+	return defaultNamespace
 }
 
 // Target returns the run's target.

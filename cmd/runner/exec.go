@@ -47,14 +47,20 @@ breached, 130 interrupted.`,
 			if err != nil {
 				return err
 			}
-			cluster, err := flags.connect()
+			cluster, err := connect(stdout, opts.Target, flags.access)
 			if err != nil {
 				return err
 			}
-			if cluster != nil {
-				fmt.Fprintf(stdout, "target kubernetes: %s\n", cluster)
+			runner := &engine.Runner{
+				Scenario:    sc,
+				OutDir:      out,
+				Target:      opts.Target,
+				Version:     version,
+				StepTimeout: stepTimeout,
+				Cluster:     cluster,
+				CleanStale:  flags.cleanStale,
 			}
-			return execScenario(sc, opts.Target, out, stepTimeout, stdout, stderr)
+			return execScenario(runner, stdout, stderr)
 		},
 	}
 	flags.register(cmd)
@@ -92,20 +98,14 @@ func interruptible(stderr io.Writer, finish func() string) (context.Context, fun
 	}
 }
 
-func execScenario(sc *engine.Scenario, target, out string, stepTimeout time.Duration, stdout, stderr io.Writer) error {
+// execScenario runs runner with progress on stdout.
+func execScenario(runner *engine.Runner, stdout, stderr io.Writer) error {
 	live := false
 	if f, ok := stdout.(*os.File); ok {
 		live = term.IsTerminal(int(f.Fd()))
 	}
 	progress := engine.NewProgress(stdout, live)
-	runner := &engine.Runner{
-		Scenario:    sc,
-		OutDir:      out,
-		Target:      target,
-		Version:     version,
-		StepTimeout: stepTimeout,
-		Observer:    progress,
-	}
+	runner.Observer = progress
 
 	ctx, stop := interruptible(stderr, func() string { return "runner cleanup " + runner.Dir() })
 	defer stop()

@@ -125,11 +125,12 @@ func newSchemaCommand(stdout io.Writer) *cobra.Command {
 
 // scenarioFlags are the flags that shape how a scenario is resolved.
 type scenarioFlags struct {
-	pace   string
-	set    []string
-	values []string
-	target string
-	access kube.Access // for --target kubernetes
+	pace       string
+	set        []string
+	values     []string
+	target     string
+	access     kube.Access // for --target kubernetes
+	cleanStale bool
 }
 
 func (f *scenarioFlags) register(cmd *cobra.Command) {
@@ -137,25 +138,33 @@ func (f *scenarioFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.set, "set", nil, "override a variable: key=value (repeatable; dotted keys reach into maps)")
 	cmd.Flags().StringArrayVarP(&f.values, "values", "f", nil, "a YAML file of variable overrides (repeatable)")
 	cmd.Flags().StringVar(&f.target, "target", "local", "where the systems under test run: local or kubernetes")
-	cmd.Flags().StringVar(&f.access.Kubeconfig, "kubeconfig", "", "with --target kubernetes: the kubeconfig file (default: KUBECONFIG, else ~/.kube/config)")
-	cmd.Flags().StringVar(&f.access.Context, "context", "", "with --target kubernetes: the kubeconfig context (default: the current one)")
-	cmd.Flags().StringVarP(&f.access.Namespace, "namespace", "n", "", "with --target kubernetes: the namespace (default: the context's, else default)")
+	registerAccess(cmd, &f.access)
+	cmd.Flags().BoolVar(&f.cleanStale, "clean-stale", false, "with --target kubernetes: delete objects of unfinished earlier runs found in the cluster instead of refusing to run")
 }
 
-// connect resolves and reaches the cluster of --target kubernetes, before
-// anything runs: a bad kubeconfig is bad input (exit 2), an unreachable
-// server a failure (exit 1).
-func (f *scenarioFlags) connect() (*kube.Cluster, error) {
-	if f.target != "kubernetes" {
+// registerAccess registers the flags that say which cluster to reach.
+func registerAccess(cmd *cobra.Command, a *kube.Access) {
+	cmd.Flags().StringVar(&a.Kubeconfig, "kubeconfig", "", "with --target kubernetes: the kubeconfig file (default: KUBECONFIG, else ~/.kube/config)")
+	cmd.Flags().StringVar(&a.Context, "context", "", "with --target kubernetes: the kubeconfig context (default: the current one)")
+	cmd.Flags().StringVarP(&a.Namespace, "namespace", "n", "", "with --target kubernetes: the namespace (default: the context's, else default)")
+}
+
+// connect resolves and reaches the cluster of target kubernetes, before
+// anything runs, and says which it is: a bad kubeconfig is bad input
+// (exit 2), an unreachable server a failure (exit 1). On other targets it
+// returns nil.
+func connect(stdout io.Writer, target string, a kube.Access) (*kube.Cluster, error) {
+	if target != "kubernetes" {
 		return nil, nil
 	}
-	cl, err := kube.Connect(context.Background(), f.access, 10*time.Second)
+	cl, err := kube.Connect(context.Background(), a, 10*time.Second)
 	switch {
 	case errors.Is(err, kube.ErrConfig):
 		return nil, badInput(fmt.Errorf("--target kubernetes: %w", err))
 	case err != nil:
 		return nil, &exitError{code: exitFailed, err: fmt.Errorf("--target kubernetes: %w; nothing was run", err)}
 	}
+	fmt.Fprintf(stdout, "target kubernetes: %s\n", cl)
 	return cl, nil
 }
 

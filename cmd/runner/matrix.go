@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/perfrunner/runner/engine"
+	"github.com/perfrunner/runner/kube"
 	"github.com/perfrunner/runner/matrix"
 	"github.com/perfrunner/runner/pace"
 )
@@ -23,6 +24,7 @@ type matrixFlags struct {
 	out          string
 	stepTimeout  time.Duration
 	lockDir      string
+	access       kube.Access
 }
 
 func (f *matrixFlags) register(cmd *cobra.Command) {
@@ -32,6 +34,7 @@ func (f *matrixFlags) register(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.stepTimeout, "step-timeout", engine.DefaultStepTimeout, "a step's timeout when neither the step nor the scenario gives one")
 	cmd.Flags().StringVar(&f.lockDir, "lock-dir", "", "where the per-target lock lives (default: the system's temporary directory)")
 	_ = cmd.Flags().MarkHidden("lock-dir")
+	registerAccess(cmd, &f.access)
 }
 
 func (f *matrixFlags) check() error {
@@ -97,19 +100,28 @@ cell breached a threshold, 130 interrupted.`,
 				if flags.paceOverride != "" || flags.target != "" {
 					return badInput(errors.New("--resume runs the matrix as it was started: --pace-override and --target cannot change it"))
 				}
-				if _, rerr := matrix.ReadIndex(resume); rerr != nil {
+				old, rerr := matrix.ReadIndex(resume)
+				if rerr != nil {
 					return badInput(rerr)
+				}
+				opts := flags.options(stdout)
+				if opts.Cluster, err = connect(stdout, old.Target, flags.access); err != nil {
+					return err
 				}
 				dir = resume
 				fmt.Fprintf(stdout, "resuming matrix %s\n", dir)
-				ix, err = matrix.Resume(ctx, dir, flags.options(stdout))
+				ix, err = matrix.Resume(ctx, dir, opts)
 			} else {
 				m, lerr := matrix.Load(args[0], flags.target)
 				if lerr != nil {
 					return badInput(lerr)
 				}
+				opts := flags.options(stdout)
+				if opts.Cluster, err = connect(stdout, m.Target, flags.access); err != nil {
+					return err
+				}
 				fmt.Fprintf(stdout, "matrix %s: %d cells on %s\n", m.Name, len(m.Cells(flags.paceOverride)), m.Target)
-				dir, ix, err = matrix.Start(ctx, m, flags.options(stdout))
+				dir, ix, err = matrix.Start(ctx, m, opts)
 			}
 			return matrixOutcome(stdout, dir, ix, err)
 		},

@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/perfrunner/runner/engine"
+	"github.com/perfrunner/runner/kube"
 	"github.com/perfrunner/runner/matrix"
 )
 
@@ -134,21 +135,32 @@ func printPlan(w io.Writer, sc *engine.Scenario, target string, stepTimeout time
 
 func newCleanupCommand(stdout io.Writer) *cobra.Command {
 	var timeout time.Duration
+	var access kube.Access
 	cmd := &cobra.Command{
 		Use:   "cleanup RUN_DIR",
 		Short: "Finish the teardown of a run whose process was killed, from its journal",
-		Args:  cobra.ExactArgs(1),
+		Long: `Finish the teardown of a run whose process was killed: undo every resource
+its journal still holds, newest first. For a run on kubernetes, give the
+cluster as exec was given it (--kubeconfig, --context); it must be the
+server the run used, and after the journal every object still carrying the
+run's label (runner.perf/run-id) is deleted, namespaces last.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if timeout <= 0 {
 				return badInput(fmt.Errorf("--timeout %s: must be positive", timeout))
 			}
-			if _, err := engine.ReadRunRecord(args[0]); err != nil {
+			rec, err := engine.ReadRunRecord(args[0])
+			if err != nil {
 				return badInput(fmt.Errorf("%s is not a run directory: %w", args[0], err))
+			}
+			cluster, err := connect(stdout, rec.Target, access)
+			if err != nil {
+				return err
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
 			progress := engine.NewProgress(stdout, false)
-			done, err := engine.Cleanup(ctx, args[0], progress)
+			done, err := engine.Cleanup(ctx, args[0], progress, cluster)
 			if err != nil {
 				return &exitError{code: exitFailed, err: fmt.Errorf("cleanup %s: %w", args[0], err)}
 			}
@@ -161,5 +173,6 @@ func newCleanupCommand(stdout io.Writer) *cobra.Command {
 		},
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", engine.DefaultTeardownTimeout, "how long the cleanup may take")
+	registerAccess(cmd, &access)
 	return cmd
 }

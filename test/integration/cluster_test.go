@@ -1,0 +1,498 @@
+//go:build integration
+
+// Package integration runs the runner against a real Kubernetes control
+// plane (make cluster-up): RUNNER_TEST_KUBECONFIG names its kubeconfig.
+// Every test runs the runner binary as a user would, then counts, through
+// the API server, the objects carrying the run label and the Helm releases
+// left behind: the count must be zero.
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+var (
+	runnerBin  string
+	kubeconfig string
+	restConfig *rest.Config
+)
+
+func TestMain(m *testing.M) {
+	kubeconfig = os.Getenv("RUNNER_TEST_KUBECONFIG")
+	if kubeconfig == "" {
+		fmt.Fprintln(os.Stderr, "RUNNER_TEST_KUBECONFIG is not set: run make cluster-up, then make test-integration")
+		os.Exit(1)
+	}
+	var err error
+	if restConfig, err = clientcmd.BuildConfigFromFlags("", kubeconfig); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	restConfig.QPS, restConfig.Burst = 50, 100
+	restConfig.WarningHandler = rest.NoWarnings{}
+	dir, err := os.MkdirTemp("", "runner-integration")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	runnerBin = filepath.Join(dir, "runner")
+	build := exec.Command("go", "build", "-o", runnerBin, "github.com/perfrunner/runner/cmd/runner")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build runner:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// run is one runner process.
+type run struct {
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	out    bytes.Buffer
+	lines  chan string
+	done   chan struct{}
+	exit   int
+	ns     string
+	outDir string
+}
+
+// start starts `runner exec testdata/cluster.yaml` on the test cluster in a
+// namespace of its own, with extra arguments.
+func start(t *testing.T, ns string, args ...string) *run {
+	t.Helper()
+	r := &run{ns: ns, outDir: t.TempDir(), lines: make(chan string, 1000), done: make(chan struct{})}
+	full := append([]string{"exec", "testdata/cluster.yaml", "--target", "kubernetes", "--kubeconfig", kubeconfig, "-n", ns, "--out", r.outDir}, args...)
+	r.cmd = exec.Command(runnerBin, full...)
+	pr, pw := io.Pipe()
+	r.cmd.Stdout, r.cmd.Stderr = pw, pw
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			r.mu.Lock()
+			r.out.WriteString(sc.Text() + "\n")
+			r.mu.Unlock()
+			select {
+			case r.lines <- sc.Text():
+			default:
+			}
+		}
+	}()
+	go func() {
+		err := r.cmd.Wait()
+		pw.Close()
+		r.exit = r.cmd.ProcessState.ExitCode()
+		if err != nil && r.exit == -1 {
+			r.exit = -1 // killed by a signal
+		}
+		close(r.done)
+	}()
+	t.Cleanup(func() { _ = r.cmd.Process.Kill(); <-r.done })
+	return r
+}
+
+func (r *run) output() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.out.String()
+}
+
+// waitLine waits for an output line containing s.
+func (r *run) waitLine(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.After(2 * time.Minute)
+	for {
+		select {
+		case l := <-r.lines:
+			if strings.Contains(l, s) {
+				return
+			}
+		case <-r.done:
+			if strings.Contains(r.output(), s) {
+				return
+			}
+			t.Fatalf("the runner exited (%d) before printing %q:\n%s", r.exit, s, r.output())
+		case <-deadline:
+			t.Fatalf("no line %q within 2 minutes:\n%s", s, r.output())
+		}
+	}
+}
+
+// wait waits for the process to exit and returns its exit code.
+func (r *run) wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-r.done:
+		return r.exit
+	case <-time.After(5 * time.Minute):
+		t.Fatalf("the runner did not exit within 5 minutes:\n%s", r.output())
+		return 0
+	}
+}
+
+var runDirLine = regexp.MustCompile(`→ (\S+)`)
+
+// dir returns the run directory the runner announced.
+func (r *run) dir(t *testing.T) string {
+	t.Helper()
+	m := runDirLine.FindStringSubmatch(r.output())
+	if m == nil {
+		t.Fatalf("no run directory in the output:\n%s", r.output())
+	}
+	return m[1]
+}
+
+// runRecord is what the tests read of run.json.
+type runRecord struct {
+	Status string `json:"status"`
+	RunID  string `json:"run_id"`
+	Steps  []struct {
+		Name   string `json:"name"`
+		Status string `json:"status"`
+		Error  string `json:"error"`
+	} `json:"steps"`
+}
+
+func readRecord(t *testing.T, dir string) runRecord {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "run.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec runRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// leftovers lists, through the API server, every object carrying the run
+// label (any run), every Helm release record, and namespace ns if it
+// exists.
+func leftovers(t *testing.T, ns string) []string {
+	t.Helper()
+	ctx := context.Background()
+	dc, err := discovery.NewDiscoveryClientForConfig(restConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dyn, err := dynamic.NewForConfig(restConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lists, err := dc.ServerPreferredResources()
+	if err != nil && !discovery.IsGroupDiscoveryFailedError(err) {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, l := range lists {
+		gv, _ := schema.ParseGroupVersion(l.GroupVersion)
+		for _, r := range l.APIResources {
+			if strings.Contains(r.Name, "/") || !contains(r.Verbs, "list") {
+				continue
+			}
+			items, err := dyn.Resource(gv.WithResource(r.Name)).List(ctx, metav1.ListOptions{LabelSelector: "runner.perf/run-id"})
+			if err != nil {
+				continue
+			}
+			for _, it := range items.Items {
+				left = append(left, fmt.Sprintf("%s %s/%s", r.Name, it.GetNamespace(), it.GetName()))
+			}
+		}
+	}
+	cs := kubernetes.NewForConfigOrDie(restConfig)
+	releases, err := cs.CoreV1().Secrets("").List(ctx, metav1.ListOptions{LabelSelector: "owner=helm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range releases.Items {
+		left = append(left, "helm release "+s.Namespace+"/"+s.Labels["name"])
+	}
+	if _, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err == nil {
+		left = append(left, "namespace "+ns)
+	}
+	return left
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// assertClean fails the test unless nothing is left, and logs the count.
+func assertClean(t *testing.T, ns string) {
+	t.Helper()
+	left := leftovers(t, ns)
+	t.Logf("leftover objects labelled runner.perf/run-id, Helm releases and the run's namespace: %d", len(left))
+	if len(left) > 0 {
+		t.Errorf("left behind: %s", strings.Join(left, "; "))
+	}
+}
+
+// markWidgetReady sets the Widget's Ready condition once it exists, as its
+// controller would; it gives up after a minute.
+func markWidgetReady(t *testing.T, ns string) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		dyn := dynamic.NewForConfigOrDie(restConfig)
+		res := dyn.Resource(schema.GroupVersionResource{Group: "perf.test", Version: "v1", Resource: "widgets"}).Namespace(ns)
+		deadline := time.Now().Add(time.Minute)
+		for time.Now().Before(deadline) {
+			w, err := res.Get(context.Background(), "w1", metav1.GetOptions{})
+			if err == nil {
+				_ = unstructured.SetNestedSlice(w.Object, []any{map[string]any{"type": "Ready", "status": "True", "reason": "Reconciled", "message": "set by the test"}}, "status", "conditions")
+				_, err = res.UpdateStatus(context.Background(), w, metav1.UpdateOptions{})
+				if err == nil {
+					done <- nil
+					return
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		done <- fmt.Errorf("the widget never appeared")
+	}()
+	return done
+}
+
+func stepStatus(rec runRecord, name string) (string, string) {
+	for _, s := range rec.Steps {
+		if s.Name == name {
+			return s.Status, s.Error
+		}
+	}
+	return "", ""
+}
+
+func TestInstallWaitUpgradeAndCustomResourceReady(t *testing.T) {
+	ns := "perf-it-ok"
+	ready := markWidgetReady(t, ns)
+	r := start(t, ns, "--set", "job=true")
+	r.waitLine(t, `step "hold" (sleep): started`)
+	// Every object of the release carries the run label while it runs.
+	cs := kubernetes.NewForConfigOrDie(restConfig)
+	dep, err := cs.AppsV1().Deployments(ns).Get(context.Background(), "app", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := readRecord(t, r.dir(t))
+	if dep.Labels["runner.perf/run-id"] != rec.RunID || rec.RunID == "" {
+		t.Errorf("deployment labels %v, run id %q", dep.Labels, rec.RunID)
+	}
+	if dep.Status.ReadyReplicas != 3 {
+		t.Errorf("after helm.upgrade: %d ready replicas, want 3", dep.Status.ReadyReplicas)
+	}
+	if code := r.wait(t); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, r.output())
+	}
+	if err := <-ready; err != nil {
+		t.Fatal(err)
+	}
+	if rec := readRecord(t, r.dir(t)); rec.Status != "succeeded" {
+		t.Errorf("status %s", rec.Status)
+	}
+	if !strings.Contains(r.output(), "target kubernetes: context kwok-runner-test, server https://") {
+		t.Errorf("the target is not named:\n%s", r.output())
+	}
+	assertClean(t, ns)
+}
+
+func TestFailingMeasureStillUninstalls(t *testing.T) {
+	ns := "perf-it-fail"
+	ready := markWidgetReady(t, ns)
+	r := start(t, ns, "--set", "measureCommand=exit 7")
+	if code := r.wait(t); code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", code, r.output())
+	}
+	<-ready
+	dir := r.dir(t)
+	if st, _ := stepStatus(readRecord(t, dir), "check"); st != "failed" {
+		t.Errorf("check: %s", st)
+	}
+	// The failure brought the namespace's events into the run directory.
+	events, err := os.ReadFile(filepath.Join(dir, "cluster", "events-"+ns+".txt"))
+	if err != nil || !strings.Contains(string(events), "deployment/app") {
+		t.Errorf("events: %v\n%s", err, events)
+	}
+	assertClean(t, ns)
+}
+
+func TestStepTimeoutNamesWhatWasNotReady(t *testing.T) {
+	ns := "perf-it-timeout"
+	r := start(t, ns, "--set", "widgetTimeout=2s")
+	if code := r.wait(t); code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", code, r.output())
+	}
+	st, msg := stepStatus(readRecord(t, r.dir(t)), "widget ready")
+	if st != "timed-out" || !strings.Contains(msg, "widget/w1 in "+ns+" not ready: no status conditions yet") {
+		t.Errorf("widget ready: %s: %s", st, msg)
+	}
+	assertClean(t, ns)
+}
+
+func TestInstallThatNeverGetsReadyIsUndone(t *testing.T) {
+	ns := "perf-it-pending"
+	r := start(t, ns, "--set", "unschedulable=true", "--set", "installTimeout=3s")
+	if code := r.wait(t); code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", code, r.output())
+	}
+	st, msg := stepStatus(readRecord(t, r.dir(t)), "install app")
+	if st != "timed-out" || !strings.Contains(msg, "deployment/app in "+ns+" not ready: 0 of 2 replicas available") {
+		t.Errorf("install app: %s: %s", st, msg)
+	}
+	assertClean(t, ns)
+}
+
+func TestInterrupts(t *testing.T) {
+	cases := []struct {
+		name, phase, at string
+		args            []string
+	}{
+		{"setup", "setup", `step "widget ready" (kube.wait): started`, nil},
+		{"measure", "measure", `step "hold" (sleep): started`, []string{"--set", "hold=1m"}},
+		{"teardown", "teardown", `step "teardown hold" (sleep): started`, []string{"--set", "teardownHold=3s"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ns := "perf-it-int-" + c.name
+			ready := make(<-chan error)
+			if c.phase != "setup" {
+				ready = markWidgetReady(t, ns)
+			}
+			r := start(t, ns, c.args...)
+			r.waitLine(t, c.at)
+			if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			if code := r.wait(t); code != 130 {
+				t.Fatalf("exit %d, want 130:\n%s", code, r.output())
+			}
+			if c.phase != "setup" {
+				<-ready
+			}
+			if rec := readRecord(t, r.dir(t)); rec.Status != "interrupted" {
+				t.Errorf("status %s", rec.Status)
+			}
+			assertClean(t, ns)
+		})
+	}
+}
+
+func TestKilledRunIsRefusedThenCleanedUp(t *testing.T) {
+	ns := "perf-it-killed"
+	ready := markWidgetReady(t, ns)
+	r := start(t, ns, "--set", "hold=1m")
+	r.waitLine(t, `step "hold" (sleep): started`)
+	if err := r.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	r.wait(t)
+	<-ready
+	dir := r.dir(t)
+	if left := leftovers(t, ns); len(left) == 0 {
+		t.Fatal("kill -9 left nothing: the test proves nothing")
+	} else {
+		t.Logf("after kill -9: %d objects and releases left", len(left))
+	}
+
+	// A new run refuses to start on top of them, and installs nothing.
+	other := start(t, "perf-it-second")
+	if code := other.wait(t); code != 1 || !strings.Contains(other.output(), "objects of unfinished earlier runs") || !strings.Contains(other.output(), "--clean-stale") {
+		t.Fatalf("second run: exit %d:\n%s", code, other.output())
+	}
+	if st, _ := stepStatus(readRecord(t, other.dir(t)), "install app"); st != "skipped" {
+		t.Errorf("second run's install: %s", st)
+	}
+
+	out, err := exec.Command(runnerBin, "cleanup", dir, "--kubeconfig", kubeconfig).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cleanup: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "objects labelled runner.perf/run-id=") {
+		t.Errorf("cleanup output:\n%s", out)
+	}
+	assertClean(t, ns)
+	assertClean(t, "perf-it-second")
+}
+
+func TestCleanStaleRemovesAnEarlierRun(t *testing.T) {
+	ns := "perf-it-stale"
+	ready := markWidgetReady(t, ns)
+	r := start(t, ns, "--set", "hold=1m")
+	r.waitLine(t, `step "hold" (sleep): started`)
+	_ = r.cmd.Process.Signal(syscall.SIGKILL)
+	r.wait(t)
+	<-ready
+
+	ns2 := "perf-it-stale-2"
+	ready2 := markWidgetReady(t, ns2)
+	next := start(t, ns2, "--clean-stale")
+	if code := next.wait(t); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, next.output())
+	}
+	<-ready2
+	if !strings.Contains(next.output(), "--clean-stale: deleted") {
+		t.Errorf("output:\n%s", next.output())
+	}
+	assertClean(t, ns)
+	assertClean(t, ns2)
+}
+
+func TestBadClusterIsAClearErrorBeforeAnything(t *testing.T) {
+	out := t.TempDir()
+	cmd := exec.Command(runnerBin, "exec", "testdata/cluster.yaml", "--target", "kubernetes", "--kubeconfig", "/nonexistent/kubeconfig", "--out", out)
+	b, _ := cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(b), "/nonexistent/kubeconfig") {
+		t.Errorf("missing kubeconfig: exit %d: %s", cmd.ProcessState.ExitCode(), b)
+	}
+
+	unreachable := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(unreachable, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: gone, context: {cluster: c, user: u}}]
+current-context: gone
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd = exec.Command(runnerBin, "exec", "testdata/cluster.yaml", "--target", "kubernetes", "--kubeconfig", unreachable, "--out", out)
+	b, _ = cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(b), "cannot reach the API server https://127.0.0.1:1 of context gone") {
+		t.Errorf("unreachable: exit %d: %s", cmd.ProcessState.ExitCode(), b)
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
+		t.Errorf("a run directory was created: %v", entries)
+	}
+}
