@@ -73,7 +73,7 @@ cluster-up: $(CLUSTER_BIN)/.control-plane $(CLUSTER_BIN)/.kwok
 TEST_KUBECONFIG := $(CURDIR)/$(CLUSTER)/.work/kubeconfig
 test-integration: $(CLUSTER_BIN)/.control-plane $(CLUSTER_BIN)/.kwok
 	$(CLUSTER)/up.sh
-	RUNNER_TEST_KUBECONFIG=$(TEST_KUBECONFIG) $(GO) test -tags integration -count=1 -p 1 ./kube/ ./test/integration/; \
+	RUNNER_TEST_KUBECONFIG=$(TEST_KUBECONFIG) $(GO) test -tags integration -count=1 -p 1 -timeout 30m ./kube/ ./test/integration/; \
 	  status=$$?; $(CLUSTER)/down.sh; exit $$status
 
 ## cluster-down: stop the test cluster and remove its state

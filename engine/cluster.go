@@ -16,29 +16,44 @@ import (
 const staleTimeout = 5 * time.Minute
 
 // checkStale refuses to run, on kubernetes, while objects of another run
-// are in the cluster (an unfinished earlier run), unless CleanStale: then
-// it deletes them first.
+// are in the cluster: a run going on now (its Lease is current) or an
+// unfinished earlier one. With CleanStale, the objects of runs that are not
+// going on are deleted first instead.
 func (r *Runner) checkStale(ctx context.Context) error {
 	if r.cluster == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, staleTimeout)
 	defer cancel()
+	stale, unchecked, err := r.cluster.Stale(ctx)
+	if err != nil {
+		return fmt.Errorf("look for objects of earlier runs: %w", err)
+	}
+	if len(unchecked) > 0 {
+		r.obs.Message("could not look for objects of earlier runs in: " + strings.Join(unchecked, ", "))
+	}
+	if len(stale) == 0 {
+		return nil
+	}
+	live, err := r.cluster.Live(ctx, stale)
+	if err != nil {
+		return err
+	}
+	if len(live) > 0 {
+		names := make([]string, len(live))
+		for i, l := range live {
+			names[i] = l.String()
+		}
+		return fmt.Errorf("another run is going on in this cluster: %s; runs share a cluster one at a time, so nothing was installed", strings.Join(names, ", "))
+	}
 	if r.CleanStale {
-		swept, err := r.cluster.SweepStale(ctx)
-		if len(swept) > 0 {
-			r.obs.Message(fmt.Sprintf("--clean-stale: deleted %d objects of earlier runs (%s)", len(swept), runsOf(swept)))
+		res, err := r.cluster.SweepStale(ctx)
+		if len(res.Deleted) > 0 {
+			r.obs.Message(fmt.Sprintf("--clean-stale: deleted %d objects of earlier runs (%s)", len(res.Deleted), runsOf(res.Deleted)))
 		}
 		if err != nil {
 			return fmt.Errorf("--clean-stale: %w", err)
 		}
-		return nil
-	}
-	stale, err := r.cluster.Stale(ctx)
-	if err != nil {
-		return fmt.Errorf("look for objects of earlier runs: %w", err)
-	}
-	if len(stale) == 0 {
 		return nil
 	}
 	names := make([]string, 0, 5)
@@ -83,14 +98,23 @@ func (r *Runner) collectCluster() {
 	r.obs.Message("logs and events of namespaces " + strings.Join(r.cluster.Namespaces(), ", ") + " written to " + dir)
 }
 
+// sweepTimeout bounds the label sweep, which has a budget of its own: it
+// must run even when the teardown steps used all of theirs.
+const sweepTimeout = 5 * time.Minute
+
 // sweep deletes whatever still carries the run's label, after the journal
-// is undone: objects a chart's hooks made, namespaces the run created.
-func sweep(ctx context.Context, t *kube.Target, report func(UndoRecord)) error {
-	swept, err := t.Sweep(ctx)
-	if len(swept) == 0 && err == nil {
+// is undone: the run's Lease, namespaces the run created, objects of hooks.
+func sweep(t *kube.Target, report func(UndoRecord), say func(string)) error {
+	ctx, cancel := context.WithTimeout(context.Background(), sweepTimeout)
+	defer cancel()
+	res, err := t.Sweep(ctx)
+	if len(res.Unchecked) > 0 {
+		say("the sweep could not look in: " + strings.Join(res.Unchecked, ", "))
+	}
+	if len(res.Deleted) == 0 && err == nil {
 		return nil
 	}
-	rec := UndoRecord{Resource: fmt.Sprintf("%d objects labelled %s=%s", len(swept), kube.RunLabel, t.RunID()), Status: "undone"}
+	rec := UndoRecord{Resource: fmt.Sprintf("%d objects labelled %s=%s", len(res.Deleted), kube.RunLabel, t.RunID()), Status: "undone"}
 	if err != nil {
 		rec.Status, rec.Error = "failed", err.Error()
 	}

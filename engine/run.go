@@ -49,6 +49,8 @@ type Runner struct {
 	journal *Journal
 	shared  *steps.Shared
 	cluster *kube.Target // on kubernetes
+	// stopHeartbeat stops renewing the run's Lease (on kubernetes).
+	stopHeartbeat func()
 	log     *slog.Logger
 	record  RunRecord
 	obs     Observer
@@ -85,9 +87,22 @@ func (r *Runner) Run(ctx context.Context) error {
 	var result *multierror.Error
 	failed := false
 	measured := false
-	if err := r.checkStale(ctx); err != nil {
-		result = multierror.Append(result, err)
-		failed = true
+	if r.cluster != nil {
+		// The Lease comes first: two runs starting together then see each
+		// other, and both refuse rather than both going on.
+		stop, err := r.cluster.Heartbeat(ctx)
+		if err != nil {
+			result = multierror.Append(result, err)
+			failed = true
+		} else {
+			r.stopHeartbeat = stop
+		}
+	}
+	if !failed {
+		if err := r.checkStale(ctx); err != nil {
+			result = multierror.Append(result, err)
+			failed = true
+		}
 	}
 	for _, phase := range []Phase{Setup, Warmup, Measure} {
 		if failed || ctx.Err() != nil {
@@ -140,6 +155,11 @@ func (r *Runner) Run(ctx context.Context) error {
 		// A report step may create something too: nothing outlives the run.
 		if err := r.undoPending(context.Background()); err != nil {
 			result = multierror.Append(result, err)
+		}
+		if r.cluster != nil && len(r.Scenario.Steps[Report]) > 0 {
+			if err := sweep(r.cluster, r.reportUndo, r.obs.Message); err != nil {
+				result = multierror.Append(result, err)
+			}
 		}
 	}
 	closeCtx, cancelClose := context.WithTimeout(context.Background(), 10*time.Second)
@@ -235,6 +255,7 @@ func (r *Runner) prepare() error {
 	if r.obs == nil {
 		r.obs = nopObserver{}
 	}
+	r.stopHeartbeat = func() {}
 	paceSet := sc.Pace.Name
 	if paceSet == "" {
 		paceSet = "no-pace"

@@ -65,7 +65,8 @@ func (r *Runner) teardown() error {
 		result = multierror.Append(result, err)
 	}
 	if r.cluster != nil {
-		if err := sweep(ctx, r.cluster, r.reportUndo); err != nil {
+		r.stopHeartbeat()
+		if err := sweep(r.cluster, r.reportUndo, r.obs.Message); err != nil {
 			result = multierror.Append(result, err)
 		}
 	}
@@ -192,7 +193,7 @@ func Cleanup(ctx context.Context, dir string, obs Observer, cluster *kube.Cluste
 	u := undoer{dir: dir, target: rec.Target, journal: journal, log: log, shared: shared, report: report}
 	undoErr := u.pending(ctx)
 	if target != nil {
-		if err := sweep(ctx, target, report); err != nil {
+		if err := sweep(target, report, obs.Message); err != nil {
 			undoErr = multierror.Append(undoErr, err)
 		}
 	}

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,14 +37,21 @@ func (l Labelled) String() string {
 }
 
 // labelled lists every object matching selector, in every resource the API
-// server can list and delete.
-func (t *Target) labelled(ctx context.Context, selector string) ([]Labelled, error) {
+// server can list and delete. What it could not look at (an API group that
+// does not answer, a kind the user may not list) is returned as unchecked,
+// not as an error: a user with rights in some namespaces only can still run.
+func (t *Target) labelled(ctx context.Context, selector string) (found []Labelled, unchecked []string, err error) {
 	t.disc.Invalidate()
 	lists, err := t.disc.ServerPreferredResources()
-	if err != nil && !discovery.IsGroupDiscoveryFailedError(err) {
-		return nil, fmt.Errorf("list the cluster's resources: %w", err)
+	var failed *discovery.ErrGroupDiscoveryFailed
+	switch {
+	case errors.As(err, &failed):
+		for gv, gerr := range failed.Groups {
+			unchecked = append(unchecked, fmt.Sprintf("API group %s (%v)", gv, gerr))
+		}
+	case err != nil:
+		return nil, nil, fmt.Errorf("list the cluster's resources: %w", err)
 	}
-	var found []Labelled
 	for _, list := range lists {
 		gv, err := schema.ParseGroupVersion(list.GroupVersion)
 		if err != nil {
@@ -55,11 +63,14 @@ func (t *Target) labelled(ctx context.Context, selector string) ([]Labelled, err
 			}
 			gvr := gv.WithResource(r.Name)
 			items, err := t.dyn.Resource(gvr).List(ctx, metav1.ListOptions{LabelSelector: selector})
-			if apierrors.IsNotFound(err) || apierrors.IsMethodNotSupported(err) {
+			switch {
+			case apierrors.IsNotFound(err) || apierrors.IsMethodNotSupported(err):
 				continue
-			}
-			if err != nil {
-				return nil, fmt.Errorf("list %s labelled %s: %w", gvr.Resource, selector, err)
+			case apierrors.IsForbidden(err) || apierrors.IsServiceUnavailable(err):
+				unchecked = append(unchecked, fmt.Sprintf("%s (%s)", gvr.GroupResource(), apierrors.ReasonForError(err)))
+				continue
+			case err != nil:
+				return nil, nil, fmt.Errorf("list %s labelled %s: %w", gvr.Resource, selector, err)
 			}
 			for _, it := range items.Items {
 				found = append(found, Labelled{Resource: gvr, Namespace: it.GetNamespace(), Name: it.GetName(), RunID: it.GetLabels()[RunLabel]})
@@ -67,7 +78,8 @@ func (t *Target) labelled(ctx context.Context, selector string) ([]Labelled, err
 		}
 	}
 	sort.Slice(found, func(i, j int) bool { return found[i].String() < found[j].String() })
-	return found, nil
+	sort.Strings(unchecked)
+	return found, unchecked, nil
 }
 
 func hasVerbs(have metav1.Verbs, want ...string) bool {
@@ -83,63 +95,70 @@ func hasVerbs(have metav1.Verbs, want ...string) bool {
 	return true
 }
 
+// SweepResult is what a sweep did.
+type SweepResult struct {
+	Deleted   []Labelled
+	Unchecked []string // kinds or API groups it could not list
+}
+
 // Sweep deletes every object carrying the run's label, namespaces last,
-// and waits until none is left or ctx ends. It returns what it deleted.
-func (t *Target) Sweep(ctx context.Context) ([]Labelled, error) {
+// and waits until none is left or ctx ends.
+func (t *Target) Sweep(ctx context.Context) (SweepResult, error) {
 	return t.sweep(ctx, RunLabel+"="+t.runID)
 }
 
 // Stale lists the objects of other runs: those carrying RunLabel with
 // another value.
-func (t *Target) Stale(ctx context.Context) ([]Labelled, error) {
-	return t.labelled(ctx, RunLabel+","+RunLabel+"!="+t.runID)
+func (t *Target) Stale(ctx context.Context) ([]Labelled, []string, error) {
+	return t.labelled(ctx, staleSelector(t.runID))
 }
 
 // SweepStale deletes the objects of other runs, as Sweep does.
-func (t *Target) SweepStale(ctx context.Context) ([]Labelled, error) {
-	return t.sweep(ctx, RunLabel+","+RunLabel+"!="+t.runID)
+func (t *Target) SweepStale(ctx context.Context) (SweepResult, error) {
+	return t.sweep(ctx, staleSelector(t.runID))
 }
 
-func (t *Target) sweep(ctx context.Context, selector string) ([]Labelled, error) {
-	found, err := t.labelled(ctx, selector)
+func staleSelector(runID string) string { return RunLabel + "," + RunLabel + "!=" + runID }
+
+func (t *Target) sweep(ctx context.Context, selector string) (SweepResult, error) {
+	found, unchecked, err := t.labelled(ctx, selector)
+	res := SweepResult{Deleted: found, Unchecked: unchecked}
 	if err != nil || len(found) == 0 {
-		return nil, err
+		return res, err
 	}
 	bg := metav1.DeletePropagationBackground
-	del := func(l Labelled) error {
-		err := t.dyn.Resource(l.Resource).Namespace(l.Namespace).Delete(ctx, l.Name, metav1.DeleteOptions{PropagationPolicy: &bg})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete %s: %w", l, err)
-		}
-		t.log.Info("swept", "object", l.String())
-		return nil
-	}
+	var errs []error
 	for _, last := range []bool{false, true} {
 		for _, l := range found {
 			if (l.Resource.Resource == "namespaces" && l.Resource.Group == "") != last {
 				continue
 			}
-			if err := del(l); err != nil {
-				return found, err
+			err := t.dyn.Resource(l.Resource).Namespace(l.Namespace).Delete(ctx, l.Name, metav1.DeleteOptions{PropagationPolicy: &bg})
+			if err != nil && !apierrors.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("delete %s: %w", l, err))
+				continue
 			}
+			t.log.Info("swept", "object", l.String())
 		}
 	}
 	for {
-		left, err := t.labelled(ctx, selector)
+		left, _, err := t.labelled(ctx, selector)
 		if err == nil && len(left) == 0 {
-			return found, nil
+			return res, errors.Join(errs...)
 		}
 		select {
 		case <-time.After(time.Second):
 		case <-ctx.Done():
 			if err != nil {
-				return found, fmt.Errorf("sweep: %w", err)
+				errs = append(errs, fmt.Errorf("sweep: %w", err))
+				return res, errors.Join(errs...)
 			}
 			names := make([]string, len(left))
 			for i, l := range left {
 				names[i] = l.String()
 			}
-			return found, fmt.Errorf("sweep: %w: %d objects labelled %s are still there: %s", context.Cause(ctx), len(left), selector, strings.Join(names, ", "))
+			errs = append(errs, fmt.Errorf("sweep: %w: %d objects labelled %s are still there: %s", context.Cause(ctx), len(left), selector, strings.Join(names, ", ")))
+			return res, errors.Join(errs...)
 		}
 	}
 }
@@ -173,19 +192,22 @@ func (t *Target) Collect(ctx context.Context, dir string, namespaces []string) e
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	var errs []error
 	for _, ns := range namespaces {
 		if err := t.collect(ctx, dir, ns); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func (t *Target) collect(ctx context.Context, dir, ns string) error {
 	core := t.cluster.Client.CoreV1()
+	var errs []error
 	events, err := core.Events(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return fmt.Errorf("events of %s: %w", ns, err)
+		errs = append(errs, fmt.Errorf("events of %s: %w", ns, err))
+		events = &corev1.EventList{}
 	}
 	items := events.Items
 	when := func(e corev1.Event) time.Time {
@@ -207,7 +229,7 @@ func (t *Target) collect(ctx context.Context, dir, ns string) error {
 	}
 	pods, err := core.Pods(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return fmt.Errorf("pods of %s: %w", ns, err)
+		return errors.Join(append(errs, fmt.Errorf("pods of %s: %w", ns, err))...)
 	}
 	b.Reset()
 	for _, p := range pods.Items {
@@ -232,7 +254,10 @@ func (t *Target) collect(ctx context.Context, dir, ns string) error {
 			}
 		}
 	}
-	return os.WriteFile(filepath.Join(dir, "pods-"+ns+".txt"), []byte(b.String()), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "pods-"+ns+".txt"), []byte(b.String()), 0o644); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 func oneLine(s string) string {

@@ -126,22 +126,50 @@ func (t *Target) ensureNamespace(ctx context.Context, ns string) error {
 // release is uninstalled at once (atomic): an install either succeeds
 // ready or leaves nothing.
 func (t *Target) Install(ctx context.Context, c *helm.Chart, release, namespace string, values map[string]any) error {
+	if c.HasCRDs() {
+		return fmt.Errorf("chart %s has CustomResourceDefinitions in crds/, which Helm installs unlabelled and never removes: apply them with kube.apply, which journals and removes them: %w", c.Source, steps.ErrNotCreated)
+	}
 	if err := t.ensureNamespace(ctx, namespace); err != nil {
 		return err
 	}
 	rel, err := t.helm.Install(ctx, c, release, namespace, values)
+	if errors.Is(err, helm.ErrNameInUse) {
+		// Not this run's: teardown must leave it alone.
+		return fmt.Errorf("install %s: %w: %w", release, err, steps.ErrNotCreated)
+	}
 	if err == nil {
 		t.log.Info("release installed", "release", release, "namespace", namespace, "revision", rel.Revision)
+		err = t.labelHooks(ctx, rel)
+	}
+	if err == nil {
 		err = t.waitManifest(ctx, rel, nil, true)
 	}
 	if err != nil {
-		if rel != nil || !strings.Contains(err.Error(), "cannot re-use a name that is still in use") {
-			t.log.Info("install failed: uninstalling", "release", release, "err", err)
-			if uerr := t.helm.Uninstall(release, namespace); uerr != nil {
-				err = errors.Join(err, fmt.Errorf("and uninstalling it after: %w", uerr))
-			}
+		t.log.Info("install failed: uninstalling", "release", release, "err", err)
+		if uerr := t.helm.Uninstall(release, namespace, 0); uerr != nil {
+			err = errors.Join(err, fmt.Errorf("and uninstalling it after: %w", uerr))
 		}
 		return fmt.Errorf("install %s in %s: %w", release, namespace, err)
+	}
+	return nil
+}
+
+// labelHooks labels the objects a release's hooks left (Helm's
+// post-renderer does not see hooks), so that the sweep finds them.
+func (t *Target) labelHooks(ctx context.Context, rel *helm.Release) error {
+	if len(rel.Hooks) == 0 {
+		return nil
+	}
+	patch := []byte(fmt.Sprintf(`{"metadata":{"labels":{%q:%q}}}`, RunLabel, t.runID))
+	objs, err := t.manifestObjects(&helm.Release{Name: rel.Name, Namespace: rel.Namespace, Manifest: strings.Join(rel.Hooks, "\n---\n")})
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		_, err := t.dyn.Resource(o.gvr).Namespace(o.namespace).Patch(ctx, o.name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: FieldManager})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("label hook %s: %w", o, err)
+		}
 	}
 	return nil
 }
@@ -153,9 +181,18 @@ func (t *Target) Upgrade(ctx context.Context, c *helm.Chart, release, namespace 
 	if err != nil {
 		return fmt.Errorf("upgrade %s in %s: %w", release, namespace, err)
 	}
+	if before.Labels[RunLabel] != t.runID {
+		return fmt.Errorf("upgrade %s in %s: this run did not install it (its record is labelled %s=%q): a run upgrades only its own releases", release, namespace, RunLabel, before.Labels[RunLabel])
+	}
+	if c.HasCRDs() {
+		return fmt.Errorf("chart %s has CustomResourceDefinitions in crds/: apply them with kube.apply", c.Source)
+	}
 	rel, err := t.helm.Upgrade(ctx, c, release, namespace, values)
 	if err == nil {
 		t.log.Info("release upgraded", "release", release, "namespace", namespace, "revision", rel.Revision)
+		err = t.labelHooks(ctx, rel)
+	}
+	if err == nil {
 		err = t.waitManifest(ctx, rel, nil, true)
 	}
 	if err != nil {
@@ -168,20 +205,22 @@ func (t *Target) Upgrade(ctx context.Context, c *helm.Chart, release, namespace 
 	return nil
 }
 
-// Uninstall uninstalls the release and waits until its objects are gone.
+// Uninstall uninstalls the release and waits until its objects are gone,
+// until ctx's deadline. Helm has no context here: the deletes are issued
+// whatever happens, and only the wait is bounded.
 func (t *Target) Uninstall(ctx context.Context, release, namespace string) error {
-	done := make(chan error, 1)
-	go func() { done <- t.helm.Uninstall(release, namespace) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return fmt.Errorf("uninstall %s in %s: %w", release, namespace, err)
-		}
-		t.log.Info("release uninstalled", "release", release, "namespace", namespace)
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("uninstall %s in %s: %w (it goes on in the background; the run's label sweep removes what is left)", release, namespace, context.Cause(ctx))
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("uninstall %s in %s: %w", release, namespace, context.Cause(ctx))
 	}
+	var timeout time.Duration
+	if d, ok := ctx.Deadline(); ok {
+		timeout = max(time.Until(d), time.Second)
+	}
+	if err := t.helm.Uninstall(release, namespace, timeout); err != nil {
+		return fmt.Errorf("uninstall %s in %s: %w", release, namespace, err)
+	}
+	t.log.Info("release uninstalled", "release", release, "namespace", namespace)
+	return nil
 }
 
 // Wait waits for a release, or objects of it.
@@ -225,7 +264,7 @@ func (t *Target) WaitFor(ctx context.Context, w steps.WaitSpec) error {
 		}
 		objs = append(objs, ob)
 	}
-	check := func(u *unstructured.Unstructured) (bool, string, error) { return readiness(u, true) }
+	check := func(u *unstructured.Unstructured) (bool, string, error) { return readiness(u, isCustom(u.GetAPIVersion())) }
 	if path != nil {
 		check = func(u *unstructured.Unstructured) (bool, string, error) { return matches(path, w.Value, u) }
 	}
@@ -382,7 +421,7 @@ func (t *Target) waitManifest(ctx context.Context, rel *helm.Release, names []st
 		if workloadsOnly && !isWorkload(u.GetKind()) {
 			return true, "", nil
 		}
-		return readiness(u, explicit)
+		return readiness(u, explicit && isCustom(u.GetAPIVersion()))
 	})
 }
 
@@ -408,6 +447,9 @@ func (t *Target) waitAll(ctx context.Context, objs []object, check func(*unstruc
 				still = append(still, i)
 				continue
 			case err != nil && ctx.Err() != nil:
+				if last[i] == "" {
+					last[i] = "not looked at before the time ran out"
+				}
 				still = append(still, i)
 				continue
 			case err != nil:
@@ -440,6 +482,17 @@ func (t *Target) waitAll(ctx context.Context, objs []object, check func(*unstruc
 	}
 }
 
+// isCustom reports whether apiVersion is of a group Kubernetes does not
+// define itself: a custom resource, which reports readiness by a Ready
+// condition if at all.
+func isCustom(apiVersion string) bool {
+	group, _, ok := strings.Cut(apiVersion, "/")
+	if !ok {
+		return false // the core group
+	}
+	return strings.Contains(group, ".") && !strings.HasSuffix(group, ".k8s.io")
+}
+
 func isWorkload(kind string) bool {
 	switch kind {
 	case "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod", "Job":
@@ -449,10 +502,10 @@ func isWorkload(kind string) bool {
 }
 
 // readiness says whether an object is ready, and if not, why. Workloads
-// follow their own status; any other object with status conditions needs
-// Ready=True; an object with neither is ready once it exists, unless
-// needReady (a custom resource named in kube.wait must say Ready). A failed
-// Job is a permanent error.
+// follow their own status, as kubectl rollout status reads it; any other
+// object with a Ready condition needs it True; an object without one is
+// ready once it exists, unless needReady (a custom resource named in
+// kube.wait must say Ready). A failed Job or Pod is a permanent error.
 func readiness(u *unstructured.Unstructured, needReady bool) (bool, string, error) {
 	gen := u.GetGeneration()
 	// A status that says which generation it saw must have seen this one.
@@ -466,15 +519,33 @@ func readiness(u *unstructured.Unstructured, needReady bool) (bool, string, erro
 		return v
 	}
 	have := func(path ...string) int64 { v, _, _ := unstructured.NestedInt64(u.Object, path...); return v }
+	str := func(path ...string) string { v, _, _ := unstructured.NestedString(u.Object, path...); return v }
 	conds := conditions(u)
 	switch u.GetKind() {
 	case "Deployment":
 		n := want("spec", "replicas")
-		if stale || have("status", "updatedReplicas") < n || have("status", "availableReplicas") < n || conds["Available"].status != "True" {
-			return false, fmt.Sprintf("%d of %d replicas available, %d updated; %s", have("status", "availableReplicas"), n, have("status", "updatedReplicas"), conds), nil
+		updated, total, available := have("status", "updatedReplicas"), have("status", "replicas"), have("status", "availableReplicas")
+		switch {
+		case stale:
+			return false, "its controller has not seen the latest spec yet", nil
+		case updated < n || total > updated || available < n:
+			return false, fmt.Sprintf("%d of %d replicas available, %d updated, %d in all; %s", available, n, updated, total, conds), nil
 		}
 		return true, "", nil
-	case "StatefulSet", "ReplicaSet":
+	case "StatefulSet":
+		n := want("spec", "replicas")
+		ready, updated := have("status", "readyReplicas"), have("status", "updatedReplicas")
+		rolling := str("spec", "updateStrategy", "type") != "OnDelete"
+		switch {
+		case !has && gen > 0:
+			return false, "its controller has not seen it yet", nil
+		case stale:
+			return false, "its controller has not seen the latest spec yet", nil
+		case ready < n || rolling && (updated < n || str("status", "currentRevision") != str("status", "updateRevision")):
+			return false, fmt.Sprintf("%d of %d replicas ready, %d updated; %s", ready, n, updated, conds), nil
+		}
+		return true, "", nil
+	case "ReplicaSet":
 		n := want("spec", "replicas")
 		if stale || have("status", "readyReplicas") < n {
 			return false, fmt.Sprintf("%d of %d replicas ready; %s", have("status", "readyReplicas"), n, conds), nil
@@ -482,12 +553,17 @@ func readiness(u *unstructured.Unstructured, needReady bool) (bool, string, erro
 		return true, "", nil
 	case "DaemonSet":
 		n := have("status", "desiredNumberScheduled")
-		if stale || have("status", "numberReady") < n {
-			return false, fmt.Sprintf("%d of %d pods ready", have("status", "numberReady"), n), nil
+		switch {
+		case !has && gen > 0:
+			return false, "its controller has not seen it yet", nil
+		case stale:
+			return false, "its controller has not seen the latest spec yet", nil
+		case have("status", "updatedNumberScheduled") < n || have("status", "numberAvailable") < n:
+			return false, fmt.Sprintf("%d of %d pods available, %d updated", have("status", "numberAvailable"), n, have("status", "updatedNumberScheduled")), nil
 		}
 		return true, "", nil
 	case "Pod":
-		phase, _, _ := unstructured.NestedString(u.Object, "status", "phase")
+		phase := str("status", "phase")
 		if phase == "Succeeded" || conds["Ready"].status == "True" {
 			return true, "", nil
 		}
@@ -504,17 +580,18 @@ func readiness(u *unstructured.Unstructured, needReady bool) (bool, string, erro
 		}
 		return false, fmt.Sprintf("%d succeeded, %d active; %s", have("status", "succeeded"), have("status", "active"), conds), nil
 	}
-	if len(conds) == 0 && !needReady {
+	ready, hasReady := conds["Ready"]
+	switch {
+	case hasReady && ready.status == "True" && !stale:
 		return true, "", nil
-	}
-	ready := conds["Ready"]
-	if ready.status == "True" && !stale {
+	case hasReady:
+		return false, conds.String(), nil
+	case !needReady:
 		return true, "", nil
-	}
-	if len(conds) == 0 {
+	case len(conds) == 0:
 		return false, "no status conditions yet", nil
 	}
-	return false, conds.String(), nil
+	return false, "no Ready condition yet; " + conds.String(), nil
 }
 
 type condition struct{ status, reason, message string }
@@ -571,6 +648,32 @@ func matches(path *jsonpath.JSONPath, value string, u *unstructured.Unstructured
 
 // Apply applies objects by server-side apply, labelled with the run.
 func (t *Target) Apply(ctx context.Context, namespace string, objects []steps.Object) error {
+	// An object that exists and is not this run's is left alone, and so is
+	// every other: teardown would delete what the run did not make.
+	for _, o := range objects {
+		u := &unstructured.Unstructured{Object: o}
+		m, err := t.mapping(u.GetAPIVersion(), u.GetKind())
+		if err != nil {
+			if meta.IsNoMatchError(errors.Unwrap(err)) {
+				continue // a kind an earlier object of this step defines
+			}
+			return err
+		}
+		ns := ""
+		if m.Scope.Name() == meta.RESTScopeNameNamespace {
+			if ns = u.GetNamespace(); ns == "" {
+				ns = namespace
+			}
+		}
+		found, err := t.dyn.Resource(m.Resource).Namespace(ns).Get(ctx, u.GetName(), metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return fmt.Errorf("apply %s %s: %w", strings.ToLower(u.GetKind()), u.GetName(), err)
+		case found.GetLabels()[RunLabel] != t.runID:
+			return fmt.Errorf("%s %s exists already and is not this run's: a run applies only objects it makes (delete it, or name another); nothing was applied: %w", strings.ToLower(u.GetKind()), u.GetName(), steps.ErrNotCreated)
+		}
+	}
 	for _, o := range objects {
 		u := &unstructured.Unstructured{Object: o}
 		u = u.DeepCopy()
@@ -642,9 +745,12 @@ func (t *Target) Delete(ctx context.Context, ref steps.ObjectRef) error {
 	}
 	for {
 		_, err := ri.Get(ctx, ref.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
+		switch {
+		case apierrors.IsNotFound(err):
 			t.log.Info("deleted", "object", ref.String())
 			return nil
+		case err != nil && ctx.Err() == nil:
+			return fmt.Errorf("delete %s: %w", ref, err)
 		}
 		select {
 		case <-time.After(poll):

@@ -206,7 +206,9 @@ func resume(ctx context.Context, dir string, opts Options) (*Index, error) {
 			// left things installed: finish its teardown before the cell
 			// runs again on fresh systems, and keep its directory.
 			runDir := filepath.Join(dir, c.RunDir)
-			if pending, _ := engine.Pending(runDir); len(pending) > 0 {
+			// On kubernetes the journal may be empty while objects carrying
+			// the run's label remain (a sweep that was cut short).
+			if pending, _ := engine.Pending(runDir); len(pending) > 0 || opts.Cluster != nil {
 				say("cell %s: finishing the teardown of its earlier run %s (%d left)", c.ID, c.RunDir, len(pending))
 				if _, err := engine.Cleanup(context.WithoutCancel(ctx), runDir, nil, opts.Cluster); err != nil {
 					c.Status, c.Error = Failed, fmt.Sprintf("cleanup of its earlier run %s: %v", c.RunDir, err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/perfrunner/runner/engine"
+	"github.com/perfrunner/runner/kube"
 	"github.com/perfrunner/runner/steps"
 )
 
@@ -98,6 +100,21 @@ func interruptible(stderr io.Writer, finish func() string) (context.Context, fun
 	}
 }
 
+// clusterFlags are the flags that reach cl again, for a command printed to
+// be run later.
+func clusterFlags(cl *kube.Cluster) string {
+	if cl == nil {
+		return ""
+	}
+	flags := " --context " + cl.Context
+	if cl.Kubeconfig != "" {
+		if abs, err := filepath.Abs(cl.Kubeconfig); err == nil {
+			flags = " --kubeconfig " + abs + flags
+		}
+	}
+	return flags
+}
+
 // execScenario runs runner with progress on stdout.
 func execScenario(runner *engine.Runner, stdout, stderr io.Writer) error {
 	live := false
@@ -107,7 +124,7 @@ func execScenario(runner *engine.Runner, stdout, stderr io.Writer) error {
 	progress := engine.NewProgress(stdout, live)
 	runner.Observer = progress
 
-	ctx, stop := interruptible(stderr, func() string { return "runner cleanup " + runner.Dir() })
+	ctx, stop := interruptible(stderr, func() string { return "runner cleanup " + runner.Dir() + clusterFlags(runner.Cluster) })
 	defer stop()
 
 	err := runner.Run(ctx)

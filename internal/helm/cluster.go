@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
 	"helm.sh/helm/v3/pkg/strvals"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -34,8 +35,25 @@ type Release struct {
 	Name      string
 	Namespace string
 	Revision  int
-	Manifest  string // the rendered objects, labelled
+	Manifest  string            // the rendered objects, labelled
+	Hooks     []string          // the hooks' manifests: the post-renderer does not see them
+	Labels    map[string]string // the labels of the release's record
 }
+
+func wrapRelease(rel *release.Release) *Release {
+	r := &Release{Name: rel.Name, Namespace: rel.Namespace, Revision: rel.Version, Manifest: rel.Manifest, Labels: rel.Labels}
+	for _, h := range rel.Hooks {
+		r.Hooks = append(r.Hooks, h.Manifest)
+	}
+	return r
+}
+
+// ErrNameInUse is returned by Install for a release name that is taken.
+var ErrNameInUse = errors.New("a release of that name exists already")
+
+// HasCRDs reports whether the chart carries CustomResourceDefinitions in
+// its crds/ directory, which Helm installs unlabelled and never removes.
+func (c *Chart) HasCRDs() bool { return len(c.chart.CRDObjects()) > 0 }
 
 // ErrNotFound is returned for a release that does not exist.
 var ErrNotFound = errors.New("release not found")
@@ -82,11 +100,14 @@ func (cl *Cluster) Install(ctx context.Context, c *Chart, release, namespace str
 	if values == nil {
 		values = map[string]any{}
 	}
+	if _, err := action.NewGet(cfg).Run(release); err == nil {
+		return nil, fmt.Errorf("%w: %s in %s", ErrNameInUse, release, namespace)
+	}
 	rel, err := in.RunWithContext(context.WithoutCancel(ctx), c.chart, values)
 	if err != nil {
 		return nil, err
 	}
-	return &Release{Name: rel.Name, Namespace: rel.Namespace, Revision: rel.Version, Manifest: rel.Manifest}, nil
+	return wrapRelease(rel), nil
 }
 
 // Upgrade upgrades release to c with values (not reusing the earlier ones),
@@ -112,7 +133,7 @@ func (cl *Cluster) Upgrade(ctx context.Context, c *Chart, release, namespace str
 	if err != nil {
 		return nil, err
 	}
-	return &Release{Name: rel.Name, Namespace: rel.Namespace, Revision: rel.Version, Manifest: rel.Manifest}, nil
+	return wrapRelease(rel), nil
 }
 
 // Rollback returns release to revision.
@@ -140,12 +161,13 @@ func (cl *Cluster) Get(release, namespace string) (*Release, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Release{Name: rel.Name, Namespace: rel.Namespace, Revision: rel.Version, Manifest: rel.Manifest}, nil
+	return wrapRelease(rel), nil
 }
 
 // Uninstall removes release and its history and waits until its objects
-// are gone (at most opTimeout). A release that does not exist is no error.
-func (cl *Cluster) Uninstall(release, namespace string) error {
+// are gone, at most timeout (opTimeout when zero or more). A release that
+// does not exist is no error.
+func (cl *Cluster) Uninstall(release, namespace string, timeout time.Duration) error {
 	cfg, err := cl.config(namespace)
 	if err != nil {
 		return err
@@ -154,6 +176,9 @@ func (cl *Cluster) Uninstall(release, namespace string) error {
 	un.Wait = true
 	un.IgnoreNotFound = true
 	un.Timeout = opTimeout
+	if timeout > 0 && timeout < opTimeout {
+		un.Timeout = timeout
+	}
 	_, err = un.Run(release)
 	return err
 }

@@ -24,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -32,6 +34,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/perfrunner/runner/internal/helm"
 )
 
 var (
@@ -198,6 +202,11 @@ func readRecord(t *testing.T, dir string) runRecord {
 // label (any run), every Helm release record, and namespace ns if it
 // exists.
 func leftovers(t *testing.T, ns string) []string {
+	return leftoversOf(t, ns, "runner.perf/run-id")
+}
+
+// leftoversOf is leftovers for the objects selector matches.
+func leftoversOf(t *testing.T, ns, selector string) []string {
 	t.Helper()
 	ctx := context.Background()
 	dc, err := discovery.NewDiscoveryClientForConfig(restConfig)
@@ -209,8 +218,8 @@ func leftovers(t *testing.T, ns string) []string {
 		t.Fatal(err)
 	}
 	lists, err := dc.ServerPreferredResources()
-	if err != nil && !discovery.IsGroupDiscoveryFailedError(err) {
-		t.Fatal(err)
+	if err != nil {
+		t.Fatalf("discovery: %v", err)
 	}
 	var left []string
 	for _, l := range lists {
@@ -219,9 +228,12 @@ func leftovers(t *testing.T, ns string) []string {
 			if strings.Contains(r.Name, "/") || !contains(r.Verbs, "list") {
 				continue
 			}
-			items, err := dyn.Resource(gv.WithResource(r.Name)).List(ctx, metav1.ListOptions{LabelSelector: "runner.perf/run-id"})
-			if err != nil {
+			items, err := dyn.Resource(gv.WithResource(r.Name)).List(ctx, metav1.ListOptions{LabelSelector: selector})
+			if apierrors.IsNotFound(err) || apierrors.IsMethodNotSupported(err) {
 				continue
+			}
+			if err != nil {
+				t.Fatalf("list %s: %v", r.Name, err)
 			}
 			for _, it := range items.Items {
 				left = append(left, fmt.Sprintf("%s %s/%s", r.Name, it.GetNamespace(), it.GetName()))
@@ -229,7 +241,7 @@ func leftovers(t *testing.T, ns string) []string {
 		}
 	}
 	cs := kubernetes.NewForConfigOrDie(restConfig)
-	releases, err := cs.CoreV1().Secrets("").List(ctx, metav1.ListOptions{LabelSelector: "owner=helm"})
+	releases, err := cs.CoreV1().Secrets("").List(ctx, metav1.ListOptions{LabelSelector: "owner=helm," + selector})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,6 +252,19 @@ func leftovers(t *testing.T, ns string) []string {
 		left = append(left, "namespace "+ns)
 	}
 	return left
+}
+
+// assertRunLeftNothing fails the test if anything of run r is left, with
+// another run's objects still in the cluster.
+func assertRunLeftNothing(t *testing.T, r *run) {
+	t.Helper()
+	id := readRecord(t, r.dir(t)).RunID
+	if id == "" {
+		t.Fatal("no run id")
+	}
+	if left := leftoversOf(t, r.ns, "runner.perf/run-id="+id); len(left) > 0 {
+		t.Errorf("run %s left: %s", id, strings.Join(left, "; "))
+	}
 }
 
 func contains(list []string, s string) bool {
@@ -268,7 +293,7 @@ func markWidgetReady(t *testing.T, ns string) <-chan error {
 	go func() {
 		dyn := dynamic.NewForConfigOrDie(restConfig)
 		res := dyn.Resource(schema.GroupVersionResource{Group: "perf.test", Version: "v1", Resource: "widgets"}).Namespace(ns)
-		deadline := time.Now().Add(time.Minute)
+		deadline := time.Now().Add(3 * time.Minute)
 		for time.Now().Before(deadline) {
 			w, err := res.Get(context.Background(), "w1", metav1.GetOptions{})
 			if err == nil {
@@ -409,8 +434,10 @@ func TestInterrupts(t *testing.T) {
 	}
 }
 
-func TestKilledRunIsRefusedThenCleanedUp(t *testing.T) {
-	ns := "perf-it-killed"
+// killDuringMeasure starts a run in ns and kills it with SIGKILL while it
+// holds its pace, with everything installed.
+func killDuringMeasure(t *testing.T, ns string) string {
+	t.Helper()
 	ready := markWidgetReady(t, ns)
 	r := start(t, ns, "--set", "hold=1m")
 	r.waitLine(t, `step "hold" (sleep): started`)
@@ -418,22 +445,42 @@ func TestKilledRunIsRefusedThenCleanedUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.wait(t)
-	<-ready
-	dir := r.dir(t)
-	if left := leftovers(t, ns); len(left) == 0 {
-		t.Fatal("kill -9 left nothing: the test proves nothing")
-	} else {
-		t.Logf("after kill -9: %d objects and releases left", len(left))
+	if err := <-ready; err != nil {
+		t.Fatal(err)
 	}
+	left := leftovers(t, ns)
+	if len(left) == 0 {
+		t.Fatal("kill -9 left nothing: the test proves nothing")
+	}
+	t.Logf("after kill -9: %d objects, releases and namespaces left", len(left))
+	return r.dir(t)
+}
 
-	// A new run refuses to start on top of them, and installs nothing.
+// leaseExpiry waits out a killed run's Lease.
+const leaseExpiry = 16 * time.Second
+
+func TestKilledRunIsRefusedThenCleanedUp(t *testing.T) {
+	ns := "perf-it-killed"
+	dir := killDuringMeasure(t, ns)
+
+	// At once, its Lease is still current: a new run takes it for a run
+	// going on, refuses, and installs nothing.
 	other := start(t, "perf-it-second")
-	if code := other.wait(t); code != 1 || !strings.Contains(other.output(), "objects of unfinished earlier runs") || !strings.Contains(other.output(), "--clean-stale") {
+	if code := other.wait(t); code != 1 || !strings.Contains(other.output(), "another run is going on in this cluster: runner.perf/run-id=") {
 		t.Fatalf("second run: exit %d:\n%s", code, other.output())
 	}
 	if st, _ := stepStatus(readRecord(t, other.dir(t)), "install app"); st != "skipped" {
 		t.Errorf("second run's install: %s", st)
 	}
+	assertRunLeftNothing(t, other)
+
+	// Once the Lease has expired, the run is an unfinished one.
+	time.Sleep(leaseExpiry)
+	third := start(t, "perf-it-third")
+	if code := third.wait(t); code != 1 || !strings.Contains(third.output(), "objects of unfinished earlier runs") || !strings.Contains(third.output(), "--clean-stale") {
+		t.Fatalf("third run: exit %d:\n%s", code, third.output())
+	}
+	assertRunLeftNothing(t, third)
 
 	out, err := exec.Command(runnerBin, "cleanup", dir, "--kubeconfig", kubeconfig).CombinedOutput()
 	if err != nil {
@@ -443,17 +490,12 @@ func TestKilledRunIsRefusedThenCleanedUp(t *testing.T) {
 		t.Errorf("cleanup output:\n%s", out)
 	}
 	assertClean(t, ns)
-	assertClean(t, "perf-it-second")
 }
 
 func TestCleanStaleRemovesAnEarlierRun(t *testing.T) {
 	ns := "perf-it-stale"
-	ready := markWidgetReady(t, ns)
-	r := start(t, ns, "--set", "hold=1m")
-	r.waitLine(t, `step "hold" (sleep): started`)
-	_ = r.cmd.Process.Signal(syscall.SIGKILL)
-	r.wait(t)
-	<-ready
+	killDuringMeasure(t, ns)
+	time.Sleep(leaseExpiry)
 
 	ns2 := "perf-it-stale-2"
 	ready2 := markWidgetReady(t, ns2)
@@ -467,6 +509,90 @@ func TestCleanStaleRemovesAnEarlierRun(t *testing.T) {
 	}
 	assertClean(t, ns)
 	assertClean(t, ns2)
+}
+
+// In a namespace the run did not create, the run removes what it made —
+// hook objects Helm leaves included — and nothing else; a release of the
+// same name that was there before is left alone.
+func TestExistingNamespaceKeepsWhatWasThere(t *testing.T) {
+	ctx := context.Background()
+	ns := "perf-it-existing"
+	cs := kubernetes.NewForConfigOrDie(restConfig)
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cs.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	if _, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "theirs"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	appObjects := func() []string {
+		var names []string
+		cms, err := cs.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cms.Items {
+			if c.Name != "kube-root-ca.crt" && c.Name != "theirs" {
+				names = append(names, "configmap/"+c.Name)
+			}
+		}
+		deps, _ := cs.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+		for _, d := range deps.Items {
+			names = append(names, "deployment/"+d.Name)
+		}
+		svcs, _ := cs.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
+		for _, s := range svcs.Items {
+			names = append(names, "service/"+s.Name)
+		}
+		secrets, _ := cs.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})
+		for _, s := range secrets.Items {
+			names = append(names, "secret/"+s.Name)
+		}
+		return names
+	}
+
+	ready := markWidgetReady(t, ns)
+	r := start(t, ns, "--set", "hook=true")
+	r.waitLine(t, `step "hold" (sleep): started`)
+	cm, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, "app-hook", metav1.GetOptions{})
+	if err != nil || cm.Labels["runner.perf/run-id"] == "" {
+		t.Errorf("the hook's config map is not labelled: %v %v", err, cm.Labels)
+	}
+	if code := r.wait(t); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, r.output())
+	}
+	<-ready
+	if left := appObjects(); len(left) > 0 {
+		t.Errorf("left in %s: %v", ns, left)
+	}
+	if _, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, "theirs", metav1.GetOptions{}); err != nil {
+		t.Errorf("an object the run did not make is gone: %v", err)
+	}
+	if _, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err != nil {
+		t.Errorf("the namespace the run did not make is gone: %v", err)
+	}
+
+	// A release named as the scenario's, not the run's: the install fails,
+	// and teardown leaves it as it was.
+	theirs := &helm.Cluster{Kubeconfig: kubeconfig}
+	chart, err := helm.LoadDir("testdata/charts/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := theirs.Install(ctx, chart, "app", ns, map[string]any{"replicas": 1}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = theirs.Uninstall("app", ns, time.Minute) })
+	r = start(t, ns)
+	if code := r.wait(t); code != 1 || !strings.Contains(r.output(), "a release of that name exists already: app in "+ns) {
+		t.Fatalf("exit %d:\n%s", code, r.output())
+	}
+	if rel, err := theirs.Get("app", ns); err != nil || rel.Revision != 1 {
+		t.Errorf("their release: %v %+v", err, rel)
+	}
+	if _, err := cs.AppsV1().Deployments(ns).Get(ctx, "app", metav1.GetOptions{}); err != nil {
+		t.Errorf("their deployment: %v", err)
+	}
 }
 
 func TestBadClusterIsAClearErrorBeforeAnything(t *testing.T) {
