@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	coordv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -112,4 +114,92 @@ func (t *Target) Live(ctx context.Context, objects []Labelled) ([]LiveRun, error
 	}
 	sort.Slice(live, func(i, j int) bool { return live[i].RunID < live[j].RunID })
 	return live, nil
+}
+
+// ErrLocked is returned by Lock while another holder's Lease is current.
+var ErrLocked = errors.New("held by another")
+
+// Lock takes the Lease name in the cluster's namespace for holder, and
+// renews it until unlock is called, which deletes it. A Lease another
+// holder let expire (a killed process) is taken over. The namespace is
+// created if missing, and then deleted by unlock.
+func Lock(ctx context.Context, cl *Cluster, name, holder string) (unlock func(), err error) {
+	ns := cl.Namespace
+	leases := cl.Client.CoordinationV1().Leases(ns)
+	createdNS := false
+	if _, err := cl.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		_, err := cl.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{FieldManager: FieldManager})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return nil, fmt.Errorf("create namespace %s for the lease %s: %w", ns, name, err)
+		}
+		createdNS = err == nil
+	}
+	secs := int32(leaseDuration / time.Second)
+	now := metav1.NewMicroTime(time.Now())
+	lease := &coordv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec:       coordv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &secs, AcquireTime: &now, RenewTime: &now},
+	}
+	_, err = leases.Create(ctx, lease, metav1.CreateOptions{FieldManager: FieldManager})
+	if apierrors.IsAlreadyExists(err) {
+		old, gerr := leases.Get(ctx, name, metav1.GetOptions{})
+		if gerr != nil {
+			return nil, fmt.Errorf("lease %s/%s: %w", ns, name, gerr)
+		}
+		if old.Spec.RenewTime != nil && old.Spec.LeaseDurationSeconds != nil &&
+			time.Since(old.Spec.RenewTime.Time) < time.Duration(*old.Spec.LeaseDurationSeconds)*time.Second {
+			who := ""
+			if old.Spec.HolderIdentity != nil {
+				who = *old.Spec.HolderIdentity
+			}
+			return nil, fmt.Errorf("lease %s/%s is %w: %s, renewed %s ago", ns, name, ErrLocked, who, time.Since(old.Spec.RenewTime.Time).Round(time.Second))
+		}
+		old.Spec = lease.Spec
+		_, err = leases.Update(ctx, old, metav1.UpdateOptions{FieldManager: FieldManager}) // fails if another took it meanwhile
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lease %s/%s: %w", ns, name, err)
+	}
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(leaseRenew)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			rctx, cancel := context.WithTimeout(context.Background(), leaseRenew)
+			if l, err := leases.Get(rctx, name, metav1.GetOptions{}); err == nil && l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity == holder {
+				now := metav1.NewMicroTime(time.Now())
+				l.Spec.RenewTime = &now
+				_, _ = leases.Update(rctx, l, metav1.UpdateOptions{FieldManager: FieldManager})
+			}
+			cancel()
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = leases.Delete(ctx, name, metav1.DeleteOptions{})
+		if !createdNS {
+			return
+		}
+		// The namespace goes too, and is waited for: a run after this one
+		// could not create anything in it while it terminates.
+		namespaces := cl.Client.CoreV1().Namespaces()
+		if err := namespaces.Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
+			return
+		}
+		for ctx.Err() == nil {
+			if _, err := namespaces.Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+				return
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}, nil
 }

@@ -107,7 +107,7 @@ var ErrInterrupted = errors.New("matrix interrupted")
 // Start creates a matrix run directory for m and runs it. It refuses, and
 // creates nothing, while another matrix runs on the same target.
 func Start(ctx context.Context, m *Matrix, opts Options) (string, *Index, error) {
-	unlock, err := lockTarget(opts.LockDir, m.Target, m.Path)
+	unlock, err := lockTarget(ctx, opts, m.Target, m.Path)
 	if err != nil {
 		return "", nil, err
 	}
@@ -164,7 +164,7 @@ func Resume(ctx context.Context, dir string, opts Options) (*Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := lockTarget(opts.LockDir, ix.Target, dir)
+	unlock, err := lockTarget(ctx, opts, ix.Target, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -332,7 +332,8 @@ func (nop) Message(string)                               {}
 
 // lockTarget takes the machine-wide lock of a target, so that two matrices
 // never run cells on one target at once. The lock file names its holder.
-func lockTarget(lockDir, target, holder string) (func(), error) {
+func lockTarget(ctx context.Context, opts Options, target, holder string) (func(), error) {
+	lockDir := opts.LockDir
 	if lockDir == "" {
 		lockDir = os.TempDir()
 	}
@@ -347,5 +348,19 @@ func lockTarget(lockDir, target, holder string) (func(), error) {
 	}
 	_ = f.Truncate(0)
 	fmt.Fprintf(f, "pid %d, %s", os.Getpid(), holder)
-	return func() { f.Close() }, nil
+	if opts.Cluster == nil {
+		return func() { f.Close() }, nil
+	}
+	// Other machines reach the cluster too: the lock is a Lease in it.
+	host, _ := os.Hostname()
+	unlock, err := kube.Lock(ctx, opts.Cluster, "runner-matrix", fmt.Sprintf("%s pid %d, %s", host, os.Getpid(), holder))
+	if errors.Is(err, kube.ErrLocked) {
+		f.Close()
+		return nil, fmt.Errorf("%w on target kubernetes (%v): cells on one cluster never overlap", ErrBusy, err)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { unlock(); f.Close() }, nil
 }

@@ -36,6 +36,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/perfrunner/runner/internal/helm"
+	"github.com/perfrunner/runner/kube"
 )
 
 var (
@@ -620,5 +621,69 @@ current-context: gone
 	}
 	if entries, _ := os.ReadDir(out); len(entries) != 0 {
 		t.Errorf("a run directory was created: %v", entries)
+	}
+}
+
+// A matrix on kubernetes holds a Lease in the cluster: one held by another
+// machine refuses the matrix before any cell runs; once free, the cells run
+// one after another and leave nothing, the Lease included.
+func TestMatrixLockIsALeaseInTheCluster(t *testing.T) {
+	ctx := context.Background()
+	ns := "perf-it-matrix"
+	cl, err := kube.Connect(ctx, kube.Access{Kubeconfig: kubeconfig, Namespace: ns}, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := kube.Lock(ctx, cl, "runner-matrix", "another machine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	args := []string{"matrix", "testdata/matrix.yaml", "--kubeconfig", kubeconfig, "-n", ns, "--out", out}
+	cmd := exec.Command(runnerBin, args...)
+	b, _ := cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(b), "another matrix is running on target kubernetes") || !strings.Contains(string(b), "another machine") {
+		t.Fatalf("exit %d:\n%s", cmd.ProcessState.ExitCode(), b)
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
+		t.Errorf("the refused matrix wrote %v", entries)
+	}
+	unlock() // deletes the namespace it made, and waits until it is gone
+
+	// The widget of each cell is marked ready as the cells come.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-markWidgetReady(t, ns):
+			}
+		}
+	}()
+	cmd = exec.Command(runnerBin, args...)
+	b, err = cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v:\n%s", err, b)
+	}
+	// Exit 0 means every cell succeeded; the index says how many ran.
+	indexes, _ := filepath.Glob(filepath.Join(out, "matrix", "cluster-matrix", "*", "index.json"))
+	if len(indexes) != 1 {
+		t.Fatalf("index files: %v", indexes)
+	}
+	raw, err := os.ReadFile(indexes[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ix struct {
+		Cells []struct{ Status string } `json:"cells"`
+	}
+	if err := json.Unmarshal(raw, &ix); err != nil || len(ix.Cells) != 2 || ix.Cells[0].Status != "succeeded" || ix.Cells[1].Status != "succeeded" {
+		t.Errorf("index: %v %s", err, raw)
+	}
+	assertClean(t, ns)
+	if _, err := cl.Client.CoordinationV1().Leases(ns).Get(ctx, "runner-matrix", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the matrix's lease: %v", err)
 	}
 }
