@@ -51,9 +51,9 @@ type Runner struct {
 	cluster *kube.Target // on kubernetes
 	// stopHeartbeat stops renewing the run's Lease (on kubernetes).
 	stopHeartbeat func()
-	log     *slog.Logger
-	record  RunRecord
-	obs     Observer
+	log           *slog.Logger
+	record        RunRecord
+	obs           Observer
 }
 
 // Dir returns the run directory once Run has created it, else "". It is safe

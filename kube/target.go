@@ -264,7 +264,9 @@ func (t *Target) WaitFor(ctx context.Context, w steps.WaitSpec) error {
 		}
 		objs = append(objs, ob)
 	}
-	check := func(u *unstructured.Unstructured) (bool, string, error) { return readiness(u, isCustom(u.GetAPIVersion())) }
+	check := func(u *unstructured.Unstructured) (bool, string, error) {
+		return readiness(u, isCustom(u.GetAPIVersion()))
+	}
 	if path != nil {
 		check = func(u *unstructured.Unstructured) (bool, string, error) { return matches(path, w.Value, u) }
 	}
