@@ -54,7 +54,8 @@ func (r *Runner) checkStale(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("--clean-stale: %w", err)
 		}
-		return nil
+		// The sweep may have taken this run's Lease with a namespace.
+		return r.cluster.RenewLease(ctx)
 	}
 	names := make([]string, 0, 5)
 	for i, l := range stale {

@@ -469,11 +469,26 @@ func (r *Runner) attempt(ctx context.Context, s *Step, attempt int) error {
 		if err != nil {
 			return fmt.Errorf("plan what the step creates: %w", err)
 		}
+		// What an earlier step made stays pending whatever this one says.
+		pending, err := Pending(r.dir)
+		if err != nil {
+			return err
+		}
+		held := map[string]bool{}
+		for _, res := range pending {
+			held[res.ID()] = true
+		}
+		fresh := resources[:0:0]
 		for _, res := range resources {
+			if held[res.ID()] {
+				continue
+			}
 			if err := r.journal.Creating(res, s); err != nil {
 				return err
 			}
+			fresh = append(fresh, res)
 		}
+		resources = fresh
 	}
 	var expected time.Duration
 	if t, ok := s.Spec.(steps.Timed); ok {

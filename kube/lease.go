@@ -10,7 +10,6 @@ import (
 	"time"
 
 	coordv1 "k8s.io/api/coordination/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -27,23 +26,11 @@ func leaseName(runID string) string { return "runner-" + strings.ToLower(runID) 
 
 // Heartbeat creates the run's Lease in the run's namespace (created if
 // missing; both carry the run label, so teardown's sweep removes them) and
-// renews it until stop is called.
+// renews it until stop is called. A Lease that disappears (its namespace
+// swept by --clean-stale, say) is made again at the next renewal.
 func (t *Target) Heartbeat(ctx context.Context) (stop func(), err error) {
-	ns := t.cluster.Namespace
-	if err := t.ensureNamespace(ctx, ns); err != nil {
+	if err := t.renewLease(ctx); err != nil {
 		return nil, err
-	}
-	host, _ := os.Hostname()
-	holder := fmt.Sprintf("%s pid %d", host, os.Getpid())
-	secs := int32(leaseDuration / time.Second)
-	now := metav1.NewMicroTime(time.Now())
-	lease := &coordv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Name: leaseName(t.runID), Namespace: ns, Labels: map[string]string{RunLabel: t.runID}},
-		Spec:       coordv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &secs, AcquireTime: &now, RenewTime: &now},
-	}
-	leases := t.cluster.Client.CoordinationV1().Leases(ns)
-	if _, err := leases.Create(ctx, lease, metav1.CreateOptions{FieldManager: FieldManager}); err != nil {
-		return nil, fmt.Errorf("create the run's lease in %s: %w", ns, err)
 	}
 	done := make(chan struct{})
 	stopped := make(chan struct{})
@@ -51,6 +38,7 @@ func (t *Target) Heartbeat(ctx context.Context) (stop func(), err error) {
 		defer close(stopped)
 		tick := time.NewTicker(leaseRenew)
 		defer tick.Stop()
+		failing := time.Time{}
 		for {
 			select {
 			case <-done:
@@ -58,20 +46,54 @@ func (t *Target) Heartbeat(ctx context.Context) (stop func(), err error) {
 			case <-tick.C:
 			}
 			rctx, cancel := context.WithTimeout(context.Background(), leaseRenew)
-			l, err := leases.Get(rctx, lease.Name, metav1.GetOptions{})
-			if err == nil {
-				now := metav1.NewMicroTime(time.Now())
-				l.Spec.RenewTime = &now
-				_, err = leases.Update(rctx, l, metav1.UpdateOptions{FieldManager: FieldManager})
-			}
+			err := t.renewLease(rctx)
 			cancel()
-			if err != nil {
+			switch {
+			case err == nil:
+				failing = time.Time{}
+			case failing.IsZero():
+				failing = time.Now()
 				t.log.Warn("renew the run's lease", "err", err)
+			case time.Since(failing) > leaseDuration:
+				t.log.Error("the run's lease has lapsed: other runs may take this one for a killed run", "err", err)
 			}
 		}
 	}()
 	return func() { close(done); <-stopped }, nil
 }
+
+// renewLease renews the run's Lease, or makes it (and its namespace).
+func (t *Target) renewLease(ctx context.Context) error {
+	ns := t.cluster.Namespace
+	leases := t.cluster.Client.CoordinationV1().Leases(ns)
+	now := metav1.NewMicroTime(time.Now())
+	l, err := leases.Get(ctx, leaseName(t.runID), metav1.GetOptions{})
+	if err == nil {
+		l.Spec.RenewTime = &now
+		_, err = leases.Update(ctx, l, metav1.UpdateOptions{FieldManager: FieldManager})
+		return err
+	}
+	if !apierrors.IsNotFound(err) {
+		return err
+	}
+	if err := t.ensureNamespace(ctx, ns); err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	holder := fmt.Sprintf("%s pid %d", host, os.Getpid())
+	secs := int32(leaseDuration / time.Second)
+	lease := &coordv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: leaseName(t.runID), Namespace: ns, Labels: map[string]string{RunLabel: t.runID}},
+		Spec:       coordv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &secs, AcquireTime: &now, RenewTime: &now},
+	}
+	if _, err := leases.Create(ctx, lease, metav1.CreateOptions{FieldManager: FieldManager}); err != nil {
+		return fmt.Errorf("create the run's lease in %s: %w", ns, err)
+	}
+	return nil
+}
+
+// RenewLease renews the run's Lease now, making it again if it is gone.
+func (t *Target) RenewLease(ctx context.Context) error { return t.renewLease(ctx) }
 
 // LiveRun is another run whose Lease is current.
 type LiveRun struct {
@@ -100,16 +122,8 @@ func (t *Target) Live(ctx context.Context, objects []Labelled) ([]LiveRun, error
 		if err != nil {
 			return nil, fmt.Errorf("lease of run %s: %w", o.RunID, err)
 		}
-		if l.Spec.RenewTime == nil || l.Spec.LeaseDurationSeconds == nil {
-			continue
-		}
-		age := time.Since(l.Spec.RenewTime.Time)
-		if age < time.Duration(*l.Spec.LeaseDurationSeconds)*time.Second {
-			holder := ""
-			if l.Spec.HolderIdentity != nil {
-				holder = *l.Spec.HolderIdentity
-			}
-			live = append(live, LiveRun{RunID: o.RunID, Holder: holder, Age: max(age, 0)})
+		if current(l) {
+			live = append(live, LiveRun{RunID: o.RunID, Holder: holderOf(l), Age: max(time.Since(l.Spec.RenewTime.Time), 0)})
 		}
 	}
 	sort.Slice(live, func(i, j int) bool { return live[i].RunID < live[j].RunID })
@@ -119,47 +133,39 @@ func (t *Target) Live(ctx context.Context, objects []Labelled) ([]LiveRun, error
 // ErrLocked is returned by Lock while another holder's Lease is current.
 var ErrLocked = errors.New("held by another")
 
-// Lock takes the Lease name in the cluster's namespace for holder, and
-// renews it until unlock is called, which deletes it. A Lease another
-// holder let expire (a killed process) is taken over. The namespace is
-// created if missing, and then deleted by unlock.
-func Lock(ctx context.Context, cl *Cluster, name, holder string) (unlock func(), err error) {
-	ns := cl.Namespace
-	leases := cl.Client.CoordinationV1().Leases(ns)
-	createdNS := false
-	if _, err := cl.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-		_, err := cl.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{FieldManager: FieldManager})
-		if err != nil && !apierrors.IsAlreadyExists(err) {
-			return nil, fmt.Errorf("create namespace %s for the lease %s: %w", ns, name, err)
-		}
-		createdNS = err == nil
-	}
+// LockNamespace holds the Leases of Lock: a namespace every cluster has, so
+// that a lock covers the whole cluster whatever namespace a run uses.
+const LockNamespace = "default"
+
+// Lock takes the Lease name in LockNamespace for holder and renews it until
+// unlock is called, which deletes it if it is still holder's. A Lease
+// another holder let expire (a killed process) is taken over. If the Lease
+// is lost (renewals failed for longer than it lasts, and another took it),
+// lost is called once.
+func Lock(ctx context.Context, cl *Cluster, name, holder string, lost func(error)) (unlock func(), err error) {
+	leases := cl.Client.CoordinationV1().Leases(LockNamespace)
 	secs := int32(leaseDuration / time.Second)
 	now := metav1.NewMicroTime(time.Now())
-	lease := &coordv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec:       coordv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &secs, AcquireTime: &now, RenewTime: &now},
-	}
-	_, err = leases.Create(ctx, lease, metav1.CreateOptions{FieldManager: FieldManager})
+	spec := coordv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &secs, AcquireTime: &now, RenewTime: &now}
+	held, err := leases.Create(ctx, &coordv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: LockNamespace}, Spec: spec}, metav1.CreateOptions{FieldManager: FieldManager})
 	if apierrors.IsAlreadyExists(err) {
 		old, gerr := leases.Get(ctx, name, metav1.GetOptions{})
 		if gerr != nil {
-			return nil, fmt.Errorf("lease %s/%s: %w", ns, name, gerr)
+			return nil, fmt.Errorf("lease %s/%s: %w", LockNamespace, name, gerr)
 		}
-		if old.Spec.RenewTime != nil && old.Spec.LeaseDurationSeconds != nil &&
-			time.Since(old.Spec.RenewTime.Time) < time.Duration(*old.Spec.LeaseDurationSeconds)*time.Second {
-			who := ""
-			if old.Spec.HolderIdentity != nil {
-				who = *old.Spec.HolderIdentity
-			}
-			return nil, fmt.Errorf("lease %s/%s is %w: %s, renewed %s ago", ns, name, ErrLocked, who, time.Since(old.Spec.RenewTime.Time).Round(time.Second))
+		if current(old) {
+			return nil, fmt.Errorf("lease %s/%s is %w: %s, renewed %s ago", LockNamespace, name, ErrLocked, holderOf(old), time.Since(old.Spec.RenewTime.Time).Round(time.Second))
 		}
-		old.Spec = lease.Spec
-		_, err = leases.Update(ctx, old, metav1.UpdateOptions{FieldManager: FieldManager}) // fails if another took it meanwhile
+		old.Spec = spec
+		held, err = leases.Update(ctx, old, metav1.UpdateOptions{FieldManager: FieldManager})
+		if apierrors.IsConflict(err) {
+			return nil, fmt.Errorf("lease %s/%s is %w: taken over by another at the same moment", LockNamespace, name, ErrLocked)
+		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("lease %s/%s: %w", ns, name, err)
+		return nil, fmt.Errorf("lease %s/%s: %w", LockNamespace, name, err)
 	}
+	uid := held.UID
 	done, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(stopped)
@@ -172,34 +178,52 @@ func Lock(ctx context.Context, cl *Cluster, name, holder string) (unlock func(),
 			case <-tick.C:
 			}
 			rctx, cancel := context.WithTimeout(context.Background(), leaseRenew)
-			if l, err := leases.Get(rctx, name, metav1.GetOptions{}); err == nil && l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity == holder {
+			l, err := leases.Get(rctx, name, metav1.GetOptions{})
+			if err == nil && (l.UID != uid || holderOf(l) != holder) {
+				err = fmt.Errorf("lease %s/%s was taken over by %s", LockNamespace, name, holderOf(l))
+				cancel()
+				if lost != nil {
+					lost(err)
+				}
+				return
+			}
+			if err == nil {
 				now := metav1.NewMicroTime(time.Now())
 				l.Spec.RenewTime = &now
-				_, _ = leases.Update(rctx, l, metav1.UpdateOptions{FieldManager: FieldManager})
+				_, err = leases.Update(rctx, l, metav1.UpdateOptions{FieldManager: FieldManager})
 			}
 			cancel()
+			if apierrors.IsNotFound(err) {
+				if lost != nil {
+					lost(fmt.Errorf("lease %s/%s was deleted", LockNamespace, name))
+				}
+				return
+			}
 		}
 	}()
 	return func() {
 		close(done)
 		<-stopped
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		_ = leases.Delete(ctx, name, metav1.DeleteOptions{})
-		if !createdNS {
-			return
+		l, err := leases.Get(ctx, name, metav1.GetOptions{})
+		if err != nil || l.UID != uid || holderOf(l) != holder {
+			return // not ours any more
 		}
-		// The namespace goes too, and is waited for: a run after this one
-		// could not create anything in it while it terminates.
-		namespaces := cl.Client.CoreV1().Namespaces()
-		if err := namespaces.Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
-			return
-		}
-		for ctx.Err() == nil {
-			if _, err := namespaces.Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-				return
-			}
-			time.Sleep(250 * time.Millisecond)
-		}
+		rv := l.ResourceVersion
+		_ = leases.Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &rv}})
 	}, nil
+}
+
+// current reports whether a Lease was renewed within its duration.
+func current(l *coordv1.Lease) bool {
+	return l.Spec.RenewTime != nil && l.Spec.LeaseDurationSeconds != nil &&
+		time.Since(l.Spec.RenewTime.Time) < time.Duration(*l.Spec.LeaseDurationSeconds)*time.Second
+}
+
+func holderOf(l *coordv1.Lease) string {
+	if l.Spec.HolderIdentity == nil {
+		return ""
+	}
+	return *l.Spec.HolderIdentity
 }

@@ -139,37 +139,14 @@ func (t *Target) Install(ctx context.Context, c *helm.Chart, release, namespace 
 	}
 	if err == nil {
 		t.log.Info("release installed", "release", release, "namespace", namespace, "revision", rel.Revision)
-		err = t.labelHooks(ctx, rel)
-	}
-	if err == nil {
 		err = t.waitManifest(ctx, rel, nil, true)
 	}
 	if err != nil {
 		t.log.Info("install failed: uninstalling", "release", release, "err", err)
-		if uerr := t.helm.Uninstall(release, namespace, 0); uerr != nil {
+		if uerr := t.Uninstall(context.WithoutCancel(ctx), release, namespace); uerr != nil {
 			err = errors.Join(err, fmt.Errorf("and uninstalling it after: %w", uerr))
 		}
 		return fmt.Errorf("install %s in %s: %w", release, namespace, err)
-	}
-	return nil
-}
-
-// labelHooks labels the objects a release's hooks left (Helm's
-// post-renderer does not see hooks), so that the sweep finds them.
-func (t *Target) labelHooks(ctx context.Context, rel *helm.Release) error {
-	if len(rel.Hooks) == 0 {
-		return nil
-	}
-	patch := []byte(fmt.Sprintf(`{"metadata":{"labels":{%q:%q}}}`, RunLabel, t.runID))
-	objs, err := t.manifestObjects(&helm.Release{Name: rel.Name, Namespace: rel.Namespace, Manifest: strings.Join(rel.Hooks, "\n---\n")})
-	if err != nil {
-		return err
-	}
-	for _, o := range objs {
-		_, err := t.dyn.Resource(o.gvr).Namespace(o.namespace).Patch(ctx, o.name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: FieldManager})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("label hook %s: %w", o, err)
-		}
 	}
 	return nil
 }
@@ -190,9 +167,6 @@ func (t *Target) Upgrade(ctx context.Context, c *helm.Chart, release, namespace 
 	rel, err := t.helm.Upgrade(ctx, c, release, namespace, values)
 	if err == nil {
 		t.log.Info("release upgraded", "release", release, "namespace", namespace, "revision", rel.Revision)
-		err = t.labelHooks(ctx, rel)
-	}
-	if err == nil {
 		err = t.waitManifest(ctx, rel, nil, true)
 	}
 	if err != nil {
@@ -211,6 +185,18 @@ func (t *Target) Upgrade(ctx context.Context, c *helm.Chart, release, namespace 
 func (t *Target) Uninstall(ctx context.Context, release, namespace string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("uninstall %s in %s: %w", release, namespace, context.Cause(ctx))
+	}
+	rel, err := t.helm.Get(release, namespace)
+	switch {
+	case errors.Is(err, helm.ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("uninstall %s in %s: %w", release, namespace, err)
+	case rel.Labels[RunLabel] != t.runID:
+		// Installed by someone else between this run's journal entry and
+		// its install: not this run's to remove.
+		t.log.Warn("release left alone: not this run's", "release", release, "namespace", namespace, "label", rel.Labels[RunLabel])
+		return nil
 	}
 	var timeout time.Duration
 	if d, ok := ctx.Deadline(); ok {
@@ -448,14 +434,12 @@ func (t *Target) waitAll(ctx context.Context, objs []object, check func(*unstruc
 				last[i] = "it does not exist"
 				still = append(still, i)
 				continue
-			case err != nil && ctx.Err() != nil:
-				if last[i] == "" {
-					last[i] = "not looked at before the time ran out"
-				}
-				still = append(still, i)
-				continue
 			case err != nil:
-				last[i] = err.Error()
+				// A failed look (the time running out, a dropped
+				// connection) says less than what was last seen.
+				if last[i] == "" {
+					last[i] = err.Error()
+				}
 				still = append(still, i)
 				continue
 			}
@@ -530,6 +514,8 @@ func readiness(u *unstructured.Unstructured, needReady bool) (bool, string, erro
 		switch {
 		case stale:
 			return false, "its controller has not seen the latest spec yet", nil
+		case conds["Progressing"].reason == "ProgressDeadlineExceeded":
+			return false, "", fmt.Errorf("rollout stuck: %s", conds)
 		case updated < n || total > updated || available < n:
 			return false, fmt.Sprintf("%d of %d replicas available, %d updated, %d in all; %s", available, n, updated, total, conds), nil
 		}
@@ -538,12 +524,15 @@ func readiness(u *unstructured.Unstructured, needReady bool) (bool, string, erro
 		n := want("spec", "replicas")
 		ready, updated := have("status", "readyReplicas"), have("status", "updatedReplicas")
 		rolling := str("spec", "updateStrategy", "type") != "OnDelete"
+		partition, _, _ := unstructured.NestedInt64(u.Object, "spec", "updateStrategy", "rollingUpdate", "partition")
 		switch {
 		case !has && gen > 0:
 			return false, "its controller has not seen it yet", nil
 		case stale:
 			return false, "its controller has not seen the latest spec yet", nil
-		case ready < n || rolling && (updated < n || str("status", "currentRevision") != str("status", "updateRevision")):
+		case ready < n || rolling && partition > 0 && updated < n-partition:
+			return false, fmt.Sprintf("%d of %d replicas ready, %d updated (partition %d); %s", ready, n, updated, partition, conds), nil
+		case rolling && partition == 0 && (updated < n || str("status", "currentRevision") != str("status", "updateRevision")):
 			return false, fmt.Sprintf("%d of %d replicas ready, %d updated; %s", ready, n, updated, conds), nil
 		}
 		return true, "", nil
@@ -560,7 +549,7 @@ func readiness(u *unstructured.Unstructured, needReady bool) (bool, string, erro
 			return false, "its controller has not seen it yet", nil
 		case stale:
 			return false, "its controller has not seen the latest spec yet", nil
-		case have("status", "updatedNumberScheduled") < n || have("status", "numberAvailable") < n:
+		case have("status", "numberAvailable") < n || str("spec", "updateStrategy", "type") != "OnDelete" && have("status", "updatedNumberScheduled") < n:
 			return false, fmt.Sprintf("%d of %d pods available, %d updated", have("status", "numberAvailable"), n, have("status", "updatedNumberScheduled")), nil
 		}
 		return true, "", nil
@@ -741,8 +730,19 @@ func (t *Target) Delete(ctx context.Context, ref steps.ObjectRef) error {
 	if m.Scope.Name() == meta.RESTScopeNameNamespace {
 		ri = t.dyn.Resource(m.Resource).Namespace(ref.Namespace)
 	}
+	cur, err := ri.Get(ctx, ref.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("delete %s: %w", ref, err)
+	case cur.GetLabels()[RunLabel] != t.runID:
+		t.log.Warn("object left alone: not this run's", "object", ref.String(), "label", cur.GetLabels()[RunLabel])
+		return nil
+	}
 	bg := metav1.DeletePropagationBackground
-	if err := ri.Delete(ctx, ref.Name, metav1.DeleteOptions{PropagationPolicy: &bg}); err != nil && !apierrors.IsNotFound(err) {
+	uid := cur.GetUID()
+	if err := ri.Delete(ctx, ref.Name, metav1.DeleteOptions{PropagationPolicy: &bg, Preconditions: &metav1.Preconditions{UID: &uid}}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete %s: %w", ref, err)
 	}
 	for {

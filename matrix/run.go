@@ -107,7 +107,7 @@ var ErrInterrupted = errors.New("matrix interrupted")
 // Start creates a matrix run directory for m and runs it. It refuses, and
 // creates nothing, while another matrix runs on the same target.
 func Start(ctx context.Context, m *Matrix, opts Options) (string, *Index, error) {
-	unlock, err := lockTarget(ctx, opts, m.Target, m.Path)
+	ctx, unlock, err := lockTarget(ctx, opts, m.Target, m.Path)
 	if err != nil {
 		return "", nil, err
 	}
@@ -164,7 +164,7 @@ func Resume(ctx context.Context, dir string, opts Options) (*Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := lockTarget(ctx, opts, ix.Target, dir)
+	ctx, unlock, err := lockTarget(ctx, opts, ix.Target, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -332,7 +332,13 @@ func (nop) Message(string)                               {}
 
 // lockTarget takes the machine-wide lock of a target, so that two matrices
 // never run cells on one target at once. The lock file names its holder.
-func lockTarget(ctx context.Context, opts Options, target, holder string) (func(), error) {
+// ErrLockLost is the cause of a matrix's context when its Lease in the
+// cluster was taken over: the running cell stops and tears down.
+var ErrLockLost = errors.New("the matrix lost its lock on the cluster")
+
+// lockTarget takes the target's lock; on kubernetes also a Lease in the
+// cluster. The context it returns ends if that Lease is lost.
+func lockTarget(ctx context.Context, opts Options, target, holder string) (context.Context, func(), error) {
 	lockDir := opts.LockDir
 	if lockDir == "" {
 		lockDir = os.TempDir()
@@ -341,26 +347,33 @@ func lockTarget(ctx context.Context, opts Options, target, holder string) (func(
 	f, err := flock.Try(path, 0o666)
 	if errors.Is(err, flock.ErrHeld) {
 		who, _ := os.ReadFile(path)
-		return nil, fmt.Errorf("%w on target %s (%s): cells on one target never overlap", ErrBusy, target, strings.TrimSpace(string(who)))
+		return nil, nil, fmt.Errorf("%w on target %s (%s): cells on one target never overlap", ErrBusy, target, strings.TrimSpace(string(who)))
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	_ = f.Truncate(0)
 	fmt.Fprintf(f, "pid %d, %s", os.Getpid(), holder)
 	if opts.Cluster == nil {
-		return func() { f.Close() }, nil
+		return ctx, func() { f.Close() }, nil
 	}
 	// Other machines reach the cluster too: the lock is a Lease in it.
 	host, _ := os.Hostname()
-	unlock, err := kube.Lock(ctx, opts.Cluster, "runner-matrix", fmt.Sprintf("%s pid %d, %s", host, os.Getpid(), holder))
-	if errors.Is(err, kube.ErrLocked) {
-		f.Close()
-		return nil, fmt.Errorf("%w on target kubernetes (%v): cells on one cluster never overlap", ErrBusy, err)
+	ctx, cancel := context.WithCancelCause(ctx)
+	lost := func(err error) {
+		if opts.Say != nil {
+			fmt.Fprintf(opts.Say, "%v: %v; stopping\n", ErrLockLost, err)
+		}
+		cancel(fmt.Errorf("%w: %v", ErrLockLost, err))
 	}
+	unlock, err := kube.Lock(ctx, opts.Cluster, "runner-matrix", fmt.Sprintf("%s pid %d, %s", host, os.Getpid(), holder), lost)
 	if err != nil {
+		cancel(nil)
 		f.Close()
-		return nil, err
+		if errors.Is(err, kube.ErrLocked) {
+			return nil, nil, fmt.Errorf("%w on target kubernetes (%v): cells on one cluster never overlap", ErrBusy, err)
+		}
+		return nil, nil, err
 	}
-	return func() { unlock(); f.Close() }, nil
+	return ctx, func() { unlock(); cancel(nil); f.Close() }, nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/kube"
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
 	"helm.sh/helm/v3/pkg/strvals"
@@ -36,16 +37,11 @@ type Release struct {
 	Namespace string
 	Revision  int
 	Manifest  string            // the rendered objects, labelled
-	Hooks     []string          // the hooks' manifests: the post-renderer does not see them
 	Labels    map[string]string // the labels of the release's record
 }
 
 func wrapRelease(rel *release.Release) *Release {
-	r := &Release{Name: rel.Name, Namespace: rel.Namespace, Revision: rel.Version, Manifest: rel.Manifest, Labels: rel.Labels}
-	for _, h := range rel.Hooks {
-		r.Hooks = append(r.Hooks, h.Manifest)
-	}
-	return r
+	return &Release{Name: rel.Name, Namespace: rel.Namespace, Revision: rel.Version, Manifest: rel.Manifest, Labels: rel.Labels}
 }
 
 // ErrNameInUse is returned by Install for a release name that is taken.
@@ -79,7 +75,31 @@ func (cl *Cluster) config(namespace string) (*action.Configuration, error) {
 	if err := cfg.Init(flags, namespace, "secret", log); err != nil {
 		return nil, err
 	}
+	if kc, ok := cfg.KubeClient.(*kube.Client); ok && len(cl.Labels) > 0 {
+		cfg.KubeClient = labellingClient{Client: kc, labels: labeller(cl.Labels)}
+	}
 	return cfg, nil
+}
+
+// labellingClient labels every object Helm builds before it sends it:
+// hooks too (at install, upgrade, rollback and uninstall alike), which the
+// post-renderer does not see. It embeds Helm's client itself, so that the
+// optional interfaces Helm asserts (waiting for deletes, propagation) stay.
+type labellingClient struct {
+	*kube.Client
+	labels labeller
+}
+
+func (c labellingClient) Build(r io.Reader, validate bool) (kube.ResourceList, error) {
+	var in bytes.Buffer
+	if _, err := in.ReadFrom(r); err != nil {
+		return nil, err
+	}
+	out, err := c.labels.Run(&in)
+	if err != nil {
+		return nil, err
+	}
+	return c.Client.Build(out, validate)
 }
 
 // Install installs c as release in namespace, which must exist. It returns

@@ -462,10 +462,14 @@ const leaseExpiry = 16 * time.Second
 
 func TestKilledRunIsRefusedThenCleanedUp(t *testing.T) {
 	ns := "perf-it-killed"
-	dir := killDuringMeasure(t, ns)
+	ready := markWidgetReady(t, ns)
+	first := start(t, ns, "--set", "hold=1m")
+	first.waitLine(t, `step "hold" (sleep): started`)
+	<-ready
 
-	// At once, its Lease is still current: a new run takes it for a run
-	// going on, refuses, and installs nothing.
+	// Past a Lease's lifetime, a run still going on has renewed its
+	// Lease: a new run sees it going on, refuses, and installs nothing.
+	time.Sleep(leaseExpiry)
 	other := start(t, "perf-it-second")
 	if code := other.wait(t); code != 1 || !strings.Contains(other.output(), "another run is going on in this cluster: runner.perf/run-id=") {
 		t.Fatalf("second run: exit %d:\n%s", code, other.output())
@@ -475,7 +479,16 @@ func TestKilledRunIsRefusedThenCleanedUp(t *testing.T) {
 	}
 	assertRunLeftNothing(t, other)
 
-	// Once the Lease has expired, the run is an unfinished one.
+	// Killed, its Lease lapses: it is an unfinished run.
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	first.wait(t)
+	left := leftovers(t, ns)
+	if len(left) == 0 {
+		t.Fatal("kill -9 left nothing: the test proves nothing")
+	}
+	t.Logf("after kill -9: %d objects, releases and namespaces left", len(left))
 	time.Sleep(leaseExpiry)
 	third := start(t, "perf-it-third")
 	if code := third.wait(t); code != 1 || !strings.Contains(third.output(), "objects of unfinished earlier runs") || !strings.Contains(third.output(), "--clean-stale") {
@@ -483,7 +496,7 @@ func TestKilledRunIsRefusedThenCleanedUp(t *testing.T) {
 	}
 	assertRunLeftNothing(t, third)
 
-	out, err := exec.Command(runnerBin, "cleanup", dir, "--kubeconfig", kubeconfig).CombinedOutput()
+	out, err := exec.Command(runnerBin, "cleanup", first.dir(t), "--kubeconfig", kubeconfig).CombinedOutput()
 	if err != nil {
 		t.Fatalf("cleanup: %v\n%s", err, out)
 	}
@@ -493,23 +506,34 @@ func TestKilledRunIsRefusedThenCleanedUp(t *testing.T) {
 	assertClean(t, ns)
 }
 
+// --clean-stale in the namespace of the killed run: the sweep takes the
+// namespace, with the new run's Lease in it; the new run makes both again
+// and holds its Lease while it runs.
 func TestCleanStaleRemovesAnEarlierRun(t *testing.T) {
 	ns := "perf-it-stale"
 	killDuringMeasure(t, ns)
 	time.Sleep(leaseExpiry)
 
-	ns2 := "perf-it-stale-2"
-	ready2 := markWidgetReady(t, ns2)
-	next := start(t, ns2, "--clean-stale")
+	next := start(t, ns, "--clean-stale", "--set", "hold=12s")
+	// The killed run's widget goes first: only then is the new one marked.
+	next.waitLine(t, "--clean-stale: deleted")
+	ready := markWidgetReady(t, ns)
+	next.waitLine(t, `step "hold" (sleep): started`)
+	<-ready
+	time.Sleep(6 * time.Second) // a renewal after the sweep
+	id := readRecord(t, next.dir(t)).RunID
+	cs := kubernetes.NewForConfigOrDie(restConfig)
+	lease, err := cs.CoordinationV1().Leases(ns).Get(context.Background(), "runner-"+strings.ToLower(id), metav1.GetOptions{})
+	if err != nil || lease.Spec.RenewTime == nil || time.Since(lease.Spec.RenewTime.Time) > 15*time.Second {
+		t.Errorf("the run's lease while it measures: %v %+v", err, lease)
+	}
 	if code := next.wait(t); code != 0 {
 		t.Fatalf("exit %d:\n%s", code, next.output())
 	}
-	<-ready2
 	if !strings.Contains(next.output(), "--clean-stale: deleted") {
 		t.Errorf("output:\n%s", next.output())
 	}
 	assertClean(t, ns)
-	assertClean(t, ns2)
 }
 
 // In a namespace the run did not create, the run removes what it made —
@@ -634,7 +658,7 @@ func TestMatrixLockIsALeaseInTheCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unlock, err := kube.Lock(ctx, cl, "runner-matrix", "another machine")
+	unlock, err := kube.Lock(ctx, cl, "runner-matrix", "another machine", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -648,17 +672,33 @@ func TestMatrixLockIsALeaseInTheCluster(t *testing.T) {
 	if entries, _ := os.ReadDir(out); len(entries) != 0 {
 		t.Errorf("the refused matrix wrote %v", entries)
 	}
-	unlock() // deletes the namespace it made, and waits until it is gone
+	unlock()
 
-	// The widget of each cell is marked ready as the cells come.
+	// The widget of each cell is marked ready as the cells come: once a
+	// widget is marked, the next is waited for after this one is gone.
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
+		dyn := dynamic.NewForConfigOrDie(restConfig)
+		widgets := dyn.Resource(schema.GroupVersionResource{Group: "perf.test", Version: "v1", Resource: "widgets"}).Namespace(ns)
 		for {
 			select {
 			case <-stop:
 				return
-			case <-markWidgetReady(t, ns):
+			case err := <-markWidgetReady(t, ns):
+				if err != nil {
+					return
+				}
+			}
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(200 * time.Millisecond):
+				}
+				if _, err := widgets.Get(context.Background(), "w1", metav1.GetOptions{}); apierrors.IsNotFound(err) {
+					break
+				}
 			}
 		}
 	}()
@@ -683,7 +723,7 @@ func TestMatrixLockIsALeaseInTheCluster(t *testing.T) {
 		t.Errorf("index: %v %s", err, raw)
 	}
 	assertClean(t, ns)
-	if _, err := cl.Client.CoordinationV1().Leases(ns).Get(ctx, "runner-matrix", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := cl.Client.CoordinationV1().Leases(kube.LockNamespace).Get(ctx, "runner-matrix", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the matrix's lease: %v", err)
 	}
 }
