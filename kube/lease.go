@@ -7,6 +7,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	coordv1 "k8s.io/api/coordination/v1"
@@ -32,34 +33,48 @@ func (t *Target) Heartbeat(ctx context.Context) (stop func(), err error) {
 	if err := t.renewLease(ctx); err != nil {
 		return nil, err
 	}
-	done := make(chan struct{})
-	stopped := make(chan struct{})
+	failing := time.Time{}
+	return every(leaseRenew, func() bool {
+		rctx, cancel := context.WithTimeout(context.Background(), leaseRenew)
+		err := t.renewLease(rctx)
+		cancel()
+		switch {
+		case err == nil:
+			failing = time.Time{}
+		case failing.IsZero():
+			failing = time.Now()
+			t.log.Warn("renew the run's lease", "err", err)
+		case time.Since(failing) > leaseDuration:
+			t.log.Error("the run's lease has lapsed: other runs may take this one for a killed run", "err", err)
+		}
+		return false
+	}), nil
+}
+
+// every calls f every period, on a goroutine of its own, until f returns
+// true or stop is called; stop returns once the goroutine has ended.
+func every(period time.Duration, f func() (done bool)) (stop func()) {
+	done, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(stopped)
-		tick := time.NewTicker(leaseRenew)
+		tick := time.NewTicker(period)
 		defer tick.Stop()
-		failing := time.Time{}
 		for {
 			select {
 			case <-done:
 				return
 			case <-tick.C:
 			}
-			rctx, cancel := context.WithTimeout(context.Background(), leaseRenew)
-			err := t.renewLease(rctx)
-			cancel()
-			switch {
-			case err == nil:
-				failing = time.Time{}
-			case failing.IsZero():
-				failing = time.Now()
-				t.log.Warn("renew the run's lease", "err", err)
-			case time.Since(failing) > leaseDuration:
-				t.log.Error("the run's lease has lapsed: other runs may take this one for a killed run", "err", err)
+			if f() {
+				return
 			}
 		}
 	}()
-	return func() { close(done); <-stopped }, nil
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(done) })
+		<-stopped
+	}
 }
 
 // renewLease renews the run's Lease, or makes it (and its namespace).
@@ -166,44 +181,32 @@ func Lock(ctx context.Context, cl *Cluster, name, holder string, lost func(error
 		return nil, fmt.Errorf("lease %s/%s: %w", LockNamespace, name, err)
 	}
 	uid := held.UID
-	done, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		tick := time.NewTicker(leaseRenew)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
+	stop := every(leaseRenew, func() bool {
+		rctx, cancel := context.WithTimeout(context.Background(), leaseRenew)
+		defer cancel()
+		l, err := leases.Get(rctx, name, metav1.GetOptions{})
+		if err == nil && (l.UID != uid || holderOf(l) != holder) {
+			err = fmt.Errorf("lease %s/%s was taken over by %s", LockNamespace, name, holderOf(l))
+			if lost != nil {
+				lost(err)
 			}
-			rctx, cancel := context.WithTimeout(context.Background(), leaseRenew)
-			l, err := leases.Get(rctx, name, metav1.GetOptions{})
-			if err == nil && (l.UID != uid || holderOf(l) != holder) {
-				err = fmt.Errorf("lease %s/%s was taken over by %s", LockNamespace, name, holderOf(l))
-				cancel()
-				if lost != nil {
-					lost(err)
-				}
-				return
-			}
-			if err == nil {
-				now := metav1.NewMicroTime(time.Now())
-				l.Spec.RenewTime = &now
-				_, err = leases.Update(rctx, l, metav1.UpdateOptions{FieldManager: FieldManager})
-			}
-			cancel()
-			if apierrors.IsNotFound(err) {
-				if lost != nil {
-					lost(fmt.Errorf("lease %s/%s was deleted", LockNamespace, name))
-				}
-				return
-			}
+			return true
 		}
-	}()
+		if err == nil {
+			now := metav1.NewMicroTime(time.Now())
+			l.Spec.RenewTime = &now
+			_, err = leases.Update(rctx, l, metav1.UpdateOptions{FieldManager: FieldManager})
+		}
+		if apierrors.IsNotFound(err) {
+			if lost != nil {
+				lost(fmt.Errorf("lease %s/%s was deleted", LockNamespace, name))
+			}
+			return true
+		}
+		return false
+	})
 	return func() {
-		close(done)
-		<-stopped
+		stop()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		l, err := leases.Get(ctx, name, metav1.GetOptions{})

@@ -147,10 +147,7 @@ func (h *HelmUpgrade) Validate() []FieldError { return h.Spec.Validate() }
 // Run upgrades the release and waits until it is ready; on failure the
 // release is rolled back to the revision it had.
 func (h *HelmUpgrade) Run(ctx context.Context, env *Env) error {
-	if env.Shared == nil {
-		return fmt.Errorf("helm.upgrade needs a run")
-	}
-	cluster, err := env.Shared.Cluster("helm.upgrade")
+	cluster, err := env.cluster("helm.upgrade")
 	if err != nil {
 		return err
 	}

@@ -98,6 +98,14 @@ func (k *KubeWait) Run(ctx context.Context, env *Env) error {
 	return target.Wait(ctx, k.Release, ns, k.For)
 }
 
+// cluster returns the run's cluster for a step of kind.
+func (e *Env) cluster(kind string) (Cluster, error) {
+	if e.Shared == nil {
+		return nil, fmt.Errorf("%s needs a run", kind)
+	}
+	return e.Shared.Cluster(kind)
+}
+
 // Manifests are objects from files and inline YAML.
 type Manifests struct {
 	Files     []string `yaml:"files" doc:"manifest files (YAML, any number of documents), relative to the scenario file"`
@@ -229,10 +237,7 @@ func (k *KubeApply) Creates(env *Env) ([]Resource, error) {
 
 // Run applies the objects in order.
 func (k *KubeApply) Run(ctx context.Context, env *Env) error {
-	if env.Shared == nil {
-		return fmt.Errorf("kube.apply needs a run")
-	}
-	cluster, err := env.Shared.Cluster("kube.apply")
+	cluster, err := env.cluster("kube.apply")
 	if err != nil {
 		return err
 	}
@@ -284,10 +289,7 @@ func (k *KubeDelete) Deletes(env *Env) ([]Resource, error) {
 
 // Run deletes the objects, last first.
 func (k *KubeDelete) Run(ctx context.Context, env *Env) error {
-	if env.Shared == nil {
-		return fmt.Errorf("kube.delete needs a run")
-	}
-	cluster, err := env.Shared.Cluster("kube.delete")
+	cluster, err := env.cluster("kube.delete")
 	if err != nil {
 		return err
 	}
@@ -321,10 +323,7 @@ func (k *KubeLogs) Validate() []FieldError {
 
 // Run writes the logs into the step's directory.
 func (k *KubeLogs) Run(ctx context.Context, env *Env) error {
-	if env.Shared == nil {
-		return fmt.Errorf("kube.logs needs a run")
-	}
-	cluster, err := env.Shared.Cluster("kube.logs")
+	cluster, err := env.cluster("kube.logs")
 	if err != nil {
 		return err
 	}
