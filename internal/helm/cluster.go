@@ -82,8 +82,8 @@ func (cl *Cluster) config(namespace string) (*action.Configuration, error) {
 }
 
 // labellingClient labels every object Helm builds before it sends it:
-// hooks too (at install, upgrade, rollback and uninstall alike), which the
-// post-renderer does not see. It embeds Helm's client itself, so that the
+// hooks too (at install, upgrade, rollback and uninstall alike), which a
+// post-renderer would not see. It embeds Helm's client itself, so that the
 // optional interfaces Helm asserts (waiting for deletes, propagation) stay.
 type labellingClient struct {
 	*kube.Client
@@ -116,7 +116,6 @@ func (cl *Cluster) Install(ctx context.Context, c *Chart, release, namespace str
 	in.Namespace = namespace
 	in.Timeout = opTimeout
 	in.Labels = cl.Labels
-	in.PostRenderer = labeller(cl.Labels)
 	if values == nil {
 		values = map[string]any{}
 	}
@@ -141,7 +140,6 @@ func (cl *Cluster) Upgrade(ctx context.Context, c *Chart, release, namespace str
 	up.Namespace = namespace
 	up.Timeout = opTimeout
 	up.Labels = cl.Labels
-	up.PostRenderer = labeller(cl.Labels)
 	up.MaxHistory = 0
 	if values == nil {
 		values = map[string]any{}
@@ -214,8 +212,9 @@ func ParseSet(values map[string]any, assignments []string) error {
 	return nil
 }
 
-// labeller is a post-renderer that adds labels to every rendered object, so
-// that everything a release creates can be found by label.
+// labeller adds labels to every object of a manifest, so that everything a
+// release creates can be found by label. (It has a post-renderer's shape,
+// but runs in labellingClient: a post-renderer would not see hooks.)
 type labeller map[string]string
 
 func (l labeller) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
