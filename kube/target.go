@@ -52,6 +52,7 @@ type Target struct {
 
 	mu         sync.Mutex
 	namespaces map[string]bool // the namespaces the run used
+	forwards   []chan struct{} // closing one stops a port-forward
 }
 
 var (
@@ -259,19 +260,23 @@ func (t *Target) WaitFor(ctx context.Context, w steps.WaitSpec) error {
 	return t.waitAll(ctx, objs, check)
 }
 
-// Sink is not offered yet: a sink inside a cluster needs a port-forward.
-func (t *Target) Sink(name string) (string, error) {
-	return "", fmt.Errorf("sink %s: reaching a sink inside the cluster from the runner is not supported by this version; name the sink by its URL", name)
-}
-
-// Bootstrap is not offered yet, for the same reason as Sink.
+// Bootstrap is not offered yet: Kafka's clients need every broker's
+// advertised address, which one port-forward does not give.
 func (t *Target) Bootstrap(servers string) ([]string, error) {
 	return nil, fmt.Errorf("kafka %s: reaching Kafka inside the cluster from the runner is not supported by this version: %w", servers, steps.ErrNoKafka)
 }
 
-// Close releases nothing: what the run installed is removed by teardown and
-// the sweep.
-func (t *Target) Close(context.Context) error { return nil }
+// Close stops the port-forwards; what the run installed is removed by
+// teardown and the sweep.
+func (t *Target) Close(context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, stop := range t.forwards {
+		close(stop)
+	}
+	t.forwards = nil
+	return nil
+}
 
 // object is one object to wait for.
 type object struct {

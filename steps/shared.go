@@ -231,7 +231,7 @@ func (s *Shared) Sink(name string) (string, error) {
 	if url, ok := s.sinks[name]; ok {
 		return url, nil
 	}
-	if s.target != nil && strings.HasPrefix(name, "kafka/") {
+	if s.target != nil && (strings.HasPrefix(name, "kafka/") || strings.HasPrefix(name, "service/") || strings.HasPrefix(name, "pod/")) {
 		return s.target.Sink(name)
 	}
 	known := make([]string, 0, len(s.sinks))

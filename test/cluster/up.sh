@@ -21,6 +21,7 @@ fi
   --kube-scheduler-binary "$bin/kube-scheduler" \
   --etcd-binary "$bin/etcd" \
   --kwok-controller-binary "$bin/kwok" \
+  --config "$PWD/kwok.yaml" \
   --wait 2m --timeout 3m >"$KWOK_WORKDIR/create.log" 2>&1 \
   || { cat "$KWOK_WORKDIR/create.log" >&2; exit 1; }
 "$bin/kwokctl" scale node --replicas 2 --name "$name" >>"$KWOK_WORKDIR/create.log" 2>&1

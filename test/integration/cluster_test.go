@@ -37,6 +37,7 @@ import (
 
 	"github.com/perfrunner/runner/internal/helm"
 	"github.com/perfrunner/runner/kube"
+	"github.com/perfrunner/runner/results"
 )
 
 var (
@@ -726,4 +727,32 @@ func TestMatrixLockIsALeaseInTheCluster(t *testing.T) {
 	if _, err := cl.Client.CoordinationV1().Leases(kube.LockNamespace).Get(ctx, "runner-matrix", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the matrix's lease: %v", err)
 	}
+}
+
+// A load step on kubernetes reaches a Service by a port-forward through the
+// API server (client-go, as kubectl port-forward): the simulated pod
+// answers with this machine's 127.0.0.1:18999 (test/cluster/kwok.yaml),
+// where the run's own receiver listens, so every event goes out through the
+// cluster's API server and comes back to be measured.
+func TestLoadThroughAPortForward(t *testing.T) {
+	ns := "perf-it-sink"
+	out := t.TempDir()
+	cmd := exec.Command(runnerBin, "exec", "testdata/sink.yaml", "--target", "kubernetes", "--kubeconfig", kubeconfig, "-n", ns, "--out", out)
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v:\n%s", err, b)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(out, "sink", "smoke", "*"))
+	if len(dirs) != 1 {
+		t.Fatalf("run directories: %v", dirs)
+	}
+	sum, err := results.ReadSummary(dirs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := sum.Totals
+	if c.Intended != 100 || c.Accepted != 100 || c.Delivered != 100 || sum.Totals.Lost != 0 || c.SendFailures != 0 {
+		t.Errorf("through the port-forward: %+v, lost %d", c, sum.Totals.Lost)
+	}
+	assertClean(t, ns)
 }
