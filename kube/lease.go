@@ -13,6 +13,7 @@ import (
 	coordv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	coordclient "k8s.io/client-go/kubernetes/typed/coordination/v1"
 )
 
 // A running run holds a Lease, renewed every leaseRenew, that says it is
@@ -81,12 +82,9 @@ func every(period time.Duration, f func() (done bool)) (stop func()) {
 func (t *Target) renewLease(ctx context.Context) error {
 	ns := t.cluster.Namespace
 	leases := t.cluster.Client.CoordinationV1().Leases(ns)
-	now := metav1.NewMicroTime(time.Now())
 	l, err := leases.Get(ctx, leaseName(t.runID), metav1.GetOptions{})
 	if err == nil {
-		l.Spec.RenewTime = &now
-		_, err = leases.Update(ctx, l, metav1.UpdateOptions{FieldManager: FieldManager})
-		return err
+		return renew(ctx, leases, l)
 	}
 	if !apierrors.IsNotFound(err) {
 		return err
@@ -95,16 +93,29 @@ func (t *Target) renewLease(ctx context.Context) error {
 		return err
 	}
 	host, _ := os.Hostname()
-	holder := fmt.Sprintf("%s pid %d", host, os.Getpid())
-	secs := int32(leaseDuration / time.Second)
 	lease := &coordv1.Lease{
 		ObjectMeta: metav1.ObjectMeta{Name: leaseName(t.runID), Namespace: ns, Labels: map[string]string{RunLabel: t.runID}},
-		Spec:       coordv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &secs, AcquireTime: &now, RenewTime: &now},
+		Spec:       leaseSpec(fmt.Sprintf("%s pid %d", host, os.Getpid())),
 	}
 	if _, err := leases.Create(ctx, lease, metav1.CreateOptions{FieldManager: FieldManager}); err != nil {
 		return fmt.Errorf("create the run's lease in %s: %w", ns, err)
 	}
 	return nil
+}
+
+// leaseSpec is a Lease for holder, acquired and renewed now.
+func leaseSpec(holder string) coordv1.LeaseSpec {
+	secs := int32(leaseDuration / time.Second)
+	now := metav1.NewMicroTime(time.Now())
+	return coordv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &secs, AcquireTime: &now, RenewTime: &now}
+}
+
+// renew sets l's renewal time to now.
+func renew(ctx context.Context, leases coordclient.LeaseInterface, l *coordv1.Lease) error {
+	now := metav1.NewMicroTime(time.Now())
+	l.Spec.RenewTime = &now
+	_, err := leases.Update(ctx, l, metav1.UpdateOptions{FieldManager: FieldManager})
+	return err
 }
 
 // RenewLease renews the run's Lease now, making it again if it is gone.
@@ -159,9 +170,7 @@ const LockNamespace = "default"
 // lost is called once.
 func Lock(ctx context.Context, cl *Cluster, name, holder string, lost func(error)) (unlock func(), err error) {
 	leases := cl.Client.CoordinationV1().Leases(LockNamespace)
-	secs := int32(leaseDuration / time.Second)
-	now := metav1.NewMicroTime(time.Now())
-	spec := coordv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &secs, AcquireTime: &now, RenewTime: &now}
+	spec := leaseSpec(holder)
 	held, err := leases.Create(ctx, &coordv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: LockNamespace}, Spec: spec}, metav1.CreateOptions{FieldManager: FieldManager})
 	if apierrors.IsAlreadyExists(err) {
 		old, gerr := leases.Get(ctx, name, metav1.GetOptions{})
@@ -193,9 +202,7 @@ func Lock(ctx context.Context, cl *Cluster, name, holder string, lost func(error
 			return true
 		}
 		if err == nil {
-			now := metav1.NewMicroTime(time.Now())
-			l.Spec.RenewTime = &now
-			_, err = leases.Update(rctx, l, metav1.UpdateOptions{FieldManager: FieldManager})
+			err = renew(rctx, leases, l)
 		}
 		if apierrors.IsNotFound(err) {
 			if lost != nil {

@@ -297,19 +297,14 @@ func (o object) String() string {
 // resourceFor resolves "deployment", "deployments", "deployment.apps" or a
 // custom resource's kind to its resource.
 func (t *Target) resourceFor(kind string) (schema.GroupVersionResource, bool, error) {
-	lower := strings.ToLower(kind)
-	var gr schema.GroupResource
-	if res, group, ok := strings.Cut(lower, "."); ok {
-		gr = schema.GroupResource{Group: group, Resource: res}
-	} else {
-		gr = schema.GroupResource{Resource: lower}
-	}
-	gvr, err := t.mapper.ResourceFor(gr.WithVersion(""))
+	gr := schema.ParseGroupResource(strings.ToLower(kind))
+	var gvr schema.GroupVersionResource
+	err := t.withReset(func() (err error) {
+		gvr, err = t.mapper.ResourceFor(gr.WithVersion(""))
+		return err
+	})
 	if err != nil {
-		t.mapper.Reset() // a CRD may have been added since
-		if gvr, err = t.mapper.ResourceFor(gr.WithVersion("")); err != nil {
-			return gvr, false, fmt.Errorf("kind %s: the cluster has no such resource: %w", kind, err)
-		}
+		return gvr, false, fmt.Errorf("kind %s: the cluster has no such resource: %w", kind, err)
 	}
 	gvk, err := t.mapper.KindFor(gvr)
 	if err != nil {
@@ -328,15 +323,38 @@ func (t *Target) mapping(apiVersion, kind string) (*meta.RESTMapping, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := t.mapper.RESTMapping(gv.WithKind(kind).GroupKind(), gv.Version)
-	if err != nil {
-		t.mapper.Reset()
+	var m *meta.RESTMapping
+	err = t.withReset(func() (err error) {
 		m, err = t.mapper.RESTMapping(gv.WithKind(kind).GroupKind(), gv.Version)
-	}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: the cluster has no such kind: %w", apiVersion, kind, err)
 	}
 	return m, nil
+}
+
+// withReset runs a lookup in the REST mapper, and once more after
+// forgetting what it knows when it fails: a CRD may have been added since.
+func (t *Target) withReset(lookup func() error) error {
+	if err := lookup(); err == nil {
+		return nil
+	}
+	t.mapper.Reset()
+	return lookup()
+}
+
+// place resolves an object's resource and its namespace: its own, else
+// def, for a namespaced kind; "" for a cluster-scoped one.
+func (t *Target) place(u *unstructured.Unstructured, def string) (*meta.RESTMapping, string, error) {
+	m, err := t.mapping(u.GetAPIVersion(), u.GetKind())
+	if err != nil || m.Scope.Name() != meta.RESTScopeNameNamespace {
+		return m, "", err
+	}
+	if ns := u.GetNamespace(); ns != "" {
+		return m, ns, nil
+	}
+	return m, def, nil
 }
 
 // manifestObjects decodes a release's manifest.
@@ -355,18 +373,11 @@ func (t *Target) manifestObjects(rel *helm.Release) ([]object, error) {
 		if len(u.Object) == 0 {
 			continue
 		}
-		m, err := t.mapping(u.GetAPIVersion(), u.GetKind())
+		m, ns, err := t.place(&u, rel.Namespace)
 		if err != nil {
 			return nil, err
 		}
-		o := object{gvr: m.Resource, name: u.GetName(), kind: u.GetKind(), label: strings.ToLower(u.GetKind()) + "/" + u.GetName()}
-		if m.Scope.Name() == meta.RESTScopeNameNamespace {
-			o.namespace = u.GetNamespace()
-			if o.namespace == "" {
-				o.namespace = rel.Namespace
-			}
-		}
-		objs = append(objs, o)
+		objs = append(objs, object{gvr: m.Resource, namespace: ns, name: u.GetName(), kind: u.GetKind(), label: strings.ToLower(u.GetKind()) + "/" + u.GetName()})
 	}
 }
 
@@ -648,18 +659,12 @@ func (t *Target) Apply(ctx context.Context, namespace string, objects []steps.Ob
 	// every other: teardown would delete what the run did not make.
 	for _, o := range objects {
 		u := &unstructured.Unstructured{Object: o}
-		m, err := t.mapping(u.GetAPIVersion(), u.GetKind())
+		m, ns, err := t.place(u, namespace)
 		if err != nil {
 			if meta.IsNoMatchError(errors.Unwrap(err)) {
 				continue // a kind an earlier object of this step defines
 			}
 			return err
-		}
-		ns := ""
-		if m.Scope.Name() == meta.RESTScopeNameNamespace {
-			if ns = u.GetNamespace(); ns == "" {
-				ns = namespace
-			}
 		}
 		found, err := t.dyn.Resource(m.Resource).Namespace(ns).Get(ctx, u.GetName(), metav1.GetOptions{})
 		switch {
@@ -671,9 +676,8 @@ func (t *Target) Apply(ctx context.Context, namespace string, objects []steps.Ob
 		}
 	}
 	for _, o := range objects {
-		u := &unstructured.Unstructured{Object: o}
-		u = u.DeepCopy()
-		m, err := t.mapping(u.GetAPIVersion(), u.GetKind())
+		u := (&unstructured.Unstructured{Object: o}).DeepCopy()
+		m, ns, err := t.place(u, namespace)
 		if err != nil {
 			return err
 		}
@@ -683,19 +687,13 @@ func (t *Target) Apply(ctx context.Context, namespace string, objects []steps.Ob
 		}
 		labels[RunLabel] = t.runID
 		u.SetLabels(labels)
-		res := t.dyn.Resource(m.Resource)
-		var ri dynamic.ResourceInterface = res
-		if m.Scope.Name() == meta.RESTScopeNameNamespace {
-			ns := u.GetNamespace()
-			if ns == "" {
-				ns = namespace
-				u.SetNamespace(ns)
-			}
+		if ns != "" {
+			u.SetNamespace(ns)
 			if err := t.ensureNamespace(ctx, ns); err != nil {
 				return err
 			}
-			ri = res.Namespace(ns)
 		}
+		ri := t.dyn.Resource(m.Resource).Namespace(ns)
 		body, err := yaml.Marshal(u.Object)
 		if err != nil {
 			return err
@@ -731,10 +729,11 @@ func (t *Target) Delete(ctx context.Context, ref steps.ObjectRef) error {
 		}
 		return err
 	}
-	var ri dynamic.ResourceInterface = t.dyn.Resource(m.Resource)
+	ns := ""
 	if m.Scope.Name() == meta.RESTScopeNameNamespace {
-		ri = t.dyn.Resource(m.Resource).Namespace(ref.Namespace)
+		ns = ref.Namespace
 	}
+	ri := t.dyn.Resource(m.Resource).Namespace(ns)
 	cur, err := ri.Get(ctx, ref.Name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
