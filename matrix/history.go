@@ -14,6 +14,7 @@ import (
 
 	"github.com/perfrunner/runner/engine"
 	"github.com/perfrunner/runner/internal/atomicfile"
+	"github.com/perfrunner/runner/report"
 	"github.com/perfrunner/runner/results"
 )
 
@@ -183,8 +184,8 @@ unset multiplot
 	if err := atomicfile.Write(filepath.Join(dir, "trend.gp"), []byte(script)); err != nil {
 		return "", nil, err
 	}
-	images, err := results.RenderScripts(dir, "png", "trend.gp")
-	if errors.Is(err, results.ErrNoGnuplot) {
+	images, err := report.RenderScripts(dir, "png", "trend.gp")
+	if errors.Is(err, report.ErrNoGnuplot) {
 		err = nil
 	}
 	return b.String(), images, err

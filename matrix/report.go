@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/perfrunner/runner/internal/atomicfile"
-	"github.com/perfrunner/runner/results"
+	"github.com/perfrunner/runner/report"
 )
 
 // Spread is a figure over a group's repetitions.
@@ -246,8 +246,8 @@ func writeGraphs(dir string, groups []Group, say func(string, ...any)) ([]string
 			return nil, err
 		}
 	}
-	images, err := results.RenderScripts(dir, "png", "sustained.gp", "e2e.gp")
-	if errors.Is(err, results.ErrNoGnuplot) {
+	images, err := report.RenderScripts(dir, "png", "sustained.gp", "e2e.gp")
+	if errors.Is(err, report.ErrNoGnuplot) {
 		return nil, nil
 	}
 	if err != nil && say != nil {

@@ -2,9 +2,10 @@ package results
 
 import (
 	"bytes"
-	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/perfrunner/runner/internal/golden"
 )
 
 func fixture(p99 float64, lost int64, targets ...float64) Summary {
@@ -64,17 +65,6 @@ func TestCompare(t *testing.T) {
 	if err := c.WriteTable(&md, true); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "compare.txt", table.Bytes())
-	golden(t, "compare.md", md.Bytes())
-
-	if _, err := exec.LookPath("gnuplot"); err != nil {
-		return
-	}
-	dir := t.TempDir()
-	if err := c.WritePlot(dir); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := RenderScripts(dir, "png", "compare.gp"); err != nil {
-		t.Fatal(err)
-	}
+	golden.Check(t, "compare.txt", table.Bytes())
+	golden.Check(t, "compare.md", md.Bytes())
 }

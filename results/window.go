@@ -46,7 +46,7 @@ func (w Window) Label() string {
 
 // Windowed recomputes a stored run's measured figures over a window of the
 // measure phase only, from its per-second digests, and writes the result
-// (summary, tables, plot scripts) into out. Counts and percentiles cover the
+// (summary, timeline, samples) into out; report.WritePlots draws it. Counts and percentiles cover the
 // seconds kept; a pace step's lost events are its undelivered ones in those
 // seconds. The warmup is left out.
 func Windowed(dir, out string, w Window) (Summary, error) {
@@ -153,7 +153,7 @@ func Windowed(dir, out string, w Window) (Summary, error) {
 	if err := filterTSV(filepath.Join(dir, SamplesFile), filepath.Join(out, SamplesFile), "at_s", func(v float64) bool { return keptSeconds[int64(v)] }); err != nil {
 		return sum, err
 	}
-	return sum, WritePlots(out, sum)
+	return sum, nil
 }
 
 // paceAt returns the index of the pace step whose seconds hold second, or -1.

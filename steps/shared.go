@@ -15,6 +15,7 @@ import (
 	"github.com/perfrunner/runner/internal/helm"
 	"github.com/perfrunner/runner/loadgen"
 	"github.com/perfrunner/runner/pace"
+	"github.com/perfrunner/runner/report"
 	"github.com/perfrunner/runner/results"
 )
 
@@ -306,19 +307,19 @@ func (s *Shared) FinishMeasurement() error {
 // is installed and saying so once when it is not.
 func (s *Shared) report(sum results.Summary) error {
 	dir := s.Info.Dir
-	if err := results.WritePlots(dir, sum); err != nil {
+	if err := report.WritePlots(dir, sum); err != nil {
 		return err
 	}
 	// A graph that fails to render loses no measurement: say so and go on.
-	images, err := results.Render(dir, "png")
+	images, err := report.Render(dir, "png")
 	if err != nil {
 		s.say(err.Error())
 	}
-	if err := results.WriteReport(dir, sum, images); err != nil {
+	if err := report.WriteReport(dir, sum, images); err != nil {
 		return err
 	}
 	if sum.SustainedRPS > 0 {
-		s.say(fmt.Sprintf("sustained rate %g events/s; report in %s", sum.SustainedRPS, filepath.Join(dir, results.ReportFile)))
+		s.say(fmt.Sprintf("sustained rate %g events/s; report in %s", sum.SustainedRPS, filepath.Join(dir, report.ReportFile)))
 	}
 	for _, p := range sum.Paces {
 		if p.Verdict == "broken" {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/perfrunner/runner/report"
 	"github.com/perfrunner/runner/results"
 )
 
@@ -50,10 +51,10 @@ Exits 3 when a run is worse than the first.`,
 			if out == "" {
 				out = filepath.Join("results", "compare", time.Now().UTC().Format("20060102T150405Z"))
 			}
-			if err := c.WritePlot(out); err != nil {
+			if err := report.WriteComparison(out, c); err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
-			if images, err := results.RenderScripts(out, "png", "compare.gp"); err == nil && format != "json" {
+			if images, err := report.RenderScripts(out, "png", "compare.gp"); err == nil && format != "json" {
 				fmt.Fprintf(stdout, "graph: %s\n", filepath.Join(out, images[0]))
 			} else if err != nil && format != "json" {
 				fmt.Fprintf(stdout, "graph script in %s (%v)\n", out, err)

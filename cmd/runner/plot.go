@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/perfrunner/runner/report"
 	"github.com/perfrunner/runner/results"
 )
 
@@ -46,14 +47,15 @@ run whose first seconds carry a cold start, without editing any data.`,
 				if sum, err = results.Windowed(dir, out, *w); err != nil {
 					return &exitError{code: exitFailed, err: err}
 				}
-			} else if err := results.WritePlots(out, sum); err != nil {
+			}
+			if err := report.WritePlots(out, sum); err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
-			images, err := results.Render(out, format)
+			images, err := report.Render(out, format)
 			if err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
-			if err := results.WriteReport(out, sum, images); err != nil {
+			if err := report.WriteReport(out, sum, images); err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
 			for _, p := range sum.Paces {

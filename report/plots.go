@@ -1,4 +1,4 @@
-package results
+package report
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"text/template"
+
+	"github.com/perfrunner/runner/results"
 )
 
 // Plot scripts a run directory holds. Each reads the TSV files beside it by
@@ -23,7 +25,7 @@ const StepsFile = "steps.tsv"
 
 // WritePlots writes the per-step table and the gnuplot scripts for sum into
 // dir, beside the timeline and samples the recorder wrote.
-func WritePlots(dir string, sum Summary) error {
+func WritePlots(dir string, sum results.Summary) error {
 	if err := writeStepsTSV(filepath.Join(dir, StepsFile), sum); err != nil {
 		return err
 	}
@@ -51,7 +53,7 @@ func WritePlots(dir string, sum Summary) error {
 	return nil
 }
 
-func warmupPaces(sum Summary) []StepSummary {
+func warmupPaces(sum results.Summary) []results.StepSummary {
 	if sum.Warmup == nil {
 		return nil
 	}
@@ -91,7 +93,7 @@ func RenderScripts(dir, format string, names ...string) ([]string, error) {
 }
 
 // writeStepsTSV writes one row per pace step, warmup first.
-func writeStepsTSV(path string, sum Summary) error {
+func writeStepsTSV(path string, sum results.Summary) error {
 	var b strings.Builder
 	b.WriteString("step\tphase\ttarget_rps\tachieved_send_rps\tdelivered_rps\tsend_failures\tdropped\tlost\tpublish_p50_ms\tpublish_p99_ms\tpublish_p9999_ms\te2e_p50_ms\te2e_p99_ms\te2e_p9999_ms\tbroken\tverdict\n")
 	for i, s := range append(warmupPaces(sum), sum.Paces...) {
@@ -138,7 +140,7 @@ type latencyRange struct {
 
 func newRange() *latencyRange { return &latencyRange{lo: math.Inf(1), hi: math.Inf(-1)} }
 
-func (r *latencyRange) add(q Quantiles) {
+func (r *latencyRange) add(q results.Quantiles) {
 	if q.Count == 0 {
 		return
 	}

@@ -1,16 +1,16 @@
-package results
+package report
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+	"github.com/perfrunner/runner/internal/golden"
+	"github.com/perfrunner/runner/results"
+)
 
 // plan is one synthetic pace step: failed sends per second and lost events.
 type plan struct {
@@ -24,20 +24,20 @@ type plan struct {
 // syntheticRun records a warmup and three measured pace steps with known
 // outcomes, the last one broken by failures and losses, and closes the
 // recorder.
-func syntheticRun(t *testing.T) (string, Summary) {
+func syntheticRun(t *testing.T) (string, results.Summary) {
 	return recordPlans(t, []plan{{"warmup", 100, 2, 0, 0}, {"measure", 100, 3, 0, 0}, {"measure", 200, 3, 0, 0}, {"measure", 300, 3, 5, 40}})
 }
 
-func recordPlans(t *testing.T, plans []plan) (string, Summary) {
+func recordPlans(t *testing.T, plans []plan) (string, results.Summary) {
 	t.Helper()
 	dir := t.TempDir()
-	rec, err := NewRecorder(dir, Meta{Scenario: "synthetic", PaceSet: "ramp", Target: "local"}, time.Second)
+	rec, err := results.NewRecorder(dir, results.Meta{Scenario: "synthetic", PaceSet: "ramp", Target: "local"}, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	at := time.Unix(1_700_000_000, 0)
 	for i, p := range plans {
-		idx := rec.BeginStep(Span{Phase: p.phase, Index: i, TargetRPS: float64(p.rps), Start: at, Duration: time.Duration(p.secs) * time.Second})
+		idx := rec.BeginStep(results.Span{Phase: p.phase, Index: i, TargetRPS: float64(p.rps), Start: at, Duration: time.Duration(p.secs) * time.Second})
 		for s := 0; s < p.secs; s++ {
 			for e := 0; e < p.rps; e++ {
 				ti := at.Add(time.Duration(s)*time.Second + time.Duration(e)*time.Second/time.Duration(p.rps)).UnixNano()
@@ -50,7 +50,7 @@ func recordPlans(t *testing.T, plans []plan) (string, Summary) {
 				}
 			}
 		}
-		rec.SetStepExtra(idx, StepExtra{Lost: p.lost})
+		rec.SetStepExtra(idx, results.StepExtra{Lost: p.lost})
 		at = at.Add(time.Duration(p.secs) * time.Second)
 	}
 	if err := rec.Close(); err != nil {
@@ -109,45 +109,28 @@ func TestPlotsRenderWithGnuplot(t *testing.T) {
 	}
 }
 
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test -update rewrites it):\n%s", name, got)
-	}
-}
-
 func TestGoldenStepsAndReport(t *testing.T) {
 	dir, sum := syntheticRun(t)
 	steps, err := os.ReadFile(filepath.Join(dir, StepsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "steps.tsv", steps)
+	golden.Check(t, "steps.tsv", steps)
 	if err := WriteReport(dir, sum, []string{"timeline.png", "steps.png"}); err != nil {
 		t.Fatal(err)
 	}
 	report, _ := os.ReadFile(filepath.Join(dir, ReportFile))
-	golden(t, "report.md", report)
-	timeline, _ := os.ReadFile(filepath.Join(dir, TimelineFile))
-	golden(t, "timeline.tsv", timeline)
-	summary, _ := os.ReadFile(filepath.Join(dir, SummaryFile))
-	golden(t, "summary.json", summary)
+	golden.Check(t, "report.md", report)
+	timeline, _ := os.ReadFile(filepath.Join(dir, results.TimelineFile))
+	golden.Check(t, "timeline.tsv", timeline)
+	summary, _ := os.ReadFile(filepath.Join(dir, results.SummaryFile))
+	golden.Check(t, "summary.json", summary)
 }
 
 func TestWindowedRecomputesFromPerSecondDigests(t *testing.T) {
 	dir, _ := syntheticRun(t)
 	out := filepath.Join(dir, "skip-1s")
-	sum, err := Windowed(dir, out, Window{From: 1})
+	sum, err := results.Windowed(dir, out, results.Window{From: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,11 +151,11 @@ func TestWindowedRecomputesFromPerSecondDigests(t *testing.T) {
 		t.Errorf("verdicts: %+v, sustained %g", sum.Paces[2], sum.SustainedRPS)
 	}
 	// Only the kept seconds reach the window's timeline.
-	timeline, _ := os.ReadFile(filepath.Join(out, TimelineFile))
+	timeline, _ := os.ReadFile(filepath.Join(out, results.TimelineFile))
 	if rows := bytes.Count(timeline, []byte("\n")) - 1; rows != 8 {
 		t.Errorf("windowed timeline has %d rows, want 8", rows)
 	}
-	if _, err := Windowed(dir, out, Window{From: 100}); err == nil {
+	if _, err := results.Windowed(dir, out, results.Window{From: 100}); err == nil {
 		t.Error("a window past the end was accepted")
 	}
 }
@@ -194,5 +177,22 @@ func TestPlotsRenderEdgeCases(t *testing.T) {
 				t.Error(err)
 			}
 		})
+	}
+}
+
+// TestComparisonRendersWithGnuplot renders the overlay of two runs'
+// per-step latencies.
+func TestComparisonRendersWithGnuplot(t *testing.T) {
+	if _, err := exec.LookPath("gnuplot"); err != nil {
+		return
+	}
+	_, sum := syntheticRun(t)
+	c := results.Compare([]string{"a", "b"}, []results.Summary{sum, sum}, 0.1)
+	dir := t.TempDir()
+	if err := WriteComparison(dir, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RenderScripts(dir, "png", "compare.gp"); err != nil {
+		t.Fatal(err)
 	}
 }

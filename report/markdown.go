@@ -1,10 +1,12 @@
-package results
+package report
 
 import (
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/perfrunner/runner/results"
 )
 
 // ReportFile is the run's markdown report.
@@ -12,7 +14,7 @@ const ReportFile = "report.md"
 
 // WriteReport writes report.md: the verdict, the per-step table and the
 // rendered graphs (images), readable on a code-hosting site.
-func WriteReport(dir string, sum Summary, images []string) error {
+func WriteReport(dir string, sum results.Summary, images []string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s · %s\n\n", sum.Scenario, sum.PaceSet)
 	fmt.Fprintf(&b, "Target `%s`. ", sum.Target)
