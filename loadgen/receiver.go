@@ -29,23 +29,30 @@ var intendedHeader = http.CanonicalHeaderKey("ce-" + IntendedExtension)
 // dispatchers use) it reads only the two headers it needs and discards the
 // body; structured-mode requests go through the SDK.
 type Receiver struct {
-	router *Router
-	ln     net.Listener
-	srv    *http.Server
-	done   chan struct{}
+	handler
+	ln   net.Listener
+	srv  *http.Server
+	done chan struct{}
 }
 
 var discardBuffers = sync.Pool{New: func() any { b := make([]byte, 32*1024); return &b }}
 
+// Receipt is what a receiver learnt from one request.
+type Receipt struct {
+	ID       string
+	Intended int64 // Unix ns, from the intended-time extension; 0 when absent
+	Received int64 // Unix ns, when the request arrived
+}
+
 // Listen starts a receiver on addr ("127.0.0.1:0" for any free port) that
-// routes every receipt to router.
-func Listen(addr string, router *Router) (*Receiver, error) {
+// hands every receipt to handle, from many goroutines at once.
+func Listen(addr string, handle func(Receipt)) (*Receiver, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("receiver: %w", err)
 	}
-	r := &Receiver{router: router, ln: ln, done: make(chan struct{})}
-	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	r := &Receiver{handler: handler{handle: handle}, ln: ln, done: make(chan struct{})}
+	r.srv = &http.Server{Handler: r.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() {
 		defer close(r.done)
 		_ = r.srv.Serve(ln)
@@ -66,8 +73,17 @@ func (r *Receiver) Close(ctx context.Context) error {
 	return err
 }
 
+// Handler returns the receiver's HTTP handler alone, handing every receipt
+// to handle: for a server of the caller's own.
+func Handler(handle func(Receipt)) http.Handler { return handler{handle: handle} }
+
+// handler timestamps and answers one request.
+type handler struct {
+	handle func(Receipt)
+}
+
 // ServeHTTP accounts for one event.
-func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+func (r handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	received := time.Now().UnixNano()
 	if req.Method != http.MethodPost {
 		w.WriteHeader(http.StatusMethodNotAllowed)
@@ -93,7 +109,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
-	r.router.Route(rc)
+	r.handle(rc)
 	w.WriteHeader(http.StatusAccepted)
 }
 

@@ -78,10 +78,10 @@ type sender interface {
 
 // newSender returns the sender for cfg's target.
 func newSender(cfg Config) (sender, error) {
-	if strings.HasPrefix(cfg.Target, KafkaScheme+"://") {
-		return NewKafkaSender(cfg.Target, cfg.PayloadBytes, cfg.RequestTimeout)
+	if strings.HasPrefix(cfg.URL, KafkaScheme+"://") {
+		return NewKafkaSender(cfg.URL, cfg.PayloadBytes, cfg.RequestTimeout)
 	}
-	return NewSender(cfg.Target, cfg.PayloadBytes, cfg.RequestTimeout, cfg.Connections)
+	return NewSender(cfg.URL, cfg.PayloadBytes, cfg.RequestTimeout, cfg.Connections)
 }
 
 // Send sends the event id with its intended time (Unix ns) and reports

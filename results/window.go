@@ -58,12 +58,12 @@ func Windowed(dir, out string, w Window) (Summary, error) {
 		return Summary{}, errors.New("the run measured no pace step")
 	}
 	measureStart := orig.Paces[0].StartSecond
-	steps := make([]*window, len(orig.Paces))
+	steps := make([]*bucket, len(orig.Paces))
 	kept := make([]float64, len(orig.Paces))
 	for i := range steps {
-		steps[i] = newWindow()
+		steps[i] = newBucket()
 	}
-	total := newWindow()
+	total := newBucket()
 	keptSeconds := map[int64]bool{}
 
 	f, err := os.Open(filepath.Join(dir, SecondsFile))
@@ -91,7 +91,7 @@ func Windowed(dir, out string, w Window) (Summary, error) {
 		}
 		keptSeconds[line.Second] = true
 		kept[i]++
-		for _, target := range []*window{steps[i], total} {
+		for _, target := range []*bucket{steps[i], total} {
 			target.Counts.add(line.Counts)
 			for m, name := range metricNames {
 				target.digests[m].Merge(line.Digests[name])
@@ -108,38 +108,31 @@ func Windowed(dir, out string, w Window) (Summary, error) {
 			limits = append(limits, t)
 		}
 	}
-	sum := Summary{Schema: orig.Schema, Scenario: orig.Scenario, PaceSet: orig.PaceSet + " · " + w.Label(), Target: orig.Target, Thresholds: orig.Thresholds}
+	t := Tally{Meta: Meta{Scenario: orig.Scenario, PaceSet: orig.PaceSet + " · " + w.Label(), Target: orig.Target}, Thresholds: limits}
 	var seconds float64
 	for i, p := range orig.Paces {
 		if kept[i] == 0 {
 			continue
 		}
-		win := steps[i]
 		// The step's part of the window, seconds without events included.
 		start := max(p.StartSecond, measureStart+w.From)
 		end := p.StartSecond + p.Seconds
 		if w.To > 0 {
 			end = min(end, measureStart+w.To)
 		}
-		secs := end - start
-		st := StepSummary{Phase: p.Phase, Index: p.Index, TargetRPS: p.TargetRPS, Seconds: secs, StartSecond: start, Counts: win.Counts, Figures: figures(win, secs)}
 		// Exact losses are known per whole step; over part of one they are
 		// the events acknowledged and not delivered in the seconds kept.
-		st.Lost = p.Lost
+		extra := StepExtra{Lost: p.Lost, GeneratorSaturated: p.GeneratorSaturated}
 		if start > p.StartSecond || end < p.StartSecond+p.Seconds {
-			st.Lost = max(0, win.Accepted-win.Delivered)
+			extra.Lost = max(0, steps[i].Accepted-steps[i].Delivered)
 		}
-		st.GeneratorSaturated = p.GeneratorSaturated
-		st.Verdict, st.Reason = judge(st, limits)
-		sum.Paces = append(sum.Paces, st)
-		sum.Totals.Lost += st.Lost
+		t.Steps = append(t.Steps, StepTally{Phase: p.Phase, Index: p.Index, TargetRPS: p.TargetRPS, Seconds: end - start, StartSecond: start, Extra: extra, b: steps[i]})
 		seconds += kept[i]
 	}
-	sum.Totals.Seconds = seconds
-	sum.Totals.Counts = total.Counts
-	sum.Totals.Figures = figures(total, seconds)
-	sum.SustainedRPS = sustained(sum.Paces)
-	sum.Breaches = Evaluate(limits, sum)
+	t.Phases = map[string]PhaseTally{"measure": {Seconds: seconds, b: total}}
+	sum := Summarize(t)
+	// As the run wrote them: the schema it used, its thresholds' own text.
+	sum.Schema, sum.Thresholds = orig.Schema, orig.Thresholds
 
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return sum, err

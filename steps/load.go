@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/perfrunner/runner/loadgen"
+	"github.com/perfrunner/runner/measure"
 	"github.com/perfrunner/runner/pace"
-	"github.com/perfrunner/runner/results"
 )
 
 func init() {
@@ -119,9 +119,9 @@ func (l *Load) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	target := l.URL
+	url := l.URL
 	if l.Sink != "" {
-		if target, err = env.Shared.Sink(l.Sink); err != nil {
+		if url, err = env.Shared.Sink(l.Sink); err != nil {
 			return err
 		}
 	}
@@ -129,47 +129,46 @@ func (l *Load) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	cfg := loadgen.Config{
-		Name:           filepath.Base(env.StepDir),
-		Phase:          l.phase,
-		Pace:           steps,
-		Target:         target,
-		PayloadBytes:   l.PayloadBytes,
-		InFlight:       l.InFlight,
-		RequestTimeout: l.RequestTimeout,
-		Senders:        l.Senders,
-		Connections:    l.Connections,
-		DrainTimeout:   l.DrainTimeout,
-		ProbeTimeout:   l.ProbeTimeout,
-		GCBetweenSteps: l.GC == "between-steps",
-		MaxSendLag:     l.MaxSendLag,
-		OnSecond: func(st loadgen.Status) {
+	load := measure.Load{
+		Config: loadgen.Config{
+			Name:           filepath.Base(env.StepDir),
+			Pace:           steps,
+			URL:            url,
+			PayloadBytes:   l.PayloadBytes,
+			InFlight:       l.InFlight,
+			RequestTimeout: l.RequestTimeout,
+			Senders:        l.Senders,
+			Connections:    l.Connections,
+			ProbeTimeout:   l.ProbeTimeout,
+			GCBetweenSteps: l.GC == "between-steps",
+		},
+		Phase:        l.phase,
+		DrainTimeout: l.DrainTimeout,
+		MaxSendLag:   l.MaxSendLag,
+		OnSecond: func(st measure.Status) {
 			env.Status(fmt.Sprintf("pace step %d/%d at %g rps: sent %d/s, delivered %d/s, p99 publish %.2f ms, e2e %.2f ms",
 				st.Step+1, len(steps), st.TargetRPS, st.Last.Counts.Sent, st.Last.Counts.Delivered, st.Last.PublishP99MS, st.Last.E2EP99MS))
 		},
 	}
-	if l.PayloadBytes == 0 {
-		cfg.PayloadBytes = 8192
-	}
-	env.Log.Info("load starting", "phase", l.phase, "target", target, "pace", pace.Pace{Steps: steps}.Duration().String())
-	res, runErr := loadgen.Run(ctx, cfg, m.Recorder, m.Router)
-	printSteps(env, m.Recorder, res.Spans)
+	env.Log.Info("load starting", "phase", l.phase, "url", url, "pace", pace.Pace{Steps: steps}.Duration().String())
+	res, runErr := m.Run(ctx, load)
+	printSteps(env, m, res.Steps)
 	for _, e := range res.TopErrors() {
 		fmt.Fprintf(env.Output, "  send errors: %s\n", e)
 	}
-	if !res.Drained && runErr == nil && len(res.Spans) > 0 {
-		fmt.Fprintf(env.Output, "  drain: some accepted events had not arrived after %s; they count as lost\n", cfg.DrainTimeout)
+	if !res.Drained && runErr == nil && len(res.Steps) > 0 {
+		fmt.Fprintf(env.Output, "  drain: some accepted events had not arrived after %s; they count as lost\n", drainTimeout(l.DrainTimeout))
 	}
 	return runErr
 }
 
 // printSteps writes one line per pace step of this load.
-func printSteps(env *Env, rec *results.Recorder, spans []int) {
+func printSteps(env *Env, m *measure.Measurement, spans []int) {
 	fmt.Fprintf(env.Output, "  %-7s %8s %9s %9s %7s %7s %6s %5s | %9s %9s %9s | %9s %9s %9s | %8s\n",
 		"phase", "target", "sent/s", "deliv/s", "dropped", "failed", "lost", "dup",
 		"pub p50", "pub p99", "pub p9999", "e2e p50", "e2e p99", "e2e p9999", "lag p99")
 	for _, idx := range spans {
-		s := rec.StepSummary(idx)
+		s := m.Step(idx)
 		flag := ""
 		if s.GeneratorSaturated {
 			flag = "  generator saturated"
@@ -178,4 +177,12 @@ func printSteps(env *Env, rec *results.Recorder, spans []int) {
 			s.Phase, s.TargetRPS, s.AchievedSendRPS, s.DeliveredRPS, s.Dropped, s.SendFailures, s.Lost, s.Duplicates,
 			s.PublishMS.P50, s.PublishMS.P99, s.PublishMS.P9999, s.E2EMS.P50, s.E2EMS.P99, s.E2EMS.P9999, s.SendLagMS.P99, flag)
 	}
+}
+
+// drainTimeout is the drain a load step waits: its own, or the default.
+func drainTimeout(d time.Duration) time.Duration {
+	if d == 0 {
+		return measure.DefaultDrainTimeout
+	}
+	return d
 }

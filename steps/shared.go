@@ -8,12 +8,11 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/hashicorp/go-multierror"
 
 	"github.com/perfrunner/runner/internal/helm"
-	"github.com/perfrunner/runner/loadgen"
+	"github.com/perfrunner/runner/measure"
 	"github.com/perfrunner/runner/pace"
 	"github.com/perfrunner/runner/report"
 	"github.com/perfrunner/runner/results"
@@ -112,8 +111,8 @@ type Shared struct {
 
 	mu          sync.Mutex
 	sinks       map[string]string
-	receivers   map[string]*loadgen.Receiver
-	measurement *Measurement
+	receivers   map[string]bool // the names of receivers this process runs
+	measurement *measure.Measurement
 	target      Target
 	finished    bool
 	breaches    []results.Breach
@@ -121,39 +120,25 @@ type Shared struct {
 
 // NewShared returns the shared state of a run.
 func NewShared(info RunInfo) *Shared {
-	return &Shared{Info: info, sinks: map[string]string{}, receivers: map[string]*loadgen.Receiver{}}
+	return &Shared{Info: info, sinks: map[string]string{}, receivers: map[string]bool{}}
 }
 
-// Measurement is the run's recorder and the router that feeds it receipts.
-type Measurement struct {
-	Recorder *results.Recorder
-	Router   *loadgen.Router
-}
-
-// closeHorizon is how long a second of the timeline stays open for late
-// receipts before its row is written.
-const closeHorizon = 10 * time.Second
-
-// Measurement returns the run's measurement, creating it on first use.
-func (s *Shared) Measurement() (*Measurement, error) {
+// Measurement returns the run's measurement, opening it on first use.
+func (s *Shared) Measurement() (*measure.Measurement, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.measurement != nil {
 		return s.measurement, nil
 	}
 	if s.finished {
-		return nil, fmt.Errorf("the run's measurement is already closed: load steps belong in warmup and measure")
+		return nil, measure.ErrFinished
 	}
-	rec, err := results.NewRecorder(s.Info.Dir, results.Meta{Scenario: s.Info.Scenario, PaceSet: s.Info.PaceSet, Target: s.Info.Target}, closeHorizon)
+	m, err := measure.Open(s.Info.Dir, results.Meta{Scenario: s.Info.Scenario, PaceSet: s.Info.PaceSet, Target: s.Info.Target}, s.Info.Thresholds)
 	if err != nil {
 		return nil, err
 	}
-	rec.SetThresholds(s.Info.Thresholds)
-	router := loadgen.NewRouter(func(_ *loadgen.Stream, r loadgen.Receipt, dup bool) {
-		rec.Delivered(r.Intended, r.Received, dup)
-	})
-	s.measurement = &Measurement{Recorder: rec, Router: router}
-	return s.measurement, nil
+	s.measurement = m
+	return m, nil
 }
 
 // SetTarget sets the run's target.
@@ -256,34 +241,34 @@ func (s *Shared) startReceiver(name, addr string) (string, func(context.Context)
 		return "", nil, err
 	}
 	s.mu.Lock()
-	_, dup := s.receivers[name]
+	dup := s.receivers[name]
 	_, taken := s.sinks["receiver/"+name]
 	s.mu.Unlock()
 	if dup || taken {
 		return "", nil, fmt.Errorf("a receiver named %q is already running", name)
 	}
-	recv, err := loadgen.Listen(addr, m.Router)
+	url, err := m.Receive(name, addr)
 	if err != nil {
 		return "", nil, err
 	}
 	s.mu.Lock()
-	s.receivers[name] = recv
-	s.sinks["receiver/"+name] = recv.URL()
+	s.receivers[name] = true
+	s.sinks["receiver/"+name] = url
 	s.mu.Unlock()
-	return recv.URL(), func(ctx context.Context) error { return s.stopReceiver(ctx, name) }, nil
+	return url, func(ctx context.Context) error { return s.stopReceiver(ctx, name) }, nil
 }
 
 // stopReceiver stops the named receiver, if this process runs it.
 func (s *Shared) stopReceiver(ctx context.Context, name string) error {
 	s.mu.Lock()
-	r := s.receivers[name]
+	running, m := s.receivers[name], s.measurement
 	delete(s.receivers, name)
 	delete(s.sinks, "receiver/"+name)
 	s.mu.Unlock()
-	if r == nil {
+	if !running || m == nil {
 		return nil
 	}
-	return r.Close(ctx)
+	return m.StopReceiver(ctx, name)
 }
 
 // FinishMeasurement closes the run's measurement: the last seconds of the
@@ -296,11 +281,11 @@ func (s *Shared) FinishMeasurement() error {
 	if m == nil || already {
 		return nil
 	}
-	m.Recorder.SetLateReceipts(m.Router.OutOfRange(), m.Router.AfterDrain())
-	if err := m.Recorder.Close(); err != nil {
+	sum, err := m.Finish()
+	if err != nil {
 		return err
 	}
-	return s.report(m.Recorder.Summary())
+	return s.report(sum)
 }
 
 // report writes the plots and report.md, rendering the plots when gnuplot

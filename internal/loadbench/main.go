@@ -24,6 +24,7 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/perfrunner/runner/loadgen"
+	"github.com/perfrunner/runner/measure"
 	"github.com/perfrunner/runner/pace"
 	"github.com/perfrunner/runner/results"
 )
@@ -55,8 +56,8 @@ func main() {
 // serveReceiver runs a receiver that counts what it gets, prints its URL, and
 // exits when its stdin closes.
 func serveReceiver() {
-	router := loadgen.NewRouter(nil)
-	recv, err := loadgen.Listen("127.0.0.1:0", router)
+	router := measure.NewRouter(nil)
+	recv, err := loadgen.Listen("127.0.0.1:0", router.Route)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -167,19 +168,19 @@ func ours(rps float64, d time.Duration) (outcome, error) {
 		return outcome{}, err
 	}
 	defer os.RemoveAll(dir)
-	rec, err := results.NewRecorder(dir, results.Meta{Scenario: "bench"}, 5*time.Second)
+	m, err := measure.Open(dir, results.Meta{Scenario: "bench"}, nil)
 	if err != nil {
 		return outcome{}, err
 	}
 	steps := []pace.Step{{RPS: rps, Duration: d}}
 	cpu0, rcpu0 := selfCPU(), recv.cpu()
-	_, err = loadgen.Run(context.Background(), loadgen.Config{Name: "bench", Phase: "measure", Pace: steps, Target: recv.url, SendOnly: true}, rec, nil)
+	_, err = m.Run(context.Background(), measure.Load{Config: loadgen.Config{Name: "bench", Pace: steps, URL: recv.url}, Phase: "measure", SendOnly: true})
 	cpu, rcpu := selfCPU()-cpu0, recv.cpu()-rcpu0
 	if err != nil {
 		return outcome{}, err
 	}
-	s := rec.Summary().Paces[0]
-	_ = rec.Close()
+	s := m.Summary().Paces[0]
+	_, _ = m.Finish()
 	o := outcome{
 		rps: rps, achieved: s.AchievedSendRPS, dropped: s.Dropped, failures: s.SendFailures,
 		p99MS: s.PublishMS.P99, serviceP99MS: s.ServiceMS.P99, sendLagP99MS: s.SendLagMS.P99,

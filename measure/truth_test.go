@@ -1,4 +1,4 @@
-package loadgen
+package measure
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perfrunner/runner/loadgen"
 	"github.com/perfrunner/runner/pace"
 	"github.com/perfrunner/runner/results"
 )
@@ -21,7 +22,7 @@ import (
 func seqOf(req *http.Request) int64 {
 	id := req.Header.Get("Ce-Id")
 	seq, _ := strconv.ParseInt(id[strings.LastIndexByte(id, '-')+1:], 10, 64)
-	if strings.HasPrefix(id, ProbePrefix) {
+	if strings.HasPrefix(id, loadgen.ProbePrefix) {
 		return -1
 	}
 	return seq
@@ -29,15 +30,15 @@ func seqOf(req *http.Request) int64 {
 
 // sink serves a receiver through a test handler that can delay, drop or
 // duplicate events before the receiver sees them.
-func sink(t *testing.T, router *Router, wrap func(w http.ResponseWriter, req *http.Request, recv http.Handler)) string {
+func sink(t *testing.T, m *Measurement, wrap func(w http.ResponseWriter, req *http.Request, recv http.Handler)) string {
 	t.Helper()
-	recv := &Receiver{router: router}
+	recv := loadgen.Handler(m.router.Route)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { wrap(w, req, recv) }))
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
 
-func runLoad(t *testing.T, spec string, target string, rec *results.Recorder, router *Router) results.Summary {
+func runLoad(t *testing.T, spec string, url string, m *Measurement) results.Summary {
 	t.Helper()
 	steps, err := pace.Parse(spec)
 	if err != nil {
@@ -45,11 +46,12 @@ func runLoad(t *testing.T, spec string, target string, rec *results.Recorder, ro
 	}
 	// These tests judge the sink, not the generator: a loaded test machine
 	// must not flag the generator as saturated.
-	cfg := Config{Name: "m", Phase: "measure", Pace: steps, Target: target, DrainTimeout: 5 * time.Second, MaxSendLag: time.Second}
-	if _, err := Run(context.Background(), cfg, rec, router); err != nil {
+	load := measureLoad(steps, url)
+	load.DrainTimeout, load.MaxSendLag = 5*time.Second, time.Second
+	if _, err := m.Run(context.Background(), load); err != nil {
 		t.Fatal(err)
 	}
-	return rec.Summary()
+	return m.Summary()
 }
 
 // TestPercentilesMatchAppliedDelays checks publish and end-to-end latency
@@ -58,7 +60,7 @@ func runLoad(t *testing.T, spec string, target string, rec *results.Recorder, ro
 // delays at a slightly lower and a slightly higher rank, allowing for the
 // HTTP round trip and timer overshoot.
 func TestPercentilesMatchAppliedDelays(t *testing.T) {
-	rec, router := newRun(t)
+	m := newRun(t)
 	const events = 6000
 	delays := make([]time.Duration, events)
 	r := rand.New(rand.NewPCG(42, 7))
@@ -71,7 +73,7 @@ func TestPercentilesMatchAppliedDelays(t *testing.T) {
 	// relative to its intended time, as the sink itself saw it.
 	var mu sync.Mutex
 	var truth []float64
-	url := sink(t, router, func(w http.ResponseWriter, req *http.Request, recv http.Handler) {
+	url := sink(t, m, func(w http.ResponseWriter, req *http.Request, recv http.Handler) {
 		if seq := seqOf(req); seq >= 0 {
 			time.Sleep(delays[seq])
 			intended, _ := strconv.ParseInt(req.Header.Get("Ce-Intendedns"), 10, 64)
@@ -81,7 +83,7 @@ func TestPercentilesMatchAppliedDelays(t *testing.T) {
 		}
 		recv.ServeHTTP(w, req)
 	})
-	sum := runLoad(t, "1000:6", url, rec, router)
+	sum := runLoad(t, "1000:6", url, m)
 
 	// The digest's end-to-end quantiles against the exact ones of what the
 	// sink saw: only the digest's rank error separates them.
@@ -143,11 +145,11 @@ func TestPercentilesMatchAppliedDelays(t *testing.T) {
 // during the stall wait up to a second, so p99.99 is near a second while the
 // median stays low.
 func TestStallShowsInTheTail(t *testing.T) {
-	rec, router := newRun(t)
+	m := newRun(t)
 	var once sync.Once
 	var stallUntil time.Time
 	var mu sync.Mutex
-	url := sink(t, router, func(w http.ResponseWriter, req *http.Request, recv http.Handler) {
+	url := sink(t, m, func(w http.ResponseWriter, req *http.Request, recv http.Handler) {
 		if seqOf(req) == 2000 {
 			once.Do(func() {
 				mu.Lock()
@@ -161,7 +163,7 @@ func TestStallShowsInTheTail(t *testing.T) {
 		time.Sleep(time.Until(until))
 		recv.ServeHTTP(w, req)
 	})
-	sum := runLoad(t, "1000:5", url, rec, router)
+	sum := runLoad(t, "1000:5", url, m)
 	tot := sum.Totals
 	if tot.PublishMS.P9999 < 900 || tot.E2EMS.P9999 < 900 {
 		t.Errorf("p99.99 publish %.1f ms, e2e %.1f ms: the 1 s stall is hidden", tot.PublishMS.P9999, tot.E2EMS.P9999)
@@ -181,7 +183,7 @@ func TestStallShowsInTheTail(t *testing.T) {
 // TestExactLossDuplicatesAndFailures checks the delivery accounting against a
 // sink that drops, duplicates and refuses known events.
 func TestExactLossDuplicatesAndFailures(t *testing.T) {
-	rec, router := newRun(t)
+	m := newRun(t)
 	dropped := map[int64]bool{}
 	duplicated := map[int64]bool{}
 	refused := map[int64]bool{}
@@ -199,7 +201,7 @@ func TestExactLossDuplicatesAndFailures(t *testing.T) {
 			refused[s] = true
 		}
 	}
-	url := sink(t, router, func(w http.ResponseWriter, req *http.Request, recv http.Handler) {
+	url := sink(t, m, func(w http.ResponseWriter, req *http.Request, recv http.Handler) {
 		seq := seqOf(req)
 		switch {
 		case dropped[seq]:
@@ -213,7 +215,7 @@ func TestExactLossDuplicatesAndFailures(t *testing.T) {
 			recv.ServeHTTP(w, req)
 		}
 	})
-	sum := runLoad(t, "1000:2,2000:1", url, rec, router)
+	sum := runLoad(t, "1000:2,2000:1", url, m)
 	tot := sum.Totals
 	if tot.Intended != 4000 || tot.Sent != 4000 {
 		t.Fatalf("intended %d, sent %d", tot.Intended, tot.Sent)
@@ -236,11 +238,11 @@ func TestExactLossDuplicatesAndFailures(t *testing.T) {
 // below the capacity hold, the one above breaks, and the sustained rate is
 // the last one below it.
 func TestKnownCapacityNamesTheBreakingStep(t *testing.T) {
-	rec, router := newRun(t)
+	m := newRun(t)
 	const capacity = 1500.0
 	var mu sync.Mutex
 	tokens, last := capacity/10, time.Now()
-	url := sink(t, router, func(w http.ResponseWriter, req *http.Request, recv http.Handler) {
+	url := sink(t, m, func(w http.ResponseWriter, req *http.Request, recv http.Handler) {
 		mu.Lock()
 		now := time.Now()
 		tokens = math.Min(capacity/10, tokens+now.Sub(last).Seconds()*capacity)
@@ -256,7 +258,7 @@ func TestKnownCapacityNamesTheBreakingStep(t *testing.T) {
 		}
 		recv.ServeHTTP(w, req)
 	})
-	sum := runLoad(t, "500:2,1000:2,2000:2", url, rec, router)
+	sum := runLoad(t, "500:2,1000:2,2000:2", url, m)
 	want := []string{"held", "held", "broken"}
 	for i, p := range sum.Paces {
 		if p.Verdict != want[i] {

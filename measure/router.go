@@ -1,11 +1,12 @@
-package loadgen
+package measure
 
 import (
 	"math/bits"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/perfrunner/runner/loadgen"
 )
 
 // bitset is a fixed-size set of sequence numbers, safe for concurrent use.
@@ -41,7 +42,7 @@ func NewStream(name string, n int64) *Stream {
 }
 
 // ID returns the CloudEvents id of event seq.
-func (s *Stream) ID(seq int64) string { return s.Name + "-" + strconv.FormatInt(seq, 10) }
+func (s *Stream) ID(seq int64) string { return loadgen.ID(s.Name, seq) }
 
 // Accepted records that the sink acknowledged event seq.
 func (s *Stream) Accepted(seq int64) {
@@ -85,19 +86,12 @@ func (s *Stream) Tally(from, to int64) (lost, deliveredUnacked int64) {
 // Len returns the number of events in the stream.
 func (s *Stream) Len() int64 { return s.n }
 
-// Receipt is what a receiver learnt from one request.
-type Receipt struct {
-	ID       string
-	Intended int64 // Unix ns, from the intended-time extension; 0 when absent
-	Received int64 // Unix ns, when the request arrived
-}
-
 // Router hands receipts to the streams that sent them and to probes. It is
 // safe for concurrent use; a receiver calls Route for every request.
 type Router struct {
 	mu         sync.RWMutex
 	streams    map[string]*Stream
-	onReceipt  func(s *Stream, r Receipt, duplicate bool)
+	onReceipt  func(s *Stream, r loadgen.Receipt, duplicate bool)
 	probes     chan string
 	outOfRange atomic.Int64
 	afterDrain atomic.Int64
@@ -105,7 +99,7 @@ type Router struct {
 
 // NewRouter returns a router that calls onReceipt for every receipt that
 // belongs to a registered stream.
-func NewRouter(onReceipt func(s *Stream, r Receipt, duplicate bool)) *Router {
+func NewRouter(onReceipt func(s *Stream, r loadgen.Receipt, duplicate bool)) *Router {
 	return &Router{streams: map[string]*Stream{}, onReceipt: onReceipt, probes: make(chan string, 16)}
 }
 
@@ -116,36 +110,25 @@ func (rt *Router) Register(s *Stream) {
 	rt.mu.Unlock()
 }
 
-// SetReceiptHandler replaces the function receipts of streams go to.
-func (rt *Router) SetReceiptHandler(f func(s *Stream, r Receipt, duplicate bool)) {
-	rt.mu.Lock()
-	rt.onReceipt = f
-	rt.mu.Unlock()
-}
-
-// ProbePrefix starts the id of a probe event.
-const ProbePrefix = "probe-"
-
-// Route accounts for one receipt.
-func (rt *Router) Route(r Receipt) {
-	if strings.HasPrefix(r.ID, ProbePrefix) {
+// Route accounts for one receipt. It is safe for concurrent use.
+func (rt *Router) Route(r loadgen.Receipt) {
+	if strings.HasPrefix(r.ID, loadgen.ProbePrefix) {
 		select {
 		case rt.probes <- r.ID:
 		default:
 		}
 		return
 	}
-	cut := strings.LastIndexByte(r.ID, '-')
-	if cut < 0 {
+	name, seq, ok := loadgen.ParseID(r.ID)
+	if !ok {
 		rt.outOfRange.Add(1)
 		return
 	}
-	seq, err := strconv.ParseInt(r.ID[cut+1:], 10, 64)
 	rt.mu.RLock()
-	s := rt.streams[r.ID[:cut]]
+	s := rt.streams[name]
 	handle := rt.onReceipt
 	rt.mu.RUnlock()
-	if s == nil || err != nil || seq < 0 || seq >= s.n || r.Intended == 0 {
+	if s == nil || seq < 0 || seq >= s.n || r.Intended == 0 {
 		rt.outOfRange.Add(1)
 		return
 	}

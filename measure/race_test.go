@@ -1,6 +1,6 @@
 //go:build race
 
-package loadgen
+package measure
 
 // raceEnabled: the race detector slows every goroutine, so latencies that
 // include the load path grow too.

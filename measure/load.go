@@ -1,0 +1,209 @@
+package measure
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/perfrunner/runner/loadgen"
+	"github.com/perfrunner/runner/results"
+)
+
+// Load is one load of a run: what loadgen sends, and how the measurement
+// drains and judges it.
+type Load struct {
+	loadgen.Config
+	Phase        string        // "warmup" or "measure"
+	DrainTimeout time.Duration // how long to wait after the last send for accepted events to arrive; default 30s
+	MaxSendLag   time.Duration // a pace step whose send-lag p99 exceeds this is flagged: the generator could not keep up; default 5ms
+	StartDelay   time.Duration // from the probe's return to the first intended send; default 200ms
+	// SendOnly is for sinks whose receipts this process never sees (a
+	// receiver in another process): no probe, no drain, no delivery
+	// accounting.
+	SendOnly bool
+	// OnSecond, when set, is called about once a second with the live state.
+	OnSecond func(Status)
+}
+
+// DefaultDrainTimeout is a load's drain when it gives none.
+const DefaultDrainTimeout = 30 * time.Second
+
+func (l Load) withDefaults() Load {
+	if l.DrainTimeout == 0 {
+		l.DrainTimeout = DefaultDrainTimeout
+	}
+	if l.MaxSendLag == 0 {
+		l.MaxSendLag = 5 * time.Millisecond
+	}
+	if l.StartDelay == 0 {
+		l.StartDelay = 200 * time.Millisecond
+	}
+	return l
+}
+
+// Status is the live state of a load, for a progress view.
+type Status struct {
+	Step      int // pace step, from 0
+	TargetRPS float64
+	Last      results.Live
+	Elapsed   time.Duration
+	Total     time.Duration
+}
+
+// Result is what a load learnt beyond what its figures say.
+type Result struct {
+	loadgen.Result
+	Steps   []int // the measurement's indexes of the load's pace steps (see Step)
+	Drained bool  // every accepted event arrived before the drain timeout
+}
+
+// ErrFinished is the error of a load that starts after the measurement
+// finished.
+var ErrFinished = errors.New("the run's measurement is already closed: load steps belong in warmup and measure")
+
+// Run sends l's pace and measures it. Before the first event, a probe
+// makes the full round trip, so the receiver cannot miss the start. After
+// the last, it waits for accepted events to arrive, then counts each pace
+// step's lost events exactly. When ctx ends early, what was measured is kept
+// and the error says so.
+func (m *Measurement) Run(ctx context.Context, l Load) (Result, error) {
+	m.mu.Lock()
+	finished := m.finished
+	m.mu.Unlock()
+	if finished {
+		return Result{}, ErrFinished
+	}
+	l = l.withDefaults()
+	gen, err := loadgen.New(l.Config)
+	if err != nil {
+		return Result{}, err
+	}
+	defer gen.Close()
+	cfg := gen.Config()
+	stream := NewStream(cfg.Name, gen.Events())
+	if !l.SendOnly {
+		m.router.Register(stream)
+		if err := gen.Probe(ctx, m.router.probes); err != nil {
+			return Result{}, err
+		}
+	}
+
+	start := m.rec.AlignStart(time.Now().Add(l.StartDelay))
+	var res Result
+	firstSeq := make([]int64, len(cfg.Pace)+1)
+	offset := time.Duration(0)
+	for k, s := range cfg.Pace {
+		res.Steps = append(res.Steps, m.rec.BeginStep(results.Span{Phase: l.Phase, Index: k, TargetRPS: s.RPS, Start: start.Add(offset), Duration: s.Duration}))
+		offset += s.Duration
+		firstSeq[k+1] = firstSeq[k] + s.Events()
+	}
+
+	stopStatus := m.status(l, cfg, start)
+	var runErr error
+	res.Result, runErr = gen.Run(ctx, start, output{rec: m.rec, stream: stream})
+	if !res.Stopped.IsZero() {
+		m.rec.StopSteps(res.Steps, res.Stopped)
+	}
+	drainFor := l.DrainTimeout
+	if runErr != nil {
+		drainFor = min(drainFor, 2*time.Second)
+	}
+	if !l.SendOnly {
+		res.Drained = drain(stream, drainFor)
+	}
+	stopStatus()
+	stream.tallied.Store(true)
+	for k, idx := range res.Steps {
+		var lost, unacked int64
+		if !l.SendOnly {
+			lost, unacked = stream.Tally(firstSeq[k], firstSeq[k+1])
+		}
+		m.rec.SetStepExtra(idx, results.StepExtra{
+			Lost:               lost,
+			DeliveredUnacked:   unacked,
+			GeneratorSaturated: m.rec.StepQuantile(idx, results.SendLag, 0.99) > float64(l.MaxSendLag)/1e6,
+		})
+	}
+	m.lateReceipts()
+	if err := m.rec.WriteSummary(); err != nil {
+		return res, err
+	}
+	return res, runErr
+}
+
+// output feeds a load's records to the recorder and its acknowledgements
+// to the load's stream.
+type output struct {
+	rec    *results.Recorder
+	stream *Stream
+}
+
+func (o output) Add(r loadgen.Record) {
+	switch r.Op {
+	case loadgen.OpIntended:
+		o.rec.Intended(r.Intended)
+	case loadgen.OpDropped:
+		o.rec.Dropped(r.Intended)
+	case loadgen.OpSent:
+		if r.OK {
+			o.stream.Accepted(r.Seq)
+		}
+		o.rec.SendDone(r.Intended, r.Started, r.Answered, r.OK)
+	}
+}
+
+// drain waits until every accepted event was delivered or limit passes.
+func drain(s *Stream, limit time.Duration) bool {
+	deadline := time.Now().Add(limit)
+	for {
+		lost, _ := s.Tally(0, s.n)
+		if lost == 0 {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// status reports the load's live state once a second until the returned
+// stop is called.
+func (m *Measurement) status(l Load, cfg loadgen.Config, start time.Time) (stop func()) {
+	if l.OnSecond == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	var total time.Duration
+	for _, s := range cfg.Pace {
+		total += s.Duration
+	}
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				st := Status{Elapsed: now.Sub(start), Total: total, Last: m.rec.Live(now)}
+				// The live figures are the last whole second's: name its step.
+				lastSecond := st.Elapsed - time.Second
+				if lastSecond < 0 {
+					continue
+				}
+				var at time.Duration
+				for k, s := range cfg.Pace {
+					if lastSecond >= at {
+						st.Step, st.TargetRPS = k, s.RPS
+					}
+					at += s.Duration
+				}
+				l.OnSecond(st)
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}

@@ -1,0 +1,247 @@
+package results
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+
+	"github.com/perfrunner/runner/internal/atomicfile"
+)
+
+// StepSummary is one pace step's figures in summary.json.
+type StepSummary struct {
+	Phase       string  `json:"phase"`
+	Index       int     `json:"index"`
+	TargetRPS   float64 `json:"target_rps"`
+	Seconds     float64 `json:"seconds"`
+	StartSecond float64 `json:"start_second"` // on the timeline's axis
+	Verdict     string  `json:"verdict"`      // held, broken, or not-run
+	Reason      string  `json:"reason,omitempty"`
+	Counts
+	StepExtra
+	Figures
+}
+
+// PhaseSummary is a phase's totals in summary.json.
+type PhaseSummary struct {
+	Seconds float64 `json:"seconds"`
+	Counts
+	Lost             int64 `json:"lost"`
+	DeliveredUnacked int64 `json:"delivered_unacknowledged"`
+	Figures
+}
+
+// Figures are a bucket's rates and latencies.
+type Figures struct {
+	AchievedSendRPS float64   `json:"achieved_send_rps"`
+	DeliveredRPS    float64   `json:"delivered_rps"`
+	PublishMS       Quantiles `json:"publish_ms"`
+	E2EMS           Quantiles `json:"e2e_ms"`
+	SendLagMS       Quantiles `json:"send_lag_ms"`
+	ServiceMS       Quantiles `json:"service_ms"`
+}
+
+// figures computes w's figures over seconds. Callers hold r.mu.
+func figures(w *bucket, seconds float64) Figures {
+	return Figures{
+		AchievedSendRPS: float64(w.Sent) / seconds, DeliveredRPS: float64(w.Delivered) / seconds,
+		PublishMS: w.digests[Publish].Summary(), E2EMS: w.digests[E2E].Summary(),
+		SendLagMS: w.digests[SendLag].Summary(), ServiceMS: w.digests[Service].Summary(),
+	}
+}
+
+// Summary is summary.json. Paces and Totals cover the measure phase only;
+// the warmup's figures are under Warmup.
+type Summary struct {
+	Schema         string        `json:"schema"`
+	SustainedRPS   float64       `json:"sustained_rps"` // the highest held step below the lowest broken one
+	Scenario       string        `json:"scenario"`
+	PaceSet        string        `json:"pace_set"`
+	Target         string        `json:"target"`
+	Paces          []StepSummary `json:"paces"`
+	Totals         PhaseSummary  `json:"totals"`
+	Warmup         *WarmupPart   `json:"warmup,omitempty"`
+	LateToTimeline int64         `json:"late_to_timeline"`      // records whose second's row was already written
+	OutOfRange     int64         `json:"out_of_range"`          // receipts that matched no event sent
+	AfterDrain     int64         `json:"delivered_after_drain"` // receipts after their load\'s drain; counted as lost
+	Thresholds     []string      `json:"thresholds,omitempty"`  // as written in the scenario
+	Breaches       []Breach      `json:"threshold_breaches,omitempty"`
+}
+
+// WarmupPart holds the warmup's figures, kept apart from the measured ones.
+type WarmupPart struct {
+	PhaseSummary
+	Paces []StepSummary `json:"paces"`
+}
+
+// Tally is what Summarize reads: a run's pace steps and phases as
+// measured, each with its counters and digests. The live run and a window
+// recomputed from the per-second digests (Windowed) build one each.
+type Tally struct {
+	Meta       Meta
+	Steps      []StepTally
+	Phases     map[string]PhaseTally
+	Thresholds []Threshold
+	// LateToTimeline, OutOfRange and AfterDrain go to the summary as they are.
+	LateToTimeline, OutOfRange, AfterDrain int64
+}
+
+// StepTally is one pace step as measured.
+type StepTally struct {
+	Phase       string
+	Index       int
+	TargetRPS   float64
+	Seconds     float64 // the step's length, as judged
+	StartSecond float64 // on the timeline's axis
+	NotRun      bool    // the load stopped before the step began
+	Extra       StepExtra
+	b           *bucket
+}
+
+// PhaseTally is a phase's totals as measured.
+type PhaseTally struct {
+	Seconds float64
+	b       *bucket
+}
+
+// SummarySchema names the version of summary.json.
+const SummarySchema = "runner.summary/v1"
+
+// Summarize computes a summary from t: every step's figures and verdict,
+// the phases' totals, the sustained rate and the thresholds breached. It
+// does no I/O and keeps nothing of t.
+func Summarize(t Tally) Summary {
+	s := Summary{Schema: SummarySchema, Scenario: t.Meta.Scenario, PaceSet: t.Meta.PaceSet, Target: t.Meta.Target, Paces: []StepSummary{}, LateToTimeline: t.LateToTimeline, OutOfRange: t.OutOfRange, AfterDrain: t.AfterDrain}
+	var warmupSteps []StepSummary
+	totals := map[string]*PhaseSummary{}
+	for _, in := range t.Steps {
+		st := summarizeStep(in, t.Thresholds)
+		if in.Phase == "warmup" {
+			warmupSteps = append(warmupSteps, st)
+		} else {
+			s.Paces = append(s.Paces, st)
+		}
+		p := totals[in.Phase]
+		if p == nil {
+			p = &PhaseSummary{}
+			totals[in.Phase] = p
+		}
+		p.Lost += st.Lost
+		p.DeliveredUnacked += st.DeliveredUnacked
+	}
+	for phase, p := range totals {
+		in := t.Phases[phase]
+		p.Seconds = in.Seconds
+		if in.b != nil {
+			p.Counts = in.b.Counts
+			p.Figures = figures(in.b, in.Seconds)
+		}
+	}
+	if p := totals["measure"]; p != nil {
+		s.Totals = *p
+	}
+	s.SustainedRPS = sustained(s.Paces)
+	s.Breaches = Evaluate(t.Thresholds, s)
+	for _, th := range t.Thresholds {
+		s.Thresholds = append(s.Thresholds, th.Text)
+	}
+	if p := totals["warmup"]; p != nil {
+		s.Warmup = &WarmupPart{PhaseSummary: *p, Paces: warmupSteps}
+	}
+	return s
+}
+
+// summarizeStep computes one step's figures and verdict.
+func summarizeStep(in StepTally, limits []Threshold) StepSummary {
+	st := StepSummary{
+		Phase: in.Phase, Index: in.Index, TargetRPS: in.TargetRPS, Seconds: in.Seconds,
+		StartSecond: in.StartSecond, Counts: in.b.Counts, StepExtra: in.Extra, Figures: figures(in.b, in.Seconds),
+	}
+	if in.NotRun {
+		st.Verdict, st.Reason = "not-run", "the load stopped before this step began"
+		return st
+	}
+	st.Verdict, st.Reason = judge(st, limits)
+	return st
+}
+
+// Summary computes the summary as it stands.
+func (r *Aggregator) Summary() Summary {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.applyPending()
+	t := Tally{Meta: r.meta, Phases: map[string]PhaseTally{}, Thresholds: r.thresholds, LateToTimeline: r.late, OutOfRange: r.outOfRange, AfterDrain: r.afterDrain}
+	for i, span := range r.spans {
+		t.Steps = append(t.Steps, r.stepTally(i))
+		p := t.Phases[span.Phase]
+		p.Seconds += span.Duration.Seconds()
+		p.b = r.phases[span.Phase]
+		t.Phases[span.Phase] = p
+	}
+	return Summarize(t)
+}
+
+// StepSummary returns the figures of pace step i (as BeginStep numbered it).
+func (r *Aggregator) StepSummary(i int) StepSummary {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.applyPending()
+	return summarizeStep(r.stepTally(i), r.thresholds)
+}
+
+// stepTally is step i as measured so far. Callers hold r.mu.
+func (r *Aggregator) stepTally(i int) StepTally {
+	span := r.spans[i]
+	return StepTally{
+		Phase: span.Phase, Index: span.Index, TargetRPS: span.TargetRPS, Seconds: span.Duration.Seconds(),
+		StartSecond: span.Start.Sub(r.origin).Seconds(), NotRun: r.notRun[i], Extra: r.extra[i], b: r.steps[i],
+	}
+}
+
+// savedDigests is digests.json: every pace step's and phase's digests.
+type savedDigests struct {
+	Steps  []savedWindow          `json:"steps"`
+	Phases map[string]savedWindow `json:"phases"`
+}
+
+type savedWindow struct {
+	Span    *Span              `json:"span,omitempty"`
+	Counts  Counts             `json:"counts"`
+	Digests map[string]*Digest `json:"digests"`
+}
+
+func saveBucket(w *bucket, span *Span) savedWindow {
+	sw := savedWindow{Span: span, Counts: w.Counts, Digests: map[string]*Digest{}}
+	for m, d := range w.digests {
+		sw.Digests[metricNames[m]] = d
+	}
+	return sw
+}
+
+// Digests returns digests.json as it stands: every pace step's and phase's
+// counters and digests, so that runs can be merged later.
+func (r *Aggregator) Digests() ([]byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.applyPending()
+	saved := savedDigests{Phases: map[string]savedWindow{}}
+	for i := range r.spans {
+		saved.Steps = append(saved.Steps, saveBucket(r.steps[i], &r.spans[i]))
+	}
+	for phase, w := range r.phases {
+		saved.Phases[phase] = saveBucket(w, nil)
+	}
+	return json.Marshal(saved)
+}
+
+// WriteSummary writes sum as summary.json and digests as digests.json into
+// dir, each atomically.
+func WriteSummary(dir string, sum Summary, digests []byte) error {
+	if err := atomicfile.WriteJSON(filepath.Join(dir, SummaryFile), sum); err != nil {
+		return fmt.Errorf("write summary: %w", err)
+	}
+	if err := atomicfile.Write(filepath.Join(dir, DigestsFile), digests); err != nil {
+		return fmt.Errorf("save digests: %w", err)
+	}
+	return nil
+}
