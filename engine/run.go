@@ -15,10 +15,9 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 
-	"github.com/perfrunner/runner/kube"
 	"github.com/perfrunner/runner/results"
 	"github.com/perfrunner/runner/steps"
-	"github.com/perfrunner/runner/twins"
+	"github.com/perfrunner/runner/target"
 )
 
 // Default timeouts, used when neither a step nor the scenario gives one.
@@ -34,26 +33,25 @@ var ErrInterrupted = errors.New("interrupted")
 type Runner struct {
 	Scenario    *Scenario
 	OutDir      string        // results root; "results" when empty
-	Target      string        // "local" when empty
+	Target      target.Kind   // where the systems live; target.Local when empty
+	Open        target.Opener // opens the run's target
 	Version     string        // the runner's version, recorded in run.json
 	StepTimeout time.Duration // the global step timeout; DefaultStepTimeout when zero
 	Observer    Observer      // progress; nil for none
-	// Cluster is the cluster of target kubernetes, reached already.
-	Cluster *kube.Cluster
-	// CleanStale, on kubernetes, deletes the objects of earlier runs found
-	// in the cluster instead of refusing to run.
+	// CleanStale, on a target shared with other runs, deletes the objects
+	// of earlier runs found there instead of refusing to run.
 	CleanStale bool
 
 	dir     string
 	dirSeen atomic.Pointer[string] // dir, for Dir from other goroutines
 	journal *Journal
 	shared  *steps.Shared
-	cluster *kube.Target // on kubernetes
-	// stopHeartbeat stops renewing the run's Lease (on kubernetes).
-	stopHeartbeat func()
-	log           *slog.Logger
-	record        RunRecord
-	obs           Observer
+	target  target.Target
+	// release gives up the run's claim on a shared target.
+	release func()
+	log     *slog.Logger
+	record  RunRecord
+	obs     Observer
 }
 
 // Dir returns the run directory once Run has created it, else "". It is safe
@@ -87,22 +85,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	var result *multierror.Error
 	failed := false
 	measured := false
-	if r.cluster != nil {
-		// The Lease comes first: two runs starting together then see each
-		// other, and both refuse rather than both going on.
-		stop, err := r.cluster.Heartbeat(ctx)
-		if err != nil {
-			result = multierror.Append(result, err)
-			failed = true
-		} else {
-			r.stopHeartbeat = stop
-		}
-	}
-	if !failed {
-		if err := r.checkStale(ctx); err != nil {
-			result = multierror.Append(result, err)
-			failed = true
-		}
+	if err := r.claim(ctx); err != nil {
+		result = multierror.Append(result, err)
+		failed = true
 	}
 	for _, phase := range []Phase{Setup, Warmup, Measure} {
 		if failed || ctx.Err() != nil {
@@ -123,7 +108,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}
 	if failed || ctx.Err() != nil {
-		r.collectCluster()
+		r.collectTarget()
 	}
 	// What was measured is written now, whatever happened, before teardown
 	// removes the systems that were measured.
@@ -156,8 +141,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		if err := r.undoPending(context.Background()); err != nil {
 			result = multierror.Append(result, err)
 		}
-		if r.cluster != nil && len(r.Scenario.Steps[Report]) > 0 {
-			if err := sweep(r.cluster, r.reportUndo, r.obs.Message); err != nil {
+		if len(r.Scenario.Steps[Report]) > 0 {
+			if err := sweep(r.target, r.reportUndo, r.obs.Message); err != nil {
 				result = multierror.Append(result, err)
 			}
 		}
@@ -246,7 +231,7 @@ func (r *Runner) prepare() error {
 		r.OutDir = "results"
 	}
 	if r.Target == "" {
-		r.Target = "local"
+		r.Target = target.Local
 	}
 	if r.StepTimeout == 0 {
 		r.StepTimeout = DefaultStepTimeout
@@ -255,7 +240,7 @@ func (r *Runner) prepare() error {
 	if r.obs == nil {
 		r.obs = nopObserver{}
 	}
-	r.stopHeartbeat = func() {}
+	r.release = func() {}
 	paceSet := sc.Pace.Name
 	if paceSet == "" {
 		paceSet = "no-pace"
@@ -288,7 +273,7 @@ func (r *Runner) prepare() error {
 		PaceSet:       sc.Pace.Name,
 		Pace:          sc.Pace,
 		Vars:          sc.Vars,
-		Target:        r.Target,
+		Target:        string(r.Target),
 		Host:          host,
 		PID:           os.Getpid(),
 		Start:         now.UTC(),
@@ -300,22 +285,18 @@ func (r *Runner) prepare() error {
 	}
 	r.shared = steps.NewShared(info)
 	r.shared.Say = func(line string) { r.obs.Message(line) }
-	switch r.Target {
-	case "local":
-		r.shared.SetTarget(twins.NewLocal(r.shared, r.log.With("target", "local")))
-	case "kubernetes":
-		if r.Cluster == nil {
-			return fmt.Errorf("target kubernetes: no cluster was given")
-		}
-		id := filepath.Base(r.dir)
-		t, err := kube.NewTarget(r.Cluster, id, r.log.With("target", "kubernetes"))
-		if err != nil {
-			return fmt.Errorf("target kubernetes: %w", err)
-		}
-		r.cluster = t
-		r.shared.SetTarget(t)
-		r.record.RunID = id
-		r.record.Cluster = &ClusterRecord{Context: r.Cluster.Context, Server: r.Cluster.Server, Version: r.Cluster.Version, Namespace: r.Cluster.Namespace, Label: kube.RunLabel + "=" + id}
+	if r.Open == nil {
+		return fmt.Errorf("target %s: the runner was given no way to open it", r.Target)
+	}
+	t, err := r.Open(target.Run{Kind: r.Target, ID: filepath.Base(r.dir), Dir: r.dir, Log: r.log, Host: r.shared})
+	if err != nil {
+		return fmt.Errorf("target %s: %w", r.Target, err)
+	}
+	r.target = t
+	r.shared.SetTarget(t)
+	if l, ok := t.(target.Located); ok {
+		loc := l.Location()
+		r.record.RunID, r.record.Cluster = loc.RunID, &loc
 	}
 	r.save()
 	r.log.Info("run started", "scenario", sc.Name, "file", sc.File, "pace", sc.Pace.Spec, "target", r.Target, "dir", r.dir)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/perfrunner/runner/steps"
+	"github.com/perfrunner/runner/twins"
 )
 
 // runScenario decodes src with DIR replaced by a fresh directory, runs it and
@@ -22,7 +23,7 @@ func runScenario(t *testing.T, ctx context.Context, src string) (string, *Runner
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}
-	r := &Runner{Scenario: sc, OutDir: filepath.Join(dir, "results"), Version: "test"}
+	r := &Runner{Scenario: sc, OutDir: filepath.Join(dir, "results"), Version: "test", Open: twins.Open}
 	err = r.Run(ctx)
 	return dir, r, err
 }
@@ -375,7 +376,7 @@ teardown:
 		}
 		cancel(ErrInterrupted)
 	}()
-	r := &Runner{Scenario: sc, OutDir: filepath.Join(dir, "results")}
+	r := &Runner{Scenario: sc, OutDir: filepath.Join(dir, "results"), Open: twins.Open}
 	err = r.Run(ctx)
 	if !errors.Is(err, ErrInterrupted) {
 		t.Errorf("Run error = %v, want interrupted", err)

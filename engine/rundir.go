@@ -13,6 +13,7 @@ import (
 	"github.com/perfrunner/runner/internal/atomicfile"
 	"github.com/perfrunner/runner/internal/flock"
 	"github.com/perfrunner/runner/pace"
+	"github.com/perfrunner/runner/target"
 )
 
 // Files in a run directory.
@@ -47,13 +48,7 @@ type RunRecord struct {
 
 // ClusterRecord names the cluster of a run on kubernetes: never
 // credentials.
-type ClusterRecord struct {
-	Context   string `json:"context"`
-	Server    string `json:"server"`
-	Version   string `json:"version"`
-	Namespace string `json:"namespace"`
-	Label     string `json:"label"` // the selector of the run's objects
-}
+type ClusterRecord = target.Location
 
 // StepRecord is the outcome of one step.
 type StepRecord struct {

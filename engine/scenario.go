@@ -13,6 +13,7 @@ import (
 
 	"github.com/perfrunner/runner/pace"
 	"github.com/perfrunner/runner/results"
+	"github.com/perfrunner/runner/target"
 
 	"gopkg.in/yaml.v3"
 
@@ -102,11 +103,11 @@ func (d *document) phases() [len(phaseNames)]*yaml.Node {
 
 // Options are the command-line inputs that shape a scenario.
 type Options struct {
-	Pace        string   // a pace set's name or a literal spec; "" for the default
-	Set         []string // key=value overrides of vars
-	ValuesFiles []string // YAML files whose top-level keys override vars
-	Target      string   // "local" or "kubernetes"
-	RequirePace bool     // a scenario with several pace sets and no default needs Pace
+	Pace        string      // a pace set's name or a literal spec; "" for the default
+	Set         []string    // key=value overrides of vars
+	ValuesFiles []string    // YAML files whose top-level keys override vars
+	Target      target.Kind // where the scenario will run; target.Local when empty
+	RequirePace bool        // a scenario with several pace sets and no default needs Pace
 }
 
 // Load reads and decodes the scenario in file. A returned Diagnostics holds
@@ -158,11 +159,11 @@ func Decode(file string, src []byte, opts Options) (*Scenario, error) {
 			"the scenario has several pace sets and no defaults.pace: choose one with --pace (have: %s)", strings.Join(paceNames(sc.PaceSets), ", "))})
 	}
 
-	target := opts.Target
-	if target == "" {
-		target = "local"
+	kind := opts.Target
+	if kind == "" {
+		kind = target.Local
 	}
-	data := templateData{Vars: sc.Vars, Pace: sc.Pace, Target: target, Scenario: sc.Name}
+	data := templateData{Vars: sc.Vars, Pace: sc.Pace, Target: string(kind), Scenario: sc.Name}
 	for i, n := range doc.phases() {
 		if n == nil {
 			continue

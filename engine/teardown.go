@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -11,8 +10,8 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 
-	"github.com/perfrunner/runner/kube"
 	"github.com/perfrunner/runner/steps"
+	"github.com/perfrunner/runner/target"
 )
 
 // teardown runs the scenario's teardown steps, then undoes whatever the
@@ -64,11 +63,9 @@ func (r *Runner) teardown() error {
 	if err := r.undoPending(ctx); err != nil {
 		result = multierror.Append(result, err)
 	}
-	if r.cluster != nil {
-		r.stopHeartbeat()
-		if err := sweep(r.cluster, r.reportUndo, r.obs.Message); err != nil {
-			result = multierror.Append(result, err)
-		}
+	r.release()
+	if err := sweep(r.target, r.reportUndo, r.obs.Message); err != nil {
+		result = multierror.Append(result, err)
 	}
 	return result.ErrorOrNil()
 }
@@ -81,7 +78,7 @@ func (r *Runner) reportUndo(u UndoRecord) {
 
 // undoPending undoes whatever the journal still holds, recording each undo.
 func (r *Runner) undoPending(ctx context.Context) error {
-	u := undoer{dir: r.dir, target: r.Target, journal: r.journal, log: r.log, shared: r.shared, report: r.reportUndo}
+	u := undoer{dir: r.dir, journal: r.journal, log: r.log, target: r.target, stopReceiver: r.shared.StopReceiver, report: r.reportUndo}
 	return u.pending(ctx)
 }
 
@@ -97,11 +94,14 @@ func anyPending(list []steps.Resource, pending map[string]bool) bool {
 // undoer removes journaled resources that no step removed.
 type undoer struct {
 	dir     string
-	target  string
 	journal *Journal
 	log     *slog.Logger
-	shared  *steps.Shared // nil in runner cleanup
-	report  func(UndoRecord)
+	// target is the run's target; nil when its systems died with the
+	// run's process (a local run, in runner cleanup).
+	target target.Target
+	// stopReceiver stops a receiver of this process; nil in runner cleanup.
+	stopReceiver func(context.Context, string) error
+	report       func(UndoRecord)
 }
 
 // pending undoes every resource still pending in the journal, newest first,
@@ -133,25 +133,23 @@ func (u undoer) undo(ctx context.Context, res steps.Resource) error {
 	if !ok || kind.Undo == nil {
 		return fmt.Errorf("this runner cannot undo a %q resource", res.Kind)
 	}
-	env := &steps.Env{
-		RunDir:  u.dir,
-		StepDir: filepath.Join(u.dir, "steps", res.Name),
-		Target:  u.target,
-		Log:     u.log.With("resource", res.ID()),
-		Attempt: 1,
-		Output:  io.Discard,
-		Status:  func(string) {},
-		Shared:  u.shared,
+	env := &steps.UndoEnv{
+		RunDir:       u.dir,
+		StepDir:      filepath.Join(u.dir, "steps", res.Name),
+		Log:          u.log.With("resource", res.ID()),
+		Target:       u.target,
+		StopReceiver: u.stopReceiver,
 	}
 	return kind.Undo(ctx, env, res)
 }
 
 // Cleanup finishes the teardown of a run whose process died before it could:
 // it undoes every resource the run's journal still holds, newest first, and
-// on kubernetes then deletes whatever still carries the run's label. It
-// refuses a run directory whose runner is still alive, and a run on
-// kubernetes unless cluster is the cluster it ran on. Progress goes to obs.
-func Cleanup(ctx context.Context, dir string, obs Observer, cluster *kube.Cluster) ([]UndoRecord, error) {
+// on a target that can sweep then deletes whatever still carries the run's
+// label. It refuses a run directory whose runner is still alive; open opens
+// the run's target again, and may refuse (a cluster other than the run's).
+// Progress goes to obs.
+func Cleanup(ctx context.Context, dir string, obs Observer, open target.Opener) ([]UndoRecord, error) {
 	if obs == nil {
 		obs = nopObserver{}
 	}
@@ -176,24 +174,25 @@ func Cleanup(ctx context.Context, dir string, obs Observer, cluster *kube.Cluste
 	defer logFile.Close()
 	log := slog.New(slog.NewJSONHandler(logFile, nil)).With("command", "cleanup")
 
-	var target *kube.Target
-	var shared *steps.Shared
-	if rec.Target == "kubernetes" {
-		if target, err = cleanupTarget(rec, cluster, log); err != nil {
+	var t target.Target
+	if open != nil {
+		kind, err := target.ParseKind(rec.Target)
+		if err != nil {
+			return nil, fmt.Errorf("run record: %w", err)
+		}
+		if t, err = open(target.Run{Kind: kind, ID: rec.RunID, Dir: dir, Log: log, Recorded: recorded(rec)}); err != nil {
 			return nil, err
 		}
-		shared = steps.NewShared(steps.RunInfo{Dir: dir, Scenario: rec.Scenario, Target: rec.Target})
-		shared.SetTarget(target)
 	}
 	var done []UndoRecord
 	report := func(x UndoRecord) {
 		done = append(done, x)
 		obs.Undone(x)
 	}
-	u := undoer{dir: dir, target: rec.Target, journal: journal, log: log, shared: shared, report: report}
+	u := undoer{dir: dir, journal: journal, log: log, target: t, report: report}
 	undoErr := u.pending(ctx)
-	if target != nil {
-		if err := sweep(target, report, obs.Message); err != nil {
+	if t != nil {
+		if err := sweep(t, report, obs.Message); err != nil {
 			undoErr = multierror.Append(undoErr, err)
 		}
 	}
@@ -207,17 +206,13 @@ func Cleanup(ctx context.Context, dir string, obs Observer, cluster *kube.Cluste
 	return done, undoErr
 }
 
-// cleanupTarget is the target a run on kubernetes is cleaned up on: the
-// cluster given must be the one the run used.
-func cleanupTarget(rec *RunRecord, cluster *kube.Cluster, log *slog.Logger) (*kube.Target, error) {
-	if rec.Cluster == nil || rec.RunID == "" {
-		return nil, fmt.Errorf("the run record names no cluster or run id: it cannot be cleaned up on kubernetes")
+// recorded is where the run record says the run was; a Location with no
+// server when it names none, so that an opener can refuse it.
+func recorded(rec *RunRecord) *target.Location {
+	if rec.Cluster == nil {
+		return &target.Location{RunID: rec.RunID}
 	}
-	if cluster == nil {
-		return nil, fmt.Errorf("the run was on kubernetes (context %s, server %s): give the cluster with --kubeconfig and --context", rec.Cluster.Context, rec.Cluster.Server)
-	}
-	if cluster.Server != rec.Cluster.Server {
-		return nil, fmt.Errorf("the run was on server %s (context %s), but context %s reaches %s: nothing was deleted", rec.Cluster.Server, rec.Cluster.Context, cluster.Context, cluster.Server)
-	}
-	return kube.NewTarget(cluster, rec.RunID, log.With("target", "kubernetes"))
+	loc := *rec.Cluster
+	loc.RunID = rec.RunID
+	return &loc
 }

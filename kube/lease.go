@@ -26,11 +26,11 @@ const (
 
 func leaseName(runID string) string { return "runner-" + strings.ToLower(runID) }
 
-// Heartbeat creates the run's Lease in the run's namespace (created if
+// Hold creates the run's Lease in the run's namespace (created if
 // missing; both carry the run label, so teardown's sweep removes them) and
-// renews it until stop is called. A Lease that disappears (its namespace
+// renews it until release is called. A Lease that disappears (its namespace
 // swept by --clean-stale, say) is made again at the next renewal.
-func (t *Target) Heartbeat(ctx context.Context) (stop func(), err error) {
+func (t *Target) Hold(ctx context.Context) (release func(), err error) {
 	if err := t.renewLease(ctx); err != nil {
 		return nil, err
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,7 +15,7 @@ import (
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
 
-	"github.com/perfrunner/runner/steps"
+	"github.com/perfrunner/runner/target"
 )
 
 // forwardTimeout bounds finding a pod and opening a port-forward to it.
@@ -27,22 +26,17 @@ const forwardTimeout = 30 * time.Second
 // ready pod the Service selects, on the port's target port) or
 // pod/<name>:<port>[/path], in the run's namespace. The forward lasts until
 // Close. kafka/<topic> is not offered on a cluster.
-func (t *Target) Sink(name string) (string, error) {
-	kind, rest, _ := strings.Cut(name, "/")
-	if kind != "service" && kind != "pod" {
-		return "", fmt.Errorf("sink %s: on kubernetes a sink is service/<name>:<port>[/path], pod/<name>:<port>[/path] (reached by a port-forward) or a URL: %w", name, steps.ErrNoKafka)
+func (t *Target) Sink(s target.Sink) (string, error) {
+	name, kind, obj, port, path := s.String(), s.Kind, s.Name, s.Port, s.Path
+	if kind != target.SinkService && kind != target.SinkPod {
+		return "", fmt.Errorf("sink %s: on kubernetes a sink is service/<name>:<port>[/path], pod/<name>:<port>[/path] (reached by a port-forward) or a URL: %w", name, target.ErrNoKafka)
 	}
-	target, path, _ := strings.Cut(rest, "/")
-	obj, portText, ok := strings.Cut(target, ":")
-	port, err := strconv.Atoi(portText)
-	if !ok || obj == "" || err != nil || port <= 0 || port > 65535 {
-		return "", fmt.Errorf("sink %s: not %s/<name>:<port>[/path]", name, kind)
-	}
+	var err error
 	ctx, cancel := context.WithTimeout(context.Background(), forwardTimeout)
 	defer cancel()
 	ns := t.cluster.Namespace
 	pod, podPort := obj, port
-	if kind == "service" {
+	if kind == target.SinkService {
 		if pod, podPort, err = t.servicePod(ctx, ns, obj, port); err != nil {
 			return "", fmt.Errorf("sink %s: %w", name, err)
 		}

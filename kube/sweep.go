@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/perfrunner/runner/target"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -103,9 +104,13 @@ type SweepResult struct {
 
 // Sweep deletes every object carrying the run's label, namespaces last,
 // and waits until none is left or ctx ends.
-func (t *Target) Sweep(ctx context.Context) (SweepResult, error) {
-	return t.sweep(ctx, RunLabel+"="+t.runID)
+func (t *Target) Sweep(ctx context.Context) (target.Swept, error) {
+	res, err := t.sweep(ctx, t.label())
+	return target.Swept{Deleted: len(res.Deleted), Label: t.label(), Unchecked: res.Unchecked}, err
 }
+
+// label is the run's label, as key=value.
+func (t *Target) label() string { return RunLabel + "=" + t.runID }
 
 // Stale lists the objects of other runs: those carrying RunLabel with
 // another value.

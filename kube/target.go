@@ -26,7 +26,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/perfrunner/runner/internal/helm"
-	"github.com/perfrunner/runner/steps"
+	"github.com/perfrunner/runner/target"
 )
 
 // RunLabel is carried by every object a run creates; its value is the run's
@@ -40,7 +40,7 @@ const FieldManager = "runner"
 const poll = 250 * time.Millisecond
 
 // Target installs charts into a cluster and waits for them; it implements
-// steps.Target and steps.Cluster. Everything it creates carries RunLabel.
+// target.Target and target.Cluster. Everything it creates carries RunLabel.
 type Target struct {
 	cluster *Cluster
 	runID   string
@@ -56,8 +56,8 @@ type Target struct {
 }
 
 var (
-	_ steps.Target  = (*Target)(nil)
-	_ steps.Cluster = (*Target)(nil)
+	_ target.Target  = (*Target)(nil)
+	_ target.Cluster = (*Target)(nil)
 )
 
 // NewTarget returns the target of run runID on cl.
@@ -128,7 +128,7 @@ func (t *Target) ensureNamespace(ctx context.Context, ns string) error {
 // ready or leaves nothing.
 func (t *Target) Install(ctx context.Context, c *helm.Chart, release, namespace string, values map[string]any) error {
 	if c.HasCRDs() {
-		return fmt.Errorf("chart %s has CustomResourceDefinitions in crds/, which Helm installs unlabelled and never removes: apply them with kube.apply, which journals and removes them: %w", c.Source, steps.ErrNotCreated)
+		return fmt.Errorf("chart %s has CustomResourceDefinitions in crds/, which Helm installs unlabelled and never removes: apply them with kube.apply, which journals and removes them: %w", c.Source, target.ErrNotCreated)
 	}
 	if err := t.ensureNamespace(ctx, namespace); err != nil {
 		return err
@@ -136,7 +136,7 @@ func (t *Target) Install(ctx context.Context, c *helm.Chart, release, namespace 
 	rel, err := t.helm.Install(ctx, c, release, namespace, values)
 	if errors.Is(err, helm.ErrNameInUse) {
 		// Not this run's: teardown must leave it alone.
-		return fmt.Errorf("install %s: %w: %w", release, err, steps.ErrNotCreated)
+		return fmt.Errorf("install %s: %w: %w", release, err, target.ErrNotCreated)
 	}
 	if err == nil {
 		t.log.Info("release installed", "release", release, "namespace", namespace, "revision", rel.Revision)
@@ -212,11 +212,11 @@ func (t *Target) Uninstall(ctx context.Context, release, namespace string) error
 
 // Wait waits for a release, or objects of it.
 func (t *Target) Wait(ctx context.Context, release, namespace string, objects []string) error {
-	return t.WaitFor(ctx, steps.WaitSpec{Release: release, Namespace: namespace, Objects: objects})
+	return t.WaitFor(ctx, target.WaitSpec{Release: release, Namespace: namespace, Objects: objects})
 }
 
 // WaitFor waits until what w names is ready.
-func (t *Target) WaitFor(ctx context.Context, w steps.WaitSpec) error {
+func (t *Target) WaitFor(ctx context.Context, w target.WaitSpec) error {
 	var path *jsonpath.JSONPath
 	if w.JSONPath != "" {
 		path = jsonpath.New("wait")
@@ -263,7 +263,7 @@ func (t *Target) WaitFor(ctx context.Context, w steps.WaitSpec) error {
 // Bootstrap is not offered yet: Kafka's clients need every broker's
 // advertised address, which one port-forward does not give.
 func (t *Target) Bootstrap(servers string) ([]string, error) {
-	return nil, fmt.Errorf("kafka %s: reaching Kafka inside the cluster from the runner is not supported by this version: %w", servers, steps.ErrNoKafka)
+	return nil, fmt.Errorf("kafka %s: reaching Kafka inside the cluster from the runner is not supported by this version: %w", servers, target.ErrNoKafka)
 }
 
 // Close stops the port-forwards; what the run installed is removed by
@@ -654,7 +654,7 @@ func matches(path *jsonpath.JSONPath, value string, u *unstructured.Unstructured
 }
 
 // Apply applies objects by server-side apply, labelled with the run.
-func (t *Target) Apply(ctx context.Context, namespace string, objects []steps.Object) error {
+func (t *Target) Apply(ctx context.Context, namespace string, objects []target.Object) error {
 	// An object that exists and is not this run's is left alone, and so is
 	// every other: teardown would delete what the run did not make.
 	for _, o := range objects {
@@ -672,7 +672,7 @@ func (t *Target) Apply(ctx context.Context, namespace string, objects []steps.Ob
 		case err != nil:
 			return fmt.Errorf("apply %s %s: %w", strings.ToLower(u.GetKind()), u.GetName(), err)
 		case found.GetLabels()[RunLabel] != t.runID:
-			return fmt.Errorf("%s %s exists already and is not this run's: a run applies only objects it makes (delete it, or name another); nothing was applied: %w", strings.ToLower(u.GetKind()), u.GetName(), steps.ErrNotCreated)
+			return fmt.Errorf("%s %s exists already and is not this run's: a run applies only objects it makes (delete it, or name another); nothing was applied: %w", strings.ToLower(u.GetKind()), u.GetName(), target.ErrNotCreated)
 		}
 	}
 	for _, o := range objects {
@@ -721,7 +721,7 @@ func (t *Target) Apply(ctx context.Context, namespace string, objects []steps.Ob
 }
 
 // Delete deletes an object and waits until it is gone.
-func (t *Target) Delete(ctx context.Context, ref steps.ObjectRef) error {
+func (t *Target) Delete(ctx context.Context, ref target.ObjectRef) error {
 	m, err := t.mapping(ref.APIVersion, ref.Kind)
 	if err != nil {
 		if meta.IsNoMatchError(errors.Unwrap(err)) {

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/perfrunner/runner/target"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 )
@@ -91,7 +92,11 @@ func TestSinkNames(t *testing.T) {
 		"service/:80":        "not service/<name>:<port>[/path]",
 		"service/app:70000/": "not service/<name>:<port>[/path]",
 	} {
-		if _, err := tg.Sink(name); err == nil || !strings.Contains(err.Error(), want) {
+		sink, err := target.ParseSink(name)
+		if err == nil {
+			_, err = tg.Sink(sink)
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Sink(%q) = %v, want %q", name, err, want)
 		}
 	}

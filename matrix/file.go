@@ -15,6 +15,7 @@ import (
 	"github.com/perfrunner/runner/engine"
 	"github.com/perfrunner/runner/pace"
 	"github.com/perfrunner/runner/steps"
+	"github.com/perfrunner/runner/target"
 )
 
 // File is a matrix file.
@@ -40,7 +41,7 @@ type Matrix struct {
 // Load reads and checks a matrix file: every problem is reported at its
 // line and column, and every scenario must load with every pace set and
 // axis value, so that a matrix never fails an hour in on a typo.
-func Load(path string, target string) (*Matrix, error) {
+func Load(path string, override string) (*Matrix, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -63,14 +64,13 @@ func Load(path string, target string) (*Matrix, error) {
 	if m.Repetitions == 0 {
 		m.Repetitions = 1
 	}
-	if target != "" {
-		m.Target = target
+	if override != "" {
+		m.Target = override
 	}
-	if m.Target == "" {
-		m.Target = "local"
-	}
-	if m.Target != "local" && m.Target != "kubernetes" {
-		bad(engine.KeyPos(path, root, "target"), "target %q: must be local or kubernetes", m.Target)
+	if kind, err := target.ParseKind(m.Target); err != nil {
+		bad(engine.KeyPos(path, root, "target"), "%v", err)
+	} else {
+		m.Target = string(kind)
 	}
 	dir := filepath.Dir(path)
 	seen := map[string]bool{}
@@ -195,7 +195,7 @@ func (m *Matrix) Cells(override string) []Cell {
 
 // options are the engine options a cell runs with.
 func (m *Matrix) options(c Cell) engine.Options {
-	opts := engine.Options{Pace: c.PaceSet, Target: m.Target, RequirePace: true}
+	opts := engine.Options{Pace: c.PaceSet, Target: target.Kind(m.Target), RequirePace: true}
 	if c.Pace != "" {
 		opts.Pace = c.Pace
 	}

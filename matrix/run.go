@@ -18,6 +18,7 @@ import (
 	"github.com/perfrunner/runner/internal/flock"
 	"github.com/perfrunner/runner/kube"
 	"github.com/perfrunner/runner/results"
+	"github.com/perfrunner/runner/target"
 )
 
 // Files of a matrix run directory.
@@ -93,7 +94,10 @@ type Options struct {
 	Observer func(CellResult) engine.Observer
 	Say      io.Writer // lines for people; nil for none
 	LockDir  string    // where the per-target lock lives (default: the system's temporary directory)
-	// Cluster is the cluster of target kubernetes, reached already.
+	// Open opens each cell's target.
+	Open target.Opener
+	// Cluster is the cluster of target kubernetes, reached already: cells
+	// on it hold a Lease there, so that matrices never overlap.
 	Cluster *kube.Cluster
 }
 
@@ -210,7 +214,7 @@ func resume(ctx context.Context, dir string, opts Options) (*Index, error) {
 			// the run's label remain (a sweep that was cut short).
 			if pending, _ := engine.Pending(runDir); len(pending) > 0 || opts.Cluster != nil {
 				say("cell %s: finishing the teardown of its earlier run %s (%d left)", c.ID, c.RunDir, len(pending))
-				if _, err := engine.Cleanup(context.WithoutCancel(ctx), runDir, nil, opts.Cluster); err != nil {
+				if _, err := engine.Cleanup(context.WithoutCancel(ctx), runDir, nil, opts.Open); err != nil {
 					c.Status, c.Error = Failed, fmt.Sprintf("cleanup of its earlier run %s: %v", c.RunDir, err)
 					say("cell %s: %s; skipped, finish it with runner cleanup %s", c.ID, c.Error, runDir)
 					if err := writeIndex(dir, ix); err != nil {
@@ -276,7 +280,7 @@ func runCell(ctx context.Context, dir string, m *Matrix, c *CellResult, ix *Inde
 		}
 		_ = writeIndex(dir, ix)
 	}}
-	r := &engine.Runner{Scenario: sc, OutDir: filepath.Join(dir, RunsDir), Target: m.Target, Version: opts.Version, StepTimeout: opts.StepTimeout, Observer: watch, Cluster: opts.Cluster}
+	r := &engine.Runner{Scenario: sc, OutDir: filepath.Join(dir, RunsDir), Target: target.Kind(m.Target), Open: opts.Open, Version: opts.Version, StepTimeout: opts.StepTimeout, Observer: watch}
 	runErr := r.Run(ctx)
 	if closer, ok := obs.(interface{ Close() }); ok {
 		closer.Close()

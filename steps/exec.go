@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,15 +80,16 @@ func (e *Exec) Run(ctx context.Context, env *Env) error {
 	return runCommand(ctx, env, e.Command, e.Env, e.Dir, "")
 }
 
-func undoExec(ctx context.Context, env *Env, r Resource) error {
-	var u undoCommand
-	if err := json.Unmarshal(r.Undo, &u); err != nil {
+func undoExec(ctx context.Context, u *UndoEnv, r Resource) error {
+	var c undoCommand
+	if err := json.Unmarshal(r.Undo, &c); err != nil {
 		return fmt.Errorf("read undo command of %s: %w", r.ID(), err)
 	}
-	if len(u.Command) == 0 {
+	if len(c.Command) == 0 {
 		return fmt.Errorf("undo command of %s is empty", r.ID())
 	}
-	return runCommand(ctx, env, u.Command, u.Env, u.Dir, "undo-")
+	env := &Env{RunDir: u.RunDir, StepDir: u.StepDir, Log: u.Log, Attempt: 1, Output: io.Discard, Status: func(string) {}}
+	return runCommand(ctx, env, c.Command, c.Env, c.Dir, "undo-")
 }
 
 // runCommand runs argv with its output appended to files in env.StepDir,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/perfrunner/runner/charts"
 	"github.com/perfrunner/runner/internal/helm"
+	"github.com/perfrunner/runner/target"
 )
 
 func init() {
@@ -80,9 +81,9 @@ func (h *HelmInstall) namespace(env *Env) string { return env.Shared.Namespace(h
 
 // releaseUndo is what a journaled release needs to be removed.
 type releaseUndo struct {
-	Release   string `json:"release"`
-	Namespace string `json:"namespace"`
-	Target    string `json:"target"`
+	Release   string      `json:"release"`
+	Namespace string      `json:"namespace"`
+	Target    target.Kind `json:"target"`
 }
 
 // Creates declares the release, so that teardown uninstalls it.
@@ -96,10 +97,7 @@ func (h *HelmInstall) Creates(env *Env) ([]Resource, error) {
 
 // Run loads the chart, merges the values and installs the release.
 func (h *HelmInstall) Run(ctx context.Context, env *Env) error {
-	if env.Shared == nil {
-		return fmt.Errorf("helm.install needs a run")
-	}
-	target, err := env.Shared.Target()
+	t, err := env.Shared.Target()
 	if err != nil {
 		return err
 	}
@@ -109,7 +107,7 @@ func (h *HelmInstall) Run(ctx context.Context, env *Env) error {
 	}
 	env.Status("installing " + c.Name + " as " + h.Release)
 	env.Log.Info("installing", "release", h.Release, "namespace", h.namespace(env), "chart", c.Source, "version", c.Version)
-	return target.Install(ctx, c, h.Release, h.namespace(env), values)
+	return t.Install(ctx, c, h.Release, h.namespace(env), values)
 }
 
 // load loads the chart and merges the values: files, then inline values,
@@ -224,22 +222,16 @@ func mergeValues(dst, src map[string]any) {
 // undoRelease uninstalls a journaled release. In another process (runner
 // cleanup) a local release has nothing left to remove: its twin died with
 // the runner.
-func undoRelease(ctx context.Context, env *Env, r Resource) error {
+func undoRelease(ctx context.Context, env *UndoEnv, r Resource) error {
 	var u releaseUndo
 	if err := json.Unmarshal(r.Undo, &u); err != nil {
 		return fmt.Errorf("journal entry %s: %w", r.ID(), err)
 	}
-	if env.Shared == nil {
-		if u.Target == "local" || u.Target == "" {
-			return nil
-		}
-		return fmt.Errorf("release %s on target %s: cleanup on that target is not supported", r.Name, u.Target)
-	}
-	target, err := env.Shared.Target()
-	if err != nil {
+	t, err := env.systems(u.Target, "release "+r.Name)
+	if t == nil {
 		return err
 	}
-	return target.Uninstall(ctx, u.Release, u.Namespace)
+	return t.Uninstall(ctx, u.Release, u.Namespace)
 }
 
 // HelmUninstall uninstalls a release.
@@ -265,13 +257,10 @@ func (h *HelmUninstall) Deletes(env *Env) ([]Resource, error) {
 
 // Run uninstalls the release.
 func (h *HelmUninstall) Run(ctx context.Context, env *Env) error {
-	if env.Shared == nil {
-		return fmt.Errorf("helm.uninstall needs a run")
-	}
-	target, err := env.Shared.Target()
+	t, err := env.Shared.Target()
 	if err != nil {
 		return err
 	}
 	env.Status("uninstalling " + h.Release)
-	return target.Uninstall(ctx, h.Release, h.namespace(env))
+	return t.Uninstall(ctx, h.Release, h.namespace(env))
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/perfrunner/runner/target"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -50,9 +51,9 @@ func (k *KafkaTopic) Validate() []FieldError {
 }
 
 type topicUndo struct {
-	Topic     string `json:"topic"`
-	Bootstrap string `json:"bootstrap"`
-	Target    string `json:"target"`
+	Topic     string      `json:"topic"`
+	Bootstrap string      `json:"bootstrap"`
+	Target    target.Kind `json:"target"`
 }
 
 func (k *KafkaTopic) bootstrap() string {
@@ -77,7 +78,11 @@ func (k *KafkaTopic) Creates(env *Env) ([]Resource, error) {
 // Run creates the topic. One that exists already fails the step: a run
 // measures on topics it made itself.
 func (k *KafkaTopic) Run(ctx context.Context, env *Env) error {
-	adm, done, err := admin(env, k.bootstrap())
+	t, err := env.Shared.Target()
+	if err != nil {
+		return err
+	}
+	adm, done, err := admin(t, k.bootstrap())
 	if err != nil {
 		return err
 	}
@@ -131,15 +136,8 @@ func (k *KafkaTopic) adopt(ctx context.Context, adm *kadm.Client, partitions int
 }
 
 // admin returns an admin client to the target's Kafka.
-func admin(env *Env, bootstrap string) (*kadm.Client, func(), error) {
-	if env.Shared == nil {
-		return nil, nil, fmt.Errorf("kafka.topic needs a run")
-	}
-	target, err := env.Shared.Target()
-	if err != nil {
-		return nil, nil, err
-	}
-	addrs, err := target.Bootstrap(bootstrap)
+func admin(t target.Target, bootstrap string) (*kadm.Client, func(), error) {
+	addrs, err := t.Bootstrap(bootstrap)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -153,19 +151,17 @@ func admin(env *Env, bootstrap string) (*kadm.Client, func(), error) {
 // undoTopic deletes a journaled topic. In another process (runner cleanup)
 // a local topic has nothing left to remove: the embedded Kafka died with
 // the runner.
-func undoTopic(ctx context.Context, env *Env, r Resource) error {
+func undoTopic(ctx context.Context, env *UndoEnv, r Resource) error {
 	var u topicUndo
 	if err := json.Unmarshal(r.Undo, &u); err != nil {
 		return fmt.Errorf("journal entry %s: %w", r.ID(), err)
 	}
-	if env.Shared == nil {
-		if u.Target == "local" || u.Target == "" {
-			return nil
-		}
-		return fmt.Errorf("topic %s on target %s: cleanup on that target is not supported", u.Topic, u.Target)
+	t, err := env.systems(u.Target, "topic "+u.Topic)
+	if t == nil {
+		return err
 	}
-	adm, done, err := admin(env, u.Bootstrap)
-	if errors.Is(err, ErrNoKafka) {
+	adm, done, err := admin(t, u.Bootstrap)
+	if errors.Is(err, target.ErrNoKafka) {
 		// The Kafka it lived on is gone already (uninstalled first):
 		// so is the topic.
 		env.Log.Info("topic not deleted: its Kafka is gone", "topic", u.Topic, "err", err)

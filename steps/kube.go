@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/perfrunner/runner/target"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/util/jsonpath"
 )
@@ -76,10 +77,7 @@ func (k *KubeWait) Validate() []FieldError {
 
 // Run waits.
 func (k *KubeWait) Run(ctx context.Context, env *Env) error {
-	if env.Shared == nil {
-		return fmt.Errorf("kube.wait needs a run")
-	}
-	target, err := env.Shared.Target()
+	t, err := env.Shared.Target()
 	if err != nil {
 		return err
 	}
@@ -89,22 +87,17 @@ func (k *KubeWait) Run(ctx context.Context, env *Env) error {
 		what = strings.Join(k.For, ", ")
 	}
 	env.Status("waiting for " + what)
-	if c, ok := target.(Cluster); ok {
-		return c.WaitFor(ctx, WaitSpec{Release: k.Release, Namespace: ns, Objects: k.For, JSONPath: k.JSONPath, Value: k.Value})
+	if c, ok := t.(target.Cluster); ok {
+		return c.WaitFor(ctx, target.WaitSpec{Release: k.Release, Namespace: ns, Objects: k.For, JSONPath: k.JSONPath, Value: k.Value})
 	}
 	if k.Release == "" || k.JSONPath != "" {
 		return fmt.Errorf("on target %s kube.wait waits for a release's readiness only: objects without a release, and jsonpath, need a cluster", env.Target)
 	}
-	return target.Wait(ctx, k.Release, ns, k.For)
+	return t.Wait(ctx, k.Release, ns, k.For)
 }
 
 // cluster returns the run's cluster for a step of kind.
-func (e *Env) cluster(kind string) (Cluster, error) {
-	if e.Shared == nil {
-		return nil, fmt.Errorf("%s needs a run", kind)
-	}
-	return e.Shared.Cluster(kind)
-}
+func (e *Env) cluster(kind string) (target.Cluster, error) { return e.Shared.Cluster(kind) }
 
 // Manifests are objects from files and inline YAML.
 type Manifests struct {
@@ -132,8 +125,8 @@ func (m *Manifests) Validate() []FieldError {
 }
 
 // objects reads every object, files first.
-func (m *Manifests) objects(env *Env) ([]Object, error) {
-	var all []Object
+func (m *Manifests) objects(env *Env) ([]target.Object, error) {
+	var all []target.Object
 	for _, f := range m.Files {
 		path := resolvePath(f, env.Shared.Info.ScenarioDir)
 		b, err := os.ReadFile(path)
@@ -157,13 +150,13 @@ func (m *Manifests) objects(env *Env) ([]Object, error) {
 }
 
 // refs names the objects, with the namespace they will have.
-func (m *Manifests) refs(env *Env) ([]ObjectRef, []Object, error) {
+func (m *Manifests) refs(env *Env) ([]target.ObjectRef, []target.Object, error) {
 	objs, err := m.objects(env)
 	if err != nil {
 		return nil, nil, err
 	}
 	ns := env.Shared.Namespace(m.Namespace)
-	refs := make([]ObjectRef, len(objs))
+	refs := make([]target.ObjectRef, len(objs))
 	for i, o := range objs {
 		refs[i] = refOf(o)
 		if refs[i].Namespace == "" {
@@ -173,19 +166,19 @@ func (m *Manifests) refs(env *Env) ([]ObjectRef, []Object, error) {
 	return refs, objs, nil
 }
 
-func refOf(o Object) ObjectRef {
+func refOf(o target.Object) target.ObjectRef {
 	meta, _ := o["metadata"].(map[string]any)
 	str := func(m map[string]any, k string) string { s, _ := m[k].(string); return s }
-	return ObjectRef{APIVersion: str(o, "apiVersion"), Kind: str(o, "kind"), Namespace: str(meta, "namespace"), Name: str(meta, "name")}
+	return target.ObjectRef{APIVersion: str(o, "apiVersion"), Kind: str(o, "kind"), Namespace: str(meta, "namespace"), Name: str(meta, "name")}
 }
 
 // decodeObjects reads YAML documents; each must name its apiVersion, kind
 // and metadata.name.
-func decodeObjects(r io.Reader, source string) ([]Object, error) {
+func decodeObjects(r io.Reader, source string) ([]target.Object, error) {
 	dec := utilyaml.NewYAMLOrJSONDecoder(r, 4096)
-	var objs []Object
+	var objs []target.Object
 	for n := 1; ; n++ {
-		var o Object
+		var o target.Object
 		err := dec.Decode(&o)
 		if err == io.EOF {
 			return objs, nil
@@ -206,12 +199,12 @@ func decodeObjects(r io.Reader, source string) ([]Object, error) {
 
 // objectUndo is what a journaled object needs to be deleted.
 type objectUndo struct {
-	Object ObjectRef `json:"object"`
-	Target string    `json:"target"`
+	Object target.ObjectRef `json:"object"`
+	Target target.Kind      `json:"target"`
 }
 
-func objectResource(ref ObjectRef, target string) (Resource, error) {
-	undo, err := json.Marshal(objectUndo{Object: ref, Target: target})
+func objectResource(ref target.ObjectRef, kind target.Kind) (Resource, error) {
+	undo, err := json.Marshal(objectUndo{Object: ref, Target: kind})
 	return Resource{Kind: "kube.apply", Name: ref.String(), Undo: undo}, err
 }
 
@@ -250,20 +243,17 @@ func (k *KubeApply) Run(ctx context.Context, env *Env) error {
 }
 
 // undoObject deletes a journaled object.
-func undoObject(ctx context.Context, env *Env, r Resource) error {
+func undoObject(ctx context.Context, env *UndoEnv, r Resource) error {
 	var u objectUndo
 	if err := json.Unmarshal(r.Undo, &u); err != nil {
 		return fmt.Errorf("journal entry %s: %w", r.ID(), err)
 	}
-	if u.Target != "kubernetes" {
+	if u.Target != target.Kubernetes {
 		return nil // kube.apply fails on other targets: nothing was made
 	}
-	if env.Shared == nil {
+	cluster, ok := env.Target.(target.Cluster)
+	if !ok {
 		return fmt.Errorf("object %s on target %s: cleanup needs the cluster", r.Name, u.Target)
-	}
-	cluster, err := env.Shared.Cluster("deleting " + r.Name)
-	if err != nil {
-		return err
 	}
 	return cluster.Delete(ctx, u.Object)
 }

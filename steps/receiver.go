@@ -2,7 +2,8 @@ package steps
 
 import (
 	"context"
-	"fmt"
+
+	"github.com/perfrunner/runner/target"
 )
 
 func init() {
@@ -55,9 +56,6 @@ func (r *Receiver) Creates(*Env) ([]Resource, error) {
 
 // Run starts the receiver.
 func (r *Receiver) Run(_ context.Context, env *Env) error {
-	if env.Shared == nil {
-		return fmt.Errorf("receiver needs a run")
-	}
 	addr := r.Address
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -66,15 +64,15 @@ func (r *Receiver) Run(_ context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	env.Log.Info("receiver listening", "sink", "receiver/"+r.name(), "url", url)
+	env.Log.Info("receiver listening", "sink", target.SinkName(target.SinkReceiver, r.name()), "url", url)
 	return nil
 }
 
 // undoReceiver stops the receiver. In another process (runner cleanup) there
 // is nothing to stop: an embedded receiver dies with its runner.
-func undoReceiver(ctx context.Context, env *Env, r Resource) error {
-	if env.Shared == nil {
+func undoReceiver(ctx context.Context, env *UndoEnv, r Resource) error {
+	if env.StopReceiver == nil {
 		return nil
 	}
-	return env.Shared.stopReceiver(ctx, r.Name)
+	return env.StopReceiver(ctx, r.Name)
 }

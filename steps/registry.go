@@ -3,12 +3,13 @@ package steps
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"sort"
 	"time"
+
+	"github.com/perfrunner/runner/target"
 )
 
 // Spec is the typed spec of one step, decoded from its kind key's value.
@@ -35,8 +36,9 @@ type Creator interface {
 // ErrNotCreated, wrapped in a Run error, says that the step created none of
 // what its Creates declared (it found it there already, say): the engine
 // records it as undone, so that teardown does not remove what the run did
-// not make, and does not retry the step.
-var ErrNotCreated = errors.New("nothing was created")
+// not make, and does not retry the step. It is target.ErrNotCreated, which
+// targets return.
+var ErrNotCreated = target.ErrNotCreated
 
 // Deleter is implemented by specs that remove something a Creator made.
 // In teardown, a step whose resources were never created is skipped.
@@ -80,21 +82,47 @@ func (r Resource) ID() string { return r.Kind + "/" + r.Name }
 type Env struct {
 	RunDir  string       // the run directory
 	StepDir string       // a directory for this step's own files, created on first use by the step
-	Target  string       // "local" or "kubernetes"
+	Target  target.Kind  // where the run's systems live
 	Log     *slog.Logger // structured log into the run directory
 	Attempt int          // 1 for the first attempt, 2 for the first retry, …
 	Output  io.Writer    // where a step may write lines meant for people; never nil
 	Status  func(string) // sets the step's live status line; never nil
-	Shared  *Shared      // what the run's steps share; nil in `runner cleanup`
+	Shared  *Shared      // what the run's steps share; never nil
+}
+
+// UndoEnv is what a kind's Undo may use: in the run's own teardown, or in
+// `runner cleanup` after the run's process died.
+type UndoEnv struct {
+	RunDir  string       // the run directory
+	StepDir string       // the creating step's directory
+	Log     *slog.Logger // structured log into the run directory
+	// Target is where the run's systems live; nil when they died with the
+	// run's process (a local run, in runner cleanup).
+	Target target.Target
+	// StopReceiver stops a receiver this process runs; nil when the
+	// receivers died with the run's process.
+	StopReceiver func(ctx context.Context, name string) error
+}
+
+// systems returns the target that what was made on kind lives on, or nil
+// when it died with the run's process and nothing is left to undo.
+func (u *UndoEnv) systems(kind target.Kind, what string) (target.Target, error) {
+	if u.Target != nil {
+		return u.Target, nil
+	}
+	if kind == target.Local || kind == "" {
+		return nil, nil
+	}
+	return nil, fmt.Errorf("%s on target %s: cleanup on that target is not supported", what, kind)
 }
 
 // Kind describes one step kind.
 type Kind struct {
 	Name      string
-	Doc       string                                                // one sentence for `runner schema` and the README
-	New       func() Spec                                           // a fresh, zero spec to decode into
-	Retryable bool                                                  // whether `retries` is allowed on this kind
-	Undo      func(ctx context.Context, env *Env, r Resource) error // removes what Creates declared; nil if the kind creates nothing
+	Doc       string                                                  // one sentence for `runner schema` and the README
+	New       func() Spec                                             // a fresh, zero spec to decode into
+	Retryable bool                                                    // whether `retries` is allowed on this kind
+	Undo      func(ctx context.Context, u *UndoEnv, r Resource) error // removes what Creates declared; nil if the kind creates nothing
 }
 
 var registry = map[string]Kind{}

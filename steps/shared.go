@@ -2,20 +2,18 @@ package steps
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 
 	"github.com/hashicorp/go-multierror"
 
-	"github.com/perfrunner/runner/internal/helm"
 	"github.com/perfrunner/runner/measure"
 	"github.com/perfrunner/runner/pace"
 	"github.com/perfrunner/runner/report"
 	"github.com/perfrunner/runner/results"
+	"github.com/perfrunner/runner/target"
 )
 
 // RunInfo describes the run the steps belong to.
@@ -23,84 +21,13 @@ type RunInfo struct {
 	Dir        string
 	Scenario   string
 	PaceSet    string
-	Target     string
+	Target     target.Kind
 	Pace       []pace.Step // the run's pace: what load steps send unless they say otherwise
 	Thresholds []results.Threshold
 	// ScenarioDir is the directory of the scenario file: relative paths
 	// in steps (charts, values files) are read from it.
 	ScenarioDir string
 }
-
-// Target is where helm.install puts a chart: the embedded twins on local,
-// a cluster on kubernetes. Every method must return promptly once ctx ends.
-type Target interface {
-	// Install installs a chart as a release with values.
-	Install(ctx context.Context, c *helm.Chart, release, namespace string, values map[string]any) error
-	// Uninstall removes a release; one that is not installed is no error.
-	Uninstall(ctx context.Context, release, namespace string) error
-	// Wait waits until a release, and each of objects ("kind/name") it
-	// rendered, is ready.
-	Wait(ctx context.Context, release, namespace string, objects []string) error
-	// Sink resolves a sink name no step named, e.g. kafka/<topic>.
-	Sink(name string) (string, error)
-	// Bootstrap resolves Kafka bootstrap servers as charts name them; the
-	// error wraps ErrNoKafka when no such Kafka is installed.
-	Bootstrap(servers string) ([]string, error)
-	// Close removes whatever is still installed.
-	Close(ctx context.Context) error
-}
-
-// Cluster is what a target with a Kubernetes API offers beyond Target:
-// the kube.* steps and helm.upgrade use it. The local target has none.
-type Cluster interface {
-	// Namespace is the run's namespace (-n): where steps that name none go.
-	Namespace() string
-	// Upgrade upgrades an installed release to a chart with values, and
-	// waits until it is ready; on failure it rolls the release back.
-	Upgrade(ctx context.Context, c *helm.Chart, release, namespace string, values map[string]any) error
-	// Apply creates or updates objects by server-side apply, labelled with
-	// the run; a namespaced object without a namespace goes to namespace.
-	Apply(ctx context.Context, namespace string, objects []Object) error
-	// Delete deletes an object and waits until it is gone; one that does
-	// not exist is no error.
-	Delete(ctx context.Context, o ObjectRef) error
-	// WaitFor waits until every object of w is ready, or matches w's
-	// JSONPath condition.
-	WaitFor(ctx context.Context, w WaitSpec) error
-	// Collect writes pod logs, pod states and events of namespaces under
-	// dir; nil namespaces means every namespace the run used.
-	Collect(ctx context.Context, dir string, namespaces []string) error
-}
-
-// Object is a manifest's object, decoded.
-type Object = map[string]any
-
-// ObjectRef names one object.
-type ObjectRef struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Namespace  string `json:"namespace,omitempty"`
-	Name       string `json:"name"`
-}
-
-func (o ObjectRef) String() string {
-	if o.Namespace == "" {
-		return strings.ToLower(o.Kind) + "/" + o.Name
-	}
-	return o.Namespace + "/" + strings.ToLower(o.Kind) + "/" + o.Name
-}
-
-// WaitSpec says what kube.wait waits for.
-type WaitSpec struct {
-	Release   string   // a release: its objects, or only Objects of it
-	Namespace string   // the release's namespace, and that of Objects
-	Objects   []string // "kind/name" (kind may be plural, or kind.group)
-	JSONPath  string   // with Value: a condition instead of readiness
-	Value     string
-}
-
-// ErrNoKafka is the error of a target with no Kafka to resolve.
-var ErrNoKafka = errors.New("no such Kafka is installed")
 
 // Shared is what the steps of one run share: named sinks, the run's
 // measurement and the in-process receivers. It is safe for concurrent use.
@@ -113,7 +40,7 @@ type Shared struct {
 	sinks       map[string]string
 	receivers   map[string]bool // the names of receivers this process runs
 	measurement *measure.Measurement
-	target      Target
+	target      target.Target
 	finished    bool
 	breaches    []results.Breach
 }
@@ -133,7 +60,7 @@ func (s *Shared) Measurement() (*measure.Measurement, error) {
 	if s.finished {
 		return nil, measure.ErrFinished
 	}
-	m, err := measure.Open(s.Info.Dir, results.Meta{Scenario: s.Info.Scenario, PaceSet: s.Info.PaceSet, Target: s.Info.Target}, s.Info.Thresholds)
+	m, err := measure.Open(s.Info.Dir, results.Meta{Scenario: s.Info.Scenario, PaceSet: s.Info.PaceSet, Target: string(s.Info.Target)}, s.Info.Thresholds)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +69,7 @@ func (s *Shared) Measurement() (*measure.Measurement, error) {
 }
 
 // SetTarget sets the run's target.
-func (s *Shared) SetTarget(t Target) {
+func (s *Shared) SetTarget(t target.Target) {
 	s.mu.Lock()
 	s.target = t
 	s.mu.Unlock()
@@ -150,12 +77,12 @@ func (s *Shared) SetTarget(t Target) {
 
 // Cluster returns the run's target as a cluster, or an error naming the
 // step kind that needs one.
-func (s *Shared) Cluster(kind string) (Cluster, error) {
+func (s *Shared) Cluster(kind string) (target.Cluster, error) {
 	t, err := s.Target()
 	if err != nil {
 		return nil, err
 	}
-	c, ok := t.(Cluster)
+	c, ok := t.(target.Cluster)
 	if !ok {
 		return nil, fmt.Errorf("%s needs a Kubernetes cluster (--target kubernetes); target %s has none", kind, s.Info.Target)
 	}
@@ -168,18 +95,16 @@ func (s *Shared) Namespace(ns string) string {
 	if ns != "" {
 		return ns
 	}
-	if s != nil {
-		if t, _ := s.Target(); t != nil {
-			if c, ok := t.(Cluster); ok {
-				return c.Namespace()
-			}
+	if t, _ := s.Target(); t != nil {
+		if c, ok := t.(target.Cluster); ok {
+			return c.Namespace()
 		}
 	}
 	return defaultNamespace
 }
 
 // Target returns the run's target.
-func (s *Shared) Target() (Target, error) {
+func (s *Shared) Target() (target.Target, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.target == nil {
@@ -209,16 +134,17 @@ func (s *Shared) ReleaseSink(name, url string) {
 	s.mu.Unlock()
 }
 
-// Sink returns the URL of a named sink: one a step named, or one the target
-// resolves (kafka/<topic>). The error lists the known ones.
+// Sink returns the URL of a named sink: one a step claimed, or one the
+// target resolves (kafka/<topic>, service/…, pod/…). The error lists the
+// known ones.
 func (s *Shared) Sink(name string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if url, ok := s.sinks[name]; ok {
 		return url, nil
 	}
-	if s.target != nil && (strings.HasPrefix(name, "kafka/") || strings.HasPrefix(name, "service/") || strings.HasPrefix(name, "pod/")) {
-		return s.target.Sink(name)
+	if sink, err := target.ParseSink(name); err == nil && !sink.Kind.Claimed() && s.target != nil {
+		return s.target.Sink(sink)
 	}
 	known := make([]string, 0, len(s.sinks))
 	for n := range s.sinks {
@@ -242,7 +168,7 @@ func (s *Shared) startReceiver(name, addr string) (string, func(context.Context)
 	}
 	s.mu.Lock()
 	dup := s.receivers[name]
-	_, taken := s.sinks["receiver/"+name]
+	_, taken := s.sinks[target.SinkName(target.SinkReceiver, name)]
 	s.mu.Unlock()
 	if dup || taken {
 		return "", nil, fmt.Errorf("a receiver named %q is already running", name)
@@ -253,17 +179,17 @@ func (s *Shared) startReceiver(name, addr string) (string, func(context.Context)
 	}
 	s.mu.Lock()
 	s.receivers[name] = true
-	s.sinks["receiver/"+name] = url
+	s.sinks[target.SinkName(target.SinkReceiver, name)] = url
 	s.mu.Unlock()
-	return url, func(ctx context.Context) error { return s.stopReceiver(ctx, name) }, nil
+	return url, func(ctx context.Context) error { return s.StopReceiver(ctx, name) }, nil
 }
 
-// stopReceiver stops the named receiver, if this process runs it.
-func (s *Shared) stopReceiver(ctx context.Context, name string) error {
+// StopReceiver stops the named receiver, if this process runs it.
+func (s *Shared) StopReceiver(ctx context.Context, name string) error {
 	s.mu.Lock()
 	running, m := s.receivers[name], s.measurement
 	delete(s.receivers, name)
-	delete(s.sinks, "receiver/"+name)
+	delete(s.sinks, target.SinkName(target.SinkReceiver, name))
 	s.mu.Unlock()
 	if !running || m == nil {
 		return nil
@@ -349,7 +275,7 @@ func (s *Shared) Close(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	for _, n := range names {
-		if err := s.stopReceiver(ctx, n); err != nil {
+		if err := s.StopReceiver(ctx, n); err != nil {
 			errs = multierror.Append(errs, err)
 		}
 	}

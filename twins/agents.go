@@ -2,6 +2,8 @@ package twins
 
 import (
 	"context"
+
+	"github.com/perfrunner/runner/target"
 )
 
 func init() {
@@ -28,7 +30,7 @@ func startReceiver(_ context.Context, l *Local, rel release, values map[string]a
 	if err != nil {
 		return nil, err
 	}
-	rel.log.Info("receiver listening", "sink", "receiver/"+v.Name, "url", url)
+	rel.log.Info("receiver listening", "sink", target.SinkName(target.SinkReceiver, v.Name), "url", url)
 	return &receiverTwin{stop: stop}, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/perfrunner/runner/target"
 )
 
 func init() {
@@ -50,7 +52,7 @@ type channelBroker struct {
 	ch      *channel
 	filter  *server
 	fwd     *dispatcher
-	host    Host
+	host    target.Host
 }
 
 func startChannelBroker(_ context.Context, l *Local, rel release, values map[string]any) (Twin, error) {
@@ -69,7 +71,7 @@ func startChannelBroker(_ context.Context, l *Local, rel release, values map[str
 		subscribers[t.Name] = u
 		triggers[t.Name] = t
 	}
-	b := &channelBroker{sink: "broker/" + v.Name, host: l.host}
+	b := &channelBroker{sink: target.SinkName(target.SinkBroker, v.Name), host: l.host}
 	// Hops between the broker's parts: one attempt each; retries are the
 	// channel's.
 	b.fwd = newDispatcher(context.Background(), &knobs{}, delivery{timeout: 30e9}, rel.log)

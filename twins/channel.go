@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/perfrunner/runner/target"
 )
 
 func init() {
@@ -67,7 +69,7 @@ func startChannel(ctx context.Context, l *Local, rel release, values map[string]
 	if err != nil {
 		return nil, err
 	}
-	name, url := "channel/"+v.Name, c.srv.url()
+	name, url := target.SinkName(target.SinkChannel, v.Name), c.srv.url()
 	if err := l.host.ClaimSink(name, url); err != nil {
 		_ = c.Close(context.Background())
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/perfrunner/runner/target"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -55,7 +56,7 @@ type KafkaSourceValues struct {
 type kafkaPlane struct {
 	sink      string // the ingress's sink name; "" without ingress
 	url       string // the ingress's URL, once the sink is claimed
-	host      Host
+	host      target.Host
 	ingress   *server
 	producer  *kgo.Client
 	consumers []*consumer
@@ -104,7 +105,7 @@ func startKafkaChannel(ctx context.Context, l *Local, rel release, values map[st
 	}
 	topic := "knative-messaging-kafka." + rel.namespace + "." + v.Name
 	return startPlane(ctx, l, rel, planeSpec{
-		sink: "channel/" + v.Name, bootstrap: v.BootstrapServers, topics: []string{topic}, create: v.Partitions,
+		sink: target.SinkName(target.SinkChannel, v.Name), bootstrap: v.BootstrapServers, topics: []string{topic}, create: v.Partitions,
 		routes: routes, ordered: v.Ordering != "unordered", knobs: v.Twin, delivery: v.Delivery,
 	})
 }
@@ -125,7 +126,7 @@ func startKafkaBroker(ctx context.Context, l *Local, rel release, values map[str
 	}
 	topic := "knative-broker-" + rel.namespace + "-" + v.Name
 	return startPlane(ctx, l, rel, planeSpec{
-		sink: "broker/" + v.Name, bootstrap: v.BootstrapServers, topics: []string{topic}, create: v.Partitions,
+		sink: target.SinkName(target.SinkBroker, v.Name), bootstrap: v.BootstrapServers, topics: []string{topic}, create: v.Partitions,
 		routes: routes, ordered: v.Ordering == "ordered", knobs: v.Twin, delivery: v.Delivery,
 	})
 }

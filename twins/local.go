@@ -25,21 +25,8 @@ import (
 
 	"github.com/perfrunner/runner/charts"
 	"github.com/perfrunner/runner/internal/helm"
-	"github.com/perfrunner/runner/steps"
+	"github.com/perfrunner/runner/target"
 )
-
-// Host is what the twins need from the run they belong to.
-type Host interface {
-	// Sink returns the URL of a sink another step named, e.g. receiver/perf.
-	Sink(name string) (string, error)
-	// ClaimSink names a sink; a name already taken is an error.
-	ClaimSink(name, url string) error
-	// ReleaseSink forgets a sink's name if it still names url.
-	ReleaseSink(name, url string)
-	// StartReceiver starts the run's measuring receiver under name and
-	// returns its URL and how to stop it.
-	StartReceiver(name string) (url string, stop func(context.Context) error, err error)
-}
 
 // Twin is one running twin.
 type Twin interface {
@@ -84,7 +71,7 @@ type installed struct {
 // Local is the embedded target: helm.install renders the chart and starts
 // its twin in this process. It is safe for concurrent use.
 type Local struct {
-	host Host
+	host target.Host
 	log  *slog.Logger
 
 	mu       sync.Mutex
@@ -93,11 +80,23 @@ type Local struct {
 }
 
 // NewLocal returns the local target of a run.
-func NewLocal(host Host, log *slog.Logger) *Local {
+func NewLocal(host target.Host, log *slog.Logger) *Local {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return &Local{host: host, log: log, releases: map[string]*installed{}}
+}
+
+var _ target.Target = (*Local)(nil)
+
+// Open opens the local target of a run. In runner cleanup (no host) there
+// is nothing to open: the twins died with the run's process, and what they
+// held with them.
+func Open(run target.Run) (target.Target, error) {
+	if run.Host == nil {
+		return nil, nil
+	}
+	return NewLocal(run.Host, run.Log.With("target", string(target.Local))), nil
 }
 
 func key(namespace, name string) string { return namespace + "/" + name }
@@ -211,16 +210,15 @@ func (l *Local) Releases() []string {
 
 // Sink resolves what the twins serve but do not name as sinks: kafka/<topic>
 // is the topic on the embedded Kafka broker, as a kafka:// URL.
-func (l *Local) Sink(name string) (string, error) {
-	topic, ok := strings.CutPrefix(name, "kafka/")
-	if !ok {
-		return "", fmt.Errorf("no sink %q", name)
+func (l *Local) Sink(s target.Sink) (string, error) {
+	if s.Kind != target.SinkKafka {
+		return "", fmt.Errorf("no sink %q", s)
 	}
 	k, err := l.kafka("")
 	if err != nil {
-		return "", fmt.Errorf("sink %s: %w", name, err)
+		return "", fmt.Errorf("sink %s: %w", s, err)
 	}
-	return "kafka://" + strings.Join(k.addrs(), ",") + "/" + topic, nil
+	return "kafka://" + strings.Join(k.addrs(), ",") + "/" + s.Name, nil
 }
 
 // Bootstrap resolves Kafka bootstrap servers as charts name them
@@ -255,9 +253,9 @@ func (l *Local) kafka(name string) (*kafkaTwin, error) {
 	case len(found) == 1:
 		return found[0], nil
 	case len(names) == 0:
-		return nil, fmt.Errorf("no Kafka is installed (a setup step must install the kafka chart first): %w", steps.ErrNoKafka)
+		return nil, fmt.Errorf("no Kafka is installed (a setup step must install the kafka chart first): %w", target.ErrNoKafka)
 	case len(found) == 0:
-		return nil, fmt.Errorf("no Kafka release named %q (installed: %s): %w", name, strings.Join(names, ", "), steps.ErrNoKafka)
+		return nil, fmt.Errorf("no Kafka release named %q (installed: %s): %w", name, strings.Join(names, ", "), target.ErrNoKafka)
 	}
 	return nil, fmt.Errorf("more than one Kafka is installed (%s): a kafka/<topic> sink needs exactly one", strings.Join(names, ", "))
 }
@@ -298,11 +296,11 @@ func decodeValues(values map[string]any, into any) error {
 }
 
 // sinkResolver resolves sink names in a twin's values.
-type sinkResolver struct{ host Host }
+type sinkResolver struct{ host target.Host }
 
 // resolve returns the URL of a sink given as a name (receiver/perf) or a URL.
 func (s sinkResolver) resolve(sink string) (string, error) {
-	if strings.HasPrefix(sink, "http://") || strings.HasPrefix(sink, "https://") {
+	if target.IsURL(sink) {
 		return sink, nil
 	}
 	return s.host.Sink(sink)

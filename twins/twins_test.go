@@ -16,6 +16,7 @@ import (
 
 	"github.com/perfrunner/runner/charts"
 	"github.com/perfrunner/runner/internal/helm"
+	"github.com/perfrunner/runner/target"
 )
 
 // testHost names sinks and runs receivers that record the ids they get.
@@ -308,7 +309,7 @@ func TestLocalErrors(t *testing.T) {
 	if _, err := l.Bootstrap("kafka:9092"); err == nil || !strings.Contains(err.Error(), "no Kafka is installed") {
 		t.Errorf("bootstrap without Kafka: %v", err)
 	}
-	if _, err := l.Sink("kafka/t"); err == nil {
+	if _, err := l.Sink(target.Sink{Kind: target.SinkKafka, Name: "t"}); err == nil {
 		t.Errorf("kafka sink without Kafka accepted")
 	}
 	c, _ := helm.LoadFS(charts.FS, "in-memory-channel", "embedded:in-memory-channel")

@@ -57,12 +57,12 @@ breached, 130 interrupted.`,
 				Scenario:    sc,
 				OutDir:      out,
 				Target:      opts.Target,
+				Open:        opener(cluster),
 				Version:     version,
 				StepTimeout: stepTimeout,
-				Cluster:     cluster,
 				CleanStale:  flags.cleanStale,
 			}
-			return execScenario(runner, stdout, stderr)
+			return execScenario(runner, cluster, stdout, stderr)
 		},
 	}
 	flags.register(cmd)
@@ -115,8 +115,9 @@ func clusterFlags(cl *kube.Cluster) string {
 	return flags
 }
 
-// execScenario runs runner with progress on stdout.
-func execScenario(runner *engine.Runner, stdout, stderr io.Writer) error {
+// execScenario runs runner with progress on stdout; cl is its cluster on
+// kubernetes, for the cleanup command printed on a second interrupt.
+func execScenario(runner *engine.Runner, cl *kube.Cluster, stdout, stderr io.Writer) error {
 	live := false
 	if f, ok := stdout.(*os.File); ok {
 		live = term.IsTerminal(int(f.Fd()))
@@ -124,7 +125,7 @@ func execScenario(runner *engine.Runner, stdout, stderr io.Writer) error {
 	progress := engine.NewProgress(stdout, live)
 	runner.Observer = progress
 
-	ctx, stop := interruptible(stderr, func() string { return "runner cleanup " + runner.Dir() + clusterFlags(runner.Cluster) })
+	ctx, stop := interruptible(stderr, func() string { return "runner cleanup " + runner.Dir() + clusterFlags(cl) })
 	defer stop()
 
 	err := runner.Run(ctx)

@@ -17,6 +17,8 @@ import (
 	"github.com/perfrunner/runner/kube"
 	"github.com/perfrunner/runner/matrix"
 	_ "github.com/perfrunner/runner/steps" // registers the step kinds
+	"github.com/perfrunner/runner/target"
+	"github.com/perfrunner/runner/twins"
 )
 
 // Exit codes, as documented in the README.
@@ -137,7 +139,7 @@ func (f *scenarioFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.pace, "pace", "", "a pace set of the scenario (e.g. 1k-2k) or a literal pace (e.g. 500:10,1000:30)")
 	cmd.Flags().StringArrayVar(&f.set, "set", nil, "override a variable: key=value (repeatable; dotted keys reach into maps)")
 	cmd.Flags().StringArrayVarP(&f.values, "values", "f", nil, "a YAML file of variable overrides (repeatable)")
-	cmd.Flags().StringVar(&f.target, "target", "local", "where the systems under test run: local or kubernetes")
+	cmd.Flags().StringVar(&f.target, "target", string(target.Local), "where the systems under test run: local or kubernetes")
 	registerAccess(cmd, &f.access)
 	cmd.Flags().BoolVar(&f.cleanStale, "clean-stale", false, "with --target kubernetes: delete objects of unfinished earlier runs found in the cluster instead of refusing to run")
 }
@@ -153,8 +155,8 @@ func registerAccess(cmd *cobra.Command, a *kube.Access) {
 // anything runs, and says which it is: a bad kubeconfig is bad input
 // (exit 2), an unreachable server a failure (exit 1). On other targets it
 // returns nil.
-func connect(stdout io.Writer, target string, a kube.Access) (*kube.Cluster, error) {
-	if target != "kubernetes" {
+func connect(stdout io.Writer, kind target.Kind, a kube.Access) (*kube.Cluster, error) {
+	if kind != target.Kubernetes {
 		return nil, nil
 	}
 	cl, err := kube.Connect(context.Background(), a, 10*time.Second)
@@ -169,12 +171,32 @@ func connect(stdout io.Writer, target string, a kube.Access) (*kube.Cluster, err
 }
 
 func (f *scenarioFlags) options() (engine.Options, error) {
-	switch f.target {
-	case "local", "kubernetes":
-	default:
+	kind, err := target.ParseKind(f.target)
+	if err != nil || f.target == "" {
 		return engine.Options{}, badInput(fmt.Errorf("--target %q: must be local or kubernetes", f.target))
 	}
-	return engine.Options{Pace: f.pace, Set: f.set, ValuesFiles: f.values, Target: f.target}, nil
+	return engine.Options{Pace: f.pace, Set: f.set, ValuesFiles: f.values, Target: kind}, nil
+}
+
+// opener opens a run's target: the embedded twins on local, cl on
+// kubernetes. In runner cleanup, a run on kubernetes needs the cluster it
+// ran on.
+func opener(cl *kube.Cluster) target.Opener {
+	return func(run target.Run) (target.Target, error) {
+		if run.Kind != target.Kubernetes {
+			return twins.Open(run)
+		}
+		rec := run.Recorded
+		switch {
+		case rec != nil && (rec.Server == "" || run.ID == ""):
+			return nil, fmt.Errorf("the run record names no cluster or run id: it cannot be cleaned up on kubernetes")
+		case cl == nil && rec != nil:
+			return nil, fmt.Errorf("the run was on kubernetes (context %s, server %s): give the cluster with --kubeconfig and --context", rec.Context, rec.Server)
+		case cl == nil:
+			return nil, fmt.Errorf("no cluster was given")
+		}
+		return kube.Opener(cl)(run)
+	}
 }
 
 // loadScenario loads a scenario and maps its problems to exit code 2.

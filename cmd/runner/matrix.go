@@ -15,6 +15,7 @@ import (
 	"github.com/perfrunner/runner/kube"
 	"github.com/perfrunner/runner/matrix"
 	"github.com/perfrunner/runner/pace"
+	"github.com/perfrunner/runner/target"
 )
 
 // matrixFlags are the flags of matrix and schedule.
@@ -38,10 +39,8 @@ func (f *matrixFlags) register(cmd *cobra.Command) {
 }
 
 func (f *matrixFlags) check() error {
-	switch f.target {
-	case "", "local", "kubernetes":
-	default:
-		return badInput(fmt.Errorf("--target %q: must be local or kubernetes", f.target))
+	if _, err := target.ParseKind(f.target); err != nil {
+		return badInput(fmt.Errorf("--%w", err))
 	}
 	if f.paceOverride != "" {
 		if _, err := pace.Parse(f.paceOverride); err != nil {
@@ -105,9 +104,10 @@ cell breached a threshold, 130 interrupted.`,
 					return badInput(rerr)
 				}
 				opts := flags.options(stdout)
-				if opts.Cluster, err = connect(stdout, old.Target, flags.access); err != nil {
+				if opts.Cluster, err = connect(stdout, target.Kind(old.Target), flags.access); err != nil {
 					return err
 				}
+				opts.Open = opener(opts.Cluster)
 				dir = resume
 				fmt.Fprintf(stdout, "resuming matrix %s\n", dir)
 				ix, err = matrix.Resume(ctx, dir, opts)
@@ -117,9 +117,10 @@ cell breached a threshold, 130 interrupted.`,
 					return badInput(lerr)
 				}
 				opts := flags.options(stdout)
-				if opts.Cluster, err = connect(stdout, m.Target, flags.access); err != nil {
+				if opts.Cluster, err = connect(stdout, target.Kind(m.Target), flags.access); err != nil {
 					return err
 				}
+				opts.Open = opener(opts.Cluster)
 				fmt.Fprintf(stdout, "matrix %s: %d cells on %s\n", m.Name, len(m.Cells(flags.paceOverride)), m.Target)
 				dir, ix, err = matrix.Start(ctx, m, opts)
 			}

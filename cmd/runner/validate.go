@@ -15,6 +15,7 @@ import (
 	"github.com/perfrunner/runner/engine"
 	"github.com/perfrunner/runner/kube"
 	"github.com/perfrunner/runner/matrix"
+	"github.com/perfrunner/runner/target"
 )
 
 func newValidateCommand(stdout io.Writer) *cobra.Command {
@@ -95,8 +96,8 @@ func newPlanCommand(stdout io.Writer) *cobra.Command {
 	return cmd
 }
 
-func printPlan(w io.Writer, sc *engine.Scenario, target string, stepTimeout time.Duration) {
-	fmt.Fprintf(w, "scenario %s (%s), target %s\n", sc.Name, sc.File, target)
+func printPlan(w io.Writer, sc *engine.Scenario, kind target.Kind, stepTimeout time.Duration) {
+	fmt.Fprintf(w, "scenario %s (%s), target %s\n", sc.Name, sc.File, kind)
 	if sc.Description != "" {
 		fmt.Fprintf(w, "  %s\n", strings.TrimSpace(sc.Description))
 	}
@@ -153,14 +154,14 @@ run's label (runner.perf/run-id) is deleted, namespaces last.`,
 			if err != nil {
 				return badInput(fmt.Errorf("%s is not a run directory: %w", args[0], err))
 			}
-			cluster, err := connect(stdout, rec.Target, access)
+			cluster, err := connect(stdout, target.Kind(rec.Target), access)
 			if err != nil {
 				return err
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
 			progress := engine.NewProgress(stdout, false)
-			done, err := engine.Cleanup(ctx, args[0], progress, cluster)
+			done, err := engine.Cleanup(ctx, args[0], progress, opener(cluster))
 			if err != nil {
 				return &exitError{code: exitFailed, err: fmt.Errorf("cleanup %s: %w", args[0], err)}
 			}

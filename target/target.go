@@ -1,0 +1,187 @@
+package target
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/perfrunner/runner/internal/helm"
+)
+
+// Kind names where the systems under test live.
+type Kind string
+
+// The kinds of target.
+const (
+	Local      Kind = "local"      // embedded twins in the runner's own process
+	Kubernetes Kind = "kubernetes" // a cluster reached through a kubeconfig
+)
+
+// Kinds are the kinds of target, the default first.
+var Kinds = []Kind{Local, Kubernetes}
+
+// ParseKind returns the kind named s; "" is Local.
+func ParseKind(s string) (Kind, error) {
+	switch k := Kind(s); k {
+	case "":
+		return Local, nil
+	case Local, Kubernetes:
+		return k, nil
+	}
+	return "", fmt.Errorf("target %q: must be local or kubernetes", s)
+}
+
+// Target is where helm.install puts a chart: the embedded twins on local,
+// a cluster on kubernetes. Every method must return promptly once ctx ends.
+type Target interface {
+	// Install installs a chart as a release with values.
+	Install(ctx context.Context, c *helm.Chart, release, namespace string, values map[string]any) error
+	// Uninstall removes a release; one that is not installed is no error.
+	Uninstall(ctx context.Context, release, namespace string) error
+	// Wait waits until a release, and each of objects ("kind/name") it
+	// rendered, is ready.
+	Wait(ctx context.Context, release, namespace string, objects []string) error
+	// Sink resolves a sink that no step claims (kafka/<topic>,
+	// service/<name>:<port>, pod/<name>:<port>) to a URL.
+	Sink(s Sink) (string, error)
+	// Bootstrap resolves Kafka bootstrap servers as charts name them; the
+	// error wraps ErrNoKafka when no such Kafka is installed.
+	Bootstrap(servers string) ([]string, error)
+	// Close removes whatever is still installed.
+	Close(ctx context.Context) error
+}
+
+// Cluster is what a target with a Kubernetes API offers beyond Target:
+// the kube.* steps and helm.upgrade use it. The local target has none.
+type Cluster interface {
+	Target
+	Collector
+	// Namespace is the run's namespace (-n): where steps that name none go.
+	Namespace() string
+	// Upgrade upgrades an installed release to a chart with values, and
+	// waits until it is ready; on failure it rolls the release back.
+	Upgrade(ctx context.Context, c *helm.Chart, release, namespace string, values map[string]any) error
+	// Apply creates or updates objects by server-side apply, labelled with
+	// the run; a namespaced object without a namespace goes to namespace.
+	Apply(ctx context.Context, namespace string, objects []Object) error
+	// Delete deletes an object and waits until it is gone; one that does
+	// not exist is no error.
+	Delete(ctx context.Context, o ObjectRef) error
+	// WaitFor waits until every object of w is ready, or matches w's
+	// JSONPath condition.
+	WaitFor(ctx context.Context, w WaitSpec) error
+}
+
+// Collector writes what a person needs to see why a run failed.
+type Collector interface {
+	// Namespaces returns the namespaces the run used, sorted.
+	Namespaces() []string
+	// Collect writes pod logs, pod states and events of namespaces under
+	// dir; nil namespaces means every namespace the run used.
+	Collect(ctx context.Context, dir string, namespaces []string) error
+}
+
+// Claimer is a target that other runs may use too (a cluster): a run holds
+// a claim on it from before its setup until its teardown is done.
+type Claimer interface {
+	// Hold takes the run's claim and renews it until release is called.
+	Hold(ctx context.Context) (release func(), err error)
+	// CheckStale refuses to go on while another run holds a claim, or
+	// while an unfinished earlier run's objects are left; with clean it
+	// deletes the latter instead. say shows a line to the person.
+	CheckStale(ctx context.Context, clean bool, say func(string)) error
+}
+
+// Sweeper is a target that finds what a run made by a label, so that what
+// the journal missed is removed too.
+type Sweeper interface {
+	// Sweep deletes whatever still carries the run's label.
+	Sweep(ctx context.Context) (Swept, error)
+}
+
+// Swept is what a sweep did.
+type Swept struct {
+	Deleted   int      // objects deleted
+	Label     string   // the label they carried, as key=value
+	Unchecked []string // kinds the sweep could not look in
+}
+
+// Located is a target that says where it is, for the run record.
+type Located interface {
+	Location() Location
+}
+
+// Location is where a run on a cluster ran. It never holds credentials.
+type Location struct {
+	RunID     string `json:"-"`
+	Context   string `json:"context"`
+	Server    string `json:"server"`
+	Version   string `json:"version"`
+	Namespace string `json:"namespace"`
+	Label     string `json:"label"` // the selector of the run's objects
+}
+
+// Host is what a target needs from the run it serves: the sinks steps
+// claim, and the run's measuring receivers (a twin may start one).
+type Host interface {
+	// Sink returns the URL of a sink another step named, e.g. receiver/perf.
+	Sink(name string) (string, error)
+	// ClaimSink names a sink; a name already taken is an error.
+	ClaimSink(name, url string) error
+	// ReleaseSink forgets a sink's name if it still names url.
+	ReleaseSink(name, url string)
+	// StartReceiver starts the run's measuring receiver under name and
+	// returns its URL and how to stop it.
+	StartReceiver(name string) (url string, stop func(context.Context) error, err error)
+}
+
+// Run is what a target is opened for.
+type Run struct {
+	Kind Kind         // the kind of target to open
+	ID   string       // the run's id: its directory's name
+	Dir  string       // the run directory
+	Log  *slog.Logger // the run's log
+	Host Host         // nil in runner cleanup, which runs no step
+	// Recorded is where the run record says the run was, in runner
+	// cleanup; nil for a new run.
+	Recorded *Location
+}
+
+// Opener opens the target of one run.
+type Opener func(Run) (Target, error)
+
+// Object is a manifest's object, decoded.
+type Object = map[string]any
+
+// ObjectRef names one object.
+type ObjectRef struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Namespace  string `json:"namespace,omitempty"`
+	Name       string `json:"name"`
+}
+
+func (o ObjectRef) String() string {
+	if o.Namespace == "" {
+		return strings.ToLower(o.Kind) + "/" + o.Name
+	}
+	return o.Namespace + "/" + strings.ToLower(o.Kind) + "/" + o.Name
+}
+
+// WaitSpec says what kube.wait waits for.
+type WaitSpec struct {
+	Release   string   // a release: its objects, or only Objects of it
+	Namespace string   // the release's namespace, and that of Objects
+	Objects   []string // "kind/name" (kind may be plural, or kind.group)
+	JSONPath  string   // with Value: a condition instead of readiness
+	Value     string
+}
+
+// ErrNoKafka is the error of a target with no Kafka to resolve.
+var ErrNoKafka = errors.New("no such Kafka is installed")
+
+// ErrNotCreated, wrapped in an error, says that nothing was created: what
+// was to be made was found there already, and is not the run's to remove.
+var ErrNotCreated = errors.New("nothing was created")
