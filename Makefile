@@ -33,10 +33,13 @@ fuzz:
 	$(GO) test ./pace -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./results -run '^$$' -fuzz '^FuzzParseThreshold$$' -fuzztime $(FUZZTIME)
 
-## schema: regenerate scenario.schema.json from the Go types
+## schema: regenerate scenario.schema.json, matrix.schema.json and the
+## delivery and twin blocks of the Knative charts' values.schema.json from
+## the Go types
 schema: build
 	./$(BIN) schema > scenario.schema.json
 	./$(BIN) schema --matrix > matrix.schema.json
+	$(GO) test ./twins -run '^TestChartValueSchemasAreCurrent$$' -count=1 -update
 
 clean:
 	rm -rf bin

@@ -4,7 +4,11 @@
 // in its place, in Chart.yaml's annotation runner.perf/twin.
 package charts
 
-import "embed"
+import (
+	"embed"
+	"io/fs"
+	"regexp"
+)
 
 // FS holds one directory per chart.
 //
@@ -13,6 +17,15 @@ var FS embed.FS
 
 // TwinAnnotation is the Chart.yaml annotation that names a chart's twin.
 const TwinAnnotation = "runner.perf/twin"
+
+// Library reports whether the chart named name is a library chart:
+// templates the other charts include, nothing to install.
+func Library(name string) bool {
+	data, err := fs.ReadFile(FS, name+"/Chart.yaml")
+	return err == nil && libraryType.Match(data)
+}
+
+var libraryType = regexp.MustCompile(`(?m)^type:\s*library\s*$`)
 
 // ClusterOnlyAnnotation, set to "true" in Chart.yaml, marks a chart that has
 // no twin on purpose: it only makes sense in a cluster.

@@ -1,10 +1,3 @@
-// Package kube reaches a Kubernetes cluster the way kubectl and helm do:
-// a kubeconfig (--kubeconfig, else KUBECONFIG, else ~/.kube/config), a
-// context (--context, else the current one) and a namespace (-n, else the
-// context's, else default). The cluster is resolved once per run, and a bad
-// kubeconfig or an unreachable server is a clear error before anything is
-// installed. Credentials never leave the rest.Config: nothing here prints
-// or logs them.
 package kube
 
 import (

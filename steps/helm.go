@@ -164,18 +164,19 @@ func LoadChart(ref, dir string) (*helm.Chart, error) {
 	if strings.ContainsRune(ref, '/') || strings.HasPrefix(ref, ".") {
 		return helm.LoadDir(resolvePath(ref, dir))
 	}
-	if _, err := charts.FS.Open(ref + "/Chart.yaml"); err != nil {
+	if _, err := charts.FS.Open(ref + "/Chart.yaml"); err != nil || charts.Library(ref) {
 		return nil, fmt.Errorf("no chart %q is shipped with the runner (shipped: %s); a chart directory is written as a path, e.g. ./charts/%s", ref, strings.Join(ShippedCharts(), ", "), ref)
 	}
 	return helm.LoadFS(charts.FS, ref, "embedded:"+ref)
 }
 
-// ShippedCharts returns the names of the charts embedded in the runner.
+// ShippedCharts returns the names of the installable charts embedded in
+// the runner (library charts left out).
 func ShippedCharts() []string {
 	entries, _ := charts.FS.ReadDir(".")
 	var names []string
 	for _, e := range entries {
-		if e.IsDir() {
+		if e.IsDir() && !charts.Library(e.Name()) {
 			names = append(names, e.Name())
 		}
 	}

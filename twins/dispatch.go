@@ -15,11 +15,11 @@ import (
 // Delivery is Knative's spec.delivery: retries with backoff, a per-attempt
 // timeout, and a dead-letter sink for events that exhaust them.
 type Delivery struct {
-	Retry          int    `json:"retry"`
-	BackoffPolicy  string `json:"backoffPolicy"`
-	BackoffDelay   string `json:"backoffDelay"`
-	Timeout        string `json:"timeout"`
-	DeadLetterSink string `json:"deadLetterSink"`
+	Retry          int    `json:"retry" schema:"minimum=0,maximum=100"`
+	BackoffPolicy  string `json:"backoffPolicy" schema:"enum=linear|exponential"`
+	BackoffDelay   string `json:"backoffDelay" schema:"isoDuration"`
+	Timeout        string `json:"timeout" schema:"isoDuration"`
+	DeadLetterSink string `json:"deadLetterSink" schema:"sinkOrEmpty"`
 }
 
 // delivery is Delivery resolved: durations read, the dead-letter sink a URL.

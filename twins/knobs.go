@@ -16,11 +16,11 @@ import (
 // capacity, added latency from a known distribution, and exact shares of
 // lost and duplicated events.
 type Knobs struct {
-	Capacity  float64 `json:"capacity"`
-	Backlog   int     `json:"backlog"`
-	Latency   string  `json:"latency"`
-	Loss      float64 `json:"loss"`
-	Duplicate float64 `json:"duplicate"`
+	Capacity  float64 `json:"capacity" schema:"minimum=0" doc:"events/s the twin dispatches at most; 0: as fast as it can"`
+	Backlog   int     `json:"backlog" schema:"minimum=0" doc:"events waiting for capacity before the ingress refuses (503); Kafka twins: records a consumer group holds at once; 0: capacity × 0.1 s when capacity is set, else 10000"`
+	Latency   string  `json:"latency" doc:"added before each delivery: 2ms, uniform:1ms-5ms, exponential:2ms or normal:5ms,1ms"`
+	Loss      float64 `json:"loss" schema:"minimum=0,maximum=1" doc:"share of events never delivered: exactly ⌊n·loss⌋ of the first n, evenly spread"`
+	Duplicate float64 `json:"duplicate" schema:"minimum=0,maximum=1" doc:"share of the other events (those not lost) delivered twice, counted the same way"`
 }
 
 // knobs is Knobs ready for use.

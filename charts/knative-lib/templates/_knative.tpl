@@ -1,5 +1,5 @@
 {{/* A sink name (receiver/<name>, channel/<name>, broker/<name>) or URL as a Knative Destination. */}}
-{{- define "destination" -}}
+{{- define "knative-lib.destination" -}}
 {{- if regexMatch "^https?://" . -}}
 uri: {{ . | quote }}
 {{- else -}}
@@ -21,7 +21,7 @@ ref:
 {{- end -}}
 
 {{/* spec.delivery from .Values.delivery. */}}
-{{- define "delivery" -}}
+{{- define "knative-lib.delivery" -}}
 delivery:
   retry: {{ .retry }}
   backoffPolicy: {{ .backoffPolicy }}
@@ -31,6 +31,6 @@ delivery:
   {{- end }}
   {{- if .deadLetterSink }}
   deadLetterSink:
-    {{- include "destination" .deadLetterSink | nindent 4 }}
+    {{- include "knative-lib.destination" .deadLetterSink | nindent 4 }}
   {{- end }}
 {{- end -}}
