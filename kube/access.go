@@ -21,8 +21,8 @@ type Access struct {
 	Namespace  string // "": the context's namespace, else default
 }
 
-// Cluster is a resolved, reachable cluster.
-type Cluster struct {
+// Connection is a resolved, reachable cluster.
+type Connection struct {
 	Kubeconfig string // the kubeconfig file given (--kubeconfig), "" for the defaults
 	Config     *rest.Config
 	Client     kubernetes.Interface
@@ -34,7 +34,7 @@ type Cluster struct {
 
 // String names the cluster for people: context, server, version and
 // namespace, never credentials.
-func (c *Cluster) String() string {
+func (c *Connection) String() string {
 	return fmt.Sprintf("context %s, server %s (Kubernetes %s), namespace %s", c.Context, c.Server, c.Version, c.Namespace)
 }
 
@@ -44,7 +44,7 @@ var ErrConfig = errors.New("kubeconfig")
 
 // Connect resolves a and asks the API server for its version, within
 // timeout, so that an unreachable cluster fails before anything runs.
-func Connect(ctx context.Context, a Access, timeout time.Duration) (*Cluster, error) {
+func Connect(ctx context.Context, a Access, timeout time.Duration) (*Connection, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if a.Kubeconfig != "" {
 		rules.ExplicitPath = a.Kubeconfig
@@ -89,7 +89,7 @@ func Connect(ctx context.Context, a Access, timeout time.Duration) (*Cluster, er
 	if err != nil {
 		return nil, fmt.Errorf("%w: context %s: %v", ErrConfig, name, err)
 	}
-	c := &Cluster{Kubeconfig: a.Kubeconfig, Config: cfg, Client: client, Context: name, Server: cfg.Host, Namespace: ns}
+	c := &Connection{Kubeconfig: a.Kubeconfig, Config: cfg, Client: client, Context: name, Server: cfg.Host, Namespace: ns}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	v, err := versionOf(ctx, client)

@@ -92,7 +92,7 @@ func (t *Target) Location() target.Location {
 
 // Opener opens the target of each run on cl. In runner cleanup, it refuses
 // a cluster other than the one the run's record names.
-func Opener(cl *Cluster) target.Opener {
+func Opener(cl *Connection) target.Opener {
 	return func(run target.Run) (target.Target, error) {
 		if rec := run.Recorded; rec != nil {
 			if cl.Server != rec.Server {

@@ -168,7 +168,7 @@ const LockNamespace = "default"
 // another holder let expire (a killed process) is taken over. If the Lease
 // is lost (renewals failed for longer than it lasts, and another took it),
 // lost is called once.
-func Lock(ctx context.Context, cl *Cluster, name, holder string, lost func(error)) (unlock func(), err error) {
+func Lock(ctx context.Context, cl *Connection, name, holder string, lost func(error)) (unlock func(), err error) {
 	leases := cl.Client.CoordinationV1().Leases(LockNamespace)
 	spec := leaseSpec(holder)
 	held, err := leases.Create(ctx, &coordv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: LockNamespace}, Spec: spec}, metav1.CreateOptions{FieldManager: FieldManager})

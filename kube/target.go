@@ -35,13 +35,13 @@ const poll = 250 * time.Millisecond
 // Target installs charts into a cluster and waits for them; it implements
 // target.Target and target.Cluster. Everything it creates carries RunLabel.
 type Target struct {
-	cluster *Cluster
+	cluster *Connection
 	runID   string
 	log     *slog.Logger
 	dyn     dynamic.Interface
 	disc    discovery.CachedDiscoveryInterface
 	mapper  meta.ResettableRESTMapper
-	helm    *helm.Cluster
+	helm    *helm.Client
 
 	mu         sync.Mutex
 	namespaces map[string]bool // the namespaces the run used
@@ -54,7 +54,7 @@ var (
 )
 
 // NewTarget returns the target of run runID on cl.
-func NewTarget(cl *Cluster, runID string, log *slog.Logger) (*Target, error) {
+func NewTarget(cl *Connection, runID string, log *slog.Logger) (*Target, error) {
 	dyn, err := dynamic.NewForConfig(cl.Config)
 	if err != nil {
 		return nil, err
@@ -73,7 +73,7 @@ func NewTarget(cl *Cluster, runID string, log *slog.Logger) (*Target, error) {
 		mapper:     restmapper.NewDeferredDiscoveryRESTMapper(disc),
 		namespaces: map[string]bool{},
 	}
-	t.helm = &helm.Cluster{
+	t.helm = &helm.Client{
 		Kubeconfig: cl.Kubeconfig,
 		Context:    cl.Context,
 		Labels:     map[string]string{RunLabel: runID},

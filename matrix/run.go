@@ -98,7 +98,7 @@ type Options struct {
 	Open target.Opener
 	// Cluster is the cluster of target kubernetes, reached already: cells
 	// on it hold a Lease there, so that matrices never overlap.
-	Cluster *kube.Cluster
+	Cluster *kube.Connection
 }
 
 // ErrBusy is returned when another matrix holds the target.

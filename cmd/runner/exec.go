@@ -102,7 +102,7 @@ func interruptible(stderr io.Writer, finish func() string) (context.Context, fun
 
 // clusterFlags are the flags that reach cl again, for a command printed to
 // be run later.
-func clusterFlags(cl *kube.Cluster) string {
+func clusterFlags(cl *kube.Connection) string {
 	if cl == nil {
 		return ""
 	}
@@ -117,7 +117,7 @@ func clusterFlags(cl *kube.Cluster) string {
 
 // execScenario runs runner with progress on stdout; cl is its cluster on
 // kubernetes, for the cleanup command printed on a second interrupt.
-func execScenario(runner *engine.Runner, cl *kube.Cluster, stdout, stderr io.Writer) error {
+func execScenario(runner *engine.Runner, cl *kube.Connection, stdout, stderr io.Writer) error {
 	live := false
 	if f, ok := stdout.(*os.File); ok {
 		live = term.IsTerminal(int(f.Fd()))

@@ -155,7 +155,7 @@ func registerAccess(cmd *cobra.Command, a *kube.Access) {
 // anything runs, and says which it is: a bad kubeconfig is bad input
 // (exit 2), an unreachable server a failure (exit 1). On other targets it
 // returns nil.
-func connect(stdout io.Writer, kind target.Kind, a kube.Access) (*kube.Cluster, error) {
+func connect(stdout io.Writer, kind target.Kind, a kube.Access) (*kube.Connection, error) {
 	if kind != target.Kubernetes {
 		return nil, nil
 	}
@@ -181,7 +181,7 @@ func (f *scenarioFlags) options() (engine.Options, error) {
 // opener opens a run's target: the embedded twins on local, cl on
 // kubernetes. In runner cleanup, a run on kubernetes needs the cluster it
 // ran on.
-func opener(cl *kube.Cluster) target.Opener {
+func opener(cl *kube.Connection) target.Opener {
 	return func(run target.Run) (target.Target, error) {
 		if run.Kind != target.Kubernetes {
 			return twins.Open(run)

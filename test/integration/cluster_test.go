@@ -600,7 +600,7 @@ func TestExistingNamespaceKeepsWhatWasThere(t *testing.T) {
 
 	// A release named as the scenario's, not the run's: the install fails,
 	// and teardown leaves it as it was.
-	theirs := &helm.Cluster{Kubeconfig: kubeconfig}
+	theirs := &helm.Client{Kubeconfig: kubeconfig}
 	chart, err := helm.LoadDir("testdata/charts/app")
 	if err != nil {
 		t.Fatal(err)

@@ -19,11 +19,11 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// Cluster installs releases into the cluster a kubeconfig file and context
+// Client installs releases into the cluster a kubeconfig file and context
 // name, as kubectl and the helm command resolve them ("" for their
 // defaults). Every object a release renders carries Labels, and so does the
 // release's own record.
-type Cluster struct {
+type Client struct {
 	Kubeconfig string
 	Context    string
 	Labels     map[string]string
@@ -58,7 +58,7 @@ var ErrNotFound = errors.New("release not found")
 // deleting): waiting for readiness is the caller's, on its own context.
 const opTimeout = 5 * time.Minute
 
-func (cl *Cluster) config(namespace string) (*action.Configuration, error) {
+func (cl *Client) config(namespace string) (*action.Configuration, error) {
 	flags := genericclioptions.NewConfigFlags(false)
 	if cl.Kubeconfig != "" {
 		flags.KubeConfig = &cl.Kubeconfig
@@ -106,7 +106,7 @@ func (c labellingClient) Build(r io.Reader, validate bool) (kube.ResourceList, e
 // once Helm has created the objects; it does not wait for them to be ready.
 // Cancelling ctx does not stop Helm half-way (it would go on in the
 // background, unseen): the creation runs to its end or to opTimeout.
-func (cl *Cluster) Install(ctx context.Context, c *Chart, release, namespace string, values map[string]any) (*Release, error) {
+func (cl *Client) Install(ctx context.Context, c *Chart, release, namespace string, values map[string]any) (*Release, error) {
 	cfg, err := cl.config(namespace)
 	if err != nil {
 		return nil, err
@@ -131,7 +131,7 @@ func (cl *Cluster) Install(ctx context.Context, c *Chart, release, namespace str
 
 // Upgrade upgrades release to c with values (not reusing the earlier ones),
 // as Install does.
-func (cl *Cluster) Upgrade(ctx context.Context, c *Chart, release, namespace string, values map[string]any) (*Release, error) {
+func (cl *Client) Upgrade(ctx context.Context, c *Chart, release, namespace string, values map[string]any) (*Release, error) {
 	cfg, err := cl.config(namespace)
 	if err != nil {
 		return nil, err
@@ -155,7 +155,7 @@ func (cl *Cluster) Upgrade(ctx context.Context, c *Chart, release, namespace str
 }
 
 // Rollback returns release to revision.
-func (cl *Cluster) Rollback(release, namespace string, revision int) error {
+func (cl *Client) Rollback(release, namespace string, revision int) error {
 	cfg, err := cl.config(namespace)
 	if err != nil {
 		return err
@@ -167,7 +167,7 @@ func (cl *Cluster) Rollback(release, namespace string, revision int) error {
 }
 
 // Get returns the release as it is deployed.
-func (cl *Cluster) Get(release, namespace string) (*Release, error) {
+func (cl *Client) Get(release, namespace string) (*Release, error) {
 	cfg, err := cl.config(namespace)
 	if err != nil {
 		return nil, err
@@ -185,7 +185,7 @@ func (cl *Cluster) Get(release, namespace string) (*Release, error) {
 // Uninstall removes release and its history and waits until its objects
 // are gone, at most timeout (opTimeout when zero or more). A release that
 // does not exist is no error.
-func (cl *Cluster) Uninstall(release, namespace string, timeout time.Duration) error {
+func (cl *Client) Uninstall(release, namespace string, timeout time.Duration) error {
 	cfg, err := cl.config(namespace)
 	if err != nil {
 		return err
