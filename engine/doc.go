@@ -1,5 +1,8 @@
-// Package engine owns scenarios and runs: it decodes scenario files strictly
-// (every error names file:line:column), resolves variables and paces, and
-// executes the phases with guaranteed, journaled teardown. It knows nothing
-// about what a step does; step kinds live in package steps.
+// Package engine runs a scenario once: it claims a run directory, opens the
+// target through the opener it is given, runs the phases with each step's
+// timeout and retries, journals what steps create before they run,
+// guarantees the teardown (and finishes a dead run's with Cleanup), and
+// reports progress. It knows no step kind and no target: step kinds live in
+// package steps, targets behind package target, scenarios in package
+// scenario.
 package engine

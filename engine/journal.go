@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/perfrunner/runner/scenario"
 	"github.com/perfrunner/runner/steps"
 )
 
@@ -70,7 +71,7 @@ func (j *Journal) append(e journalEntry) error {
 }
 
 // Creating records that s is about to create r.
-func (j *Journal) Creating(r steps.Resource, s *Step) error {
+func (j *Journal) Creating(r steps.Resource, s *scenario.Step) error {
 	return j.append(journalEntry{Op: "create", Resource: r, Step: s.Name, Pos: s.Pos.String()})
 }
 

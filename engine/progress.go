@@ -6,31 +6,33 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/perfrunner/runner/scenario"
 )
 
 // Observer is told what a run is doing, for a progress view. Calls come from
 // the run's goroutine, one at a time.
 type Observer interface {
-	RunStarted(dir string, sc *Scenario)
-	PhaseStarted(p Phase)
-	StepStarted(s *Step, attempt int, expected time.Duration)
-	StepFinished(s *Step, rec StepRecord)
+	RunStarted(dir string, sc *scenario.Scenario)
+	PhaseStarted(p scenario.Phase)
+	StepStarted(s *scenario.Step, attempt int, expected time.Duration)
+	StepFinished(s *scenario.Step, rec StepRecord)
 	Undone(u UndoRecord)
-	StepStatus(s *Step, status string) // the step's live status, replacing the last
-	StepOutput(s *Step, line string)   // a line the step wants a person to read
-	Message(line string)               // a line about the run itself
+	StepStatus(s *scenario.Step, status string) // the step's live status, replacing the last
+	StepOutput(s *scenario.Step, line string)   // a line the step wants a person to read
+	Message(line string)                        // a line about the run itself
 }
 
 type nopObserver struct{}
 
-func (nopObserver) RunStarted(string, *Scenario)          {}
-func (nopObserver) PhaseStarted(Phase)                    {}
-func (nopObserver) StepStarted(*Step, int, time.Duration) {}
-func (nopObserver) StepFinished(*Step, StepRecord)        {}
-func (nopObserver) Undone(UndoRecord)                     {}
-func (nopObserver) StepStatus(*Step, string)              {}
-func (nopObserver) StepOutput(*Step, string)              {}
-func (nopObserver) Message(string)                        {}
+func (nopObserver) RunStarted(string, *scenario.Scenario)          {}
+func (nopObserver) PhaseStarted(scenario.Phase)                    {}
+func (nopObserver) StepStarted(*scenario.Step, int, time.Duration) {}
+func (nopObserver) StepFinished(*scenario.Step, StepRecord)        {}
+func (nopObserver) Undone(UndoRecord)                              {}
+func (nopObserver) StepStatus(*scenario.Step, string)              {}
+func (nopObserver) StepOutput(*scenario.Step, string)              {}
+func (nopObserver) Message(string)                                 {}
 
 // Progress shows a run to a person. On a terminal it keeps one live status
 // line (phase, step, elapsed time, and a bar for steps of known length) under
@@ -41,8 +43,8 @@ type Progress struct {
 	now func() time.Time
 
 	mu       sync.Mutex
-	phase    Phase
-	step     *Step
+	phase    scenario.Phase
+	step     *scenario.Step
 	attempt  int
 	started  time.Time
 	expected time.Duration
@@ -138,7 +140,7 @@ func formatElapsed(d time.Duration) string {
 }
 
 // RunStarted prints the run directory.
-func (p *Progress) RunStarted(dir string, sc *Scenario) {
+func (p *Progress) RunStarted(dir string, sc *scenario.Scenario) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pace := sc.Pace.Spec
@@ -149,7 +151,7 @@ func (p *Progress) RunStarted(dir string, sc *Scenario) {
 }
 
 // PhaseStarted notes the phase.
-func (p *Progress) PhaseStarted(ph Phase) {
+func (p *Progress) PhaseStarted(ph scenario.Phase) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.phase = ph
@@ -159,7 +161,7 @@ func (p *Progress) PhaseStarted(ph Phase) {
 }
 
 // StepStarted shows the step.
-func (p *Progress) StepStarted(s *Step, attempt int, expected time.Duration) {
+func (p *Progress) StepStarted(s *scenario.Step, attempt int, expected time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.step, p.attempt, p.started, p.expected, p.status = s, attempt, p.now(), expected, ""
@@ -175,7 +177,7 @@ func (p *Progress) StepStarted(s *Step, attempt int, expected time.Duration) {
 }
 
 // StepFinished prints the step's outcome.
-func (p *Progress) StepFinished(s *Step, rec StepRecord) {
+func (p *Progress) StepFinished(s *scenario.Step, rec StepRecord) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.step = nil
@@ -199,7 +201,7 @@ const statusEvery = 5 * time.Second
 
 // StepStatus shows the step's live status: on the status line of a
 // terminal, else as a line every few seconds.
-func (p *Progress) StepStatus(s *Step, status string) {
+func (p *Progress) StepStatus(s *scenario.Step, status string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.status = status
@@ -214,7 +216,7 @@ func (p *Progress) StepStatus(s *Step, status string) {
 }
 
 // StepOutput prints a line from the step.
-func (p *Progress) StepOutput(s *Step, line string) {
+func (p *Progress) StepOutput(s *scenario.Step, line string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.println("%s", line)

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/go-multierror"
 
 	"github.com/perfrunner/runner/results"
+	"github.com/perfrunner/runner/scenario"
 	"github.com/perfrunner/runner/steps"
 	"github.com/perfrunner/runner/target"
 )
@@ -31,7 +32,7 @@ var ErrInterrupted = errors.New("interrupted")
 
 // Runner executes one scenario once. Set its fields, then call Run.
 type Runner struct {
-	Scenario    *Scenario
+	Scenario    *scenario.Scenario
 	OutDir      string        // results root; "results" when empty
 	Target      target.Kind   // where the systems live; target.Local when empty
 	Open        target.Opener // opens the run's target
@@ -82,84 +83,107 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	defer lock.Close()
 
-	var result *multierror.Error
-	failed := false
-	measured := false
+	var errs *multierror.Error
+	measured, failed := r.setUpAndMeasure(ctx, &errs)
+	if failed || ctx.Err() != nil {
+		r.collectTarget()
+	}
+	breaches := r.writeResults(&errs)
+	r.obs.PhaseStarted(scenario.Teardown)
+	if err := r.teardown(); err != nil {
+		errs = multierror.Append(errs, err)
+	}
+	r.runReport(ctx, measured, &errs)
+	closeCtx, cancelClose := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := r.shared.Close(closeCtx); err != nil {
+		errs = multierror.Append(errs, err)
+	}
+	cancelClose()
+	return r.conclude(ctx, errs, breaches)
+}
+
+// setUpAndMeasure claims the target, then runs setup, warmup and measure
+// until a step fails or ctx ends; the steps after are skipped. It reports
+// whether the measure phase began, and whether anything failed.
+func (r *Runner) setUpAndMeasure(ctx context.Context, errs **multierror.Error) (measured, failed bool) {
 	if err := r.claim(ctx); err != nil {
-		result = multierror.Append(result, err)
+		*errs = multierror.Append(*errs, err)
 		failed = true
 	}
-	for _, phase := range []Phase{Setup, Warmup, Measure} {
+	for _, phase := range []scenario.Phase{scenario.Setup, scenario.Warmup, scenario.Measure} {
 		if failed || ctx.Err() != nil {
 			r.skipPhase(phase, skipReason(ctx, failed))
 			continue
 		}
-		if phase == Measure {
+		if phase == scenario.Measure {
 			measured = true
 		}
 		r.obs.PhaseStarted(phase)
 		for i, s := range r.Scenario.Steps[phase] {
 			if err := r.runStep(ctx, s); err != nil {
-				result = multierror.Append(result, err)
+				*errs = multierror.Append(*errs, err)
 				failed = true
 				r.skipSteps(r.Scenario.Steps[phase][i+1:], skipReason(ctx, failed))
 				break
 			}
 		}
 	}
-	if failed || ctx.Err() != nil {
-		r.collectTarget()
-	}
-	// What was measured is written now, whatever happened, before teardown
-	// removes the systems that were measured.
+	return measured, failed
+}
+
+// writeResults writes what was measured, whatever happened, before
+// teardown removes the systems that were measured, and returns the
+// thresholds it breached.
+func (r *Runner) writeResults(errs **multierror.Error) []results.Breach {
 	if err := r.shared.FinishMeasurement(); err != nil {
-		result = multierror.Append(result, fmt.Errorf("write results: %w", err))
+		*errs = multierror.Append(*errs, fmt.Errorf("write results: %w", err))
 	}
 	breaches := r.shared.Breaches()
 	for _, b := range breaches {
 		r.obs.Message(b.String())
 	}
-	r.obs.PhaseStarted(Teardown)
-	if err := r.teardown(); err != nil {
-		result = multierror.Append(result, err)
-	}
+	return breaches
+}
+
+// runReport runs the report steps, once the measure phase ran and the run
+// was not interrupted, in order whatever happens to each other; what they
+// create is undone after them.
+func (r *Runner) runReport(ctx context.Context, measured bool, errs **multierror.Error) {
 	switch {
 	case !measured:
-		r.skipPhase(Report, "the measure phase did not run")
+		r.skipPhase(scenario.Report, "the measure phase did not run")
+		return
 	case ctx.Err() != nil:
-		r.skipPhase(Report, skipReason(ctx, false))
-	default:
-		// Report steps run in order whatever happens to each other; an
-		// interrupt now stops them.
-		r.obs.PhaseStarted(Report)
-		for _, s := range r.Scenario.Steps[Report] {
-			if err := r.runStep(ctx, s); err != nil {
-				result = multierror.Append(result, err)
-			}
-		}
-		// A report step may create something too: nothing outlives the run.
-		if err := r.undoPending(context.Background()); err != nil {
-			result = multierror.Append(result, err)
-		}
-		if len(r.Scenario.Steps[Report]) > 0 {
-			if err := sweep(r.target, r.reportUndo, r.obs.Message); err != nil {
-				result = multierror.Append(result, err)
-			}
+		r.skipPhase(scenario.Report, skipReason(ctx, false))
+		return
+	}
+	r.obs.PhaseStarted(scenario.Report)
+	for _, s := range r.Scenario.Steps[scenario.Report] {
+		if err := r.runStep(ctx, s); err != nil {
+			*errs = multierror.Append(*errs, err)
 		}
 	}
-	closeCtx, cancelClose := context.WithTimeout(context.Background(), 10*time.Second)
-	if err := r.shared.Close(closeCtx); err != nil {
-		result = multierror.Append(result, err)
+	// A report step may create something too: nothing outlives the run.
+	if err := r.undoPending(context.Background()); err != nil {
+		*errs = multierror.Append(*errs, err)
 	}
-	cancelClose()
-	interrupted := errors.Is(context.Cause(ctx), ErrInterrupted)
+	if len(r.Scenario.Steps[scenario.Report]) > 0 {
+		if err := sweep(r.target, r.reportUndo, r.obs.Message); err != nil {
+			*errs = multierror.Append(*errs, err)
+		}
+	}
+}
 
+// conclude records how the run ended in run.json and returns its error:
+// interrupted, failed (every step's error), thresholds breached, or nil.
+func (r *Runner) conclude(ctx context.Context, errs *multierror.Error, breaches []results.Breach) error {
+	interrupted := errors.Is(context.Cause(ctx), ErrInterrupted)
 	end := time.Now().UTC()
 	r.record.End = &end
 	switch {
 	case interrupted:
 		r.record.Status = "interrupted"
-	case result.ErrorOrNil() != nil:
+	case errs.ErrorOrNil() != nil:
 		r.record.Status = "failed"
 	case len(breaches) > 0:
 		r.record.Status = "thresholds-breached"
@@ -168,13 +192,13 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	r.save()
 	r.log.Info("run finished", "status", r.record.Status)
-	if result != nil {
-		result.ErrorFormat = formatErrors
+	if errs != nil {
+		errs.ErrorFormat = formatErrors
 	}
 	if interrupted {
-		return &interruptedError{err: result.ErrorOrNil()}
+		return &interruptedError{err: errs.ErrorOrNil()}
 	}
-	if err := result.ErrorOrNil(); err != nil {
+	if err := errs.ErrorOrNil(); err != nil {
 		return err
 	}
 	if len(breaches) > 0 {
@@ -312,17 +336,17 @@ func (r *Runner) save() {
 	}
 }
 
-func (r *Runner) skipPhase(p Phase, reason string) {
+func (r *Runner) skipPhase(p scenario.Phase, reason string) {
 	r.skipSteps(r.Scenario.Steps[p], reason)
 }
 
-func (r *Runner) skipSteps(list []*Step, reason string) {
+func (r *Runner) skipSteps(list []*scenario.Step, reason string) {
 	for _, s := range list {
 		r.finish(s, StepRecord{Status: "skipped", Reason: reason, Start: time.Now().UTC()}, nil)
 	}
 }
 
-func (r *Runner) finish(s *Step, rec StepRecord, err error) {
+func (r *Runner) finish(s *scenario.Step, rec StepRecord, err error) {
 	rec.Phase, rec.Name, rec.Kind, rec.Pos = s.Phase.String(), s.Name, s.Kind, s.Pos.String()
 	if err != nil {
 		rec.Error = err.Error()
@@ -335,7 +359,7 @@ func (r *Runner) finish(s *Step, rec StepRecord, err error) {
 
 // timeout returns the step's timeout: its own, the scenario's default, or the
 // runner's global one.
-func (r *Runner) timeout(s *Step) time.Duration {
+func (r *Runner) timeout(s *scenario.Step) time.Duration {
 	switch {
 	case s.Timeout > 0:
 		return s.Timeout
@@ -347,7 +371,7 @@ func (r *Runner) timeout(s *Step) time.Duration {
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
-func (r *Runner) stepDir(s *Step) string {
+func (r *Runner) stepDir(s *scenario.Step) string {
 	slug := strings.Trim(unsafeChars.ReplaceAllString(s.Name, "-"), "-")
 	if len(slug) > 40 {
 		slug = slug[:40]
@@ -355,7 +379,7 @@ func (r *Runner) stepDir(s *Step) string {
 	return filepath.Join(r.dir, "steps", fmt.Sprintf("%s-%02d-%s", s.Phase, s.Index, slug))
 }
 
-func (r *Runner) env(s *Step, attempt int) *steps.Env {
+func (r *Runner) env(s *scenario.Step, attempt int) *steps.Env {
 	return &steps.Env{
 		RunDir:  r.dir,
 		StepDir: r.stepDir(s),
@@ -388,7 +412,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 
 // runStep runs one step with its timeout and retries, journaling what it is
 // about to create first. The returned error names the step and its position.
-func (r *Runner) runStep(ctx context.Context, s *Step) error {
+func (r *Runner) runStep(ctx context.Context, s *scenario.Step) error {
 	start := time.Now()
 	rec := StepRecord{Start: start.UTC()}
 	err := r.attempts(ctx, s, &rec)
@@ -417,7 +441,7 @@ func (r *Runner) runStep(ctx context.Context, s *Step) error {
 	return nil
 }
 
-func (r *Runner) attempts(ctx context.Context, s *Step, rec *StepRecord) error {
+func (r *Runner) attempts(ctx context.Context, s *scenario.Step, rec *StepRecord) error {
 	var err error
 	for attempt := 1; attempt-1 <= s.Retries; attempt++ {
 		rec.Attempts = attempt
@@ -438,7 +462,7 @@ func (r *Runner) attempts(ctx context.Context, s *Step, rec *StepRecord) error {
 	return err
 }
 
-func (r *Runner) attempt(ctx context.Context, s *Step, attempt int) error {
+func (r *Runner) attempt(ctx context.Context, s *scenario.Step, attempt int) error {
 	if err := ctx.Err(); err != nil {
 		return err // never start, or journal, a step whose time is up
 	}
@@ -492,7 +516,7 @@ func (r *Runner) attempt(ctx context.Context, s *Step, attempt int) error {
 
 // StepError is a step's failure, with where the step is written.
 type StepError struct {
-	Step *Step
+	Step *scenario.Step
 	Err  error
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perfrunner/runner/scenario"
 	"github.com/perfrunner/runner/steps"
 	"github.com/perfrunner/runner/twins"
 )
@@ -19,7 +20,7 @@ func runScenario(t *testing.T, ctx context.Context, src string) (string, *Runner
 	t.Helper()
 	dir := t.TempDir()
 	src = strings.ReplaceAll(src, "DIR", dir)
-	sc, err := Decode("s.yaml", []byte(src), Options{})
+	sc, err := scenario.Decode("s.yaml", []byte(src), scenario.Options{})
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}
@@ -281,7 +282,7 @@ func TestCleanupFinishesTeardown(t *testing.T) {
 	exec := &steps.Exec{Command: []string{"true"}, Undo: []string{"sh", "-c", "echo undone >> " + dir + "/log"}}
 	for _, name := range []string{"one", "two"} {
 		res, _ := exec.Creates(&steps.Env{StepDir: filepath.Join(runDir, "steps", name)})
-		if err := j.Creating(res[0], &Step{Name: name}); err != nil {
+		if err := j.Creating(res[0], &scenario.Step{Name: name}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -323,8 +324,8 @@ func TestCleanupFinishesTeardown(t *testing.T) {
 
 func TestProgressStatusLine(t *testing.T) {
 	p := &Progress{}
-	p.phase = Measure
-	p.step = &Step{Name: "hold", Kind: "sleep"}
+	p.phase = scenario.Measure
+	p.step = &scenario.Step{Name: "hold", Kind: "sleep"}
 	p.started = time.Unix(0, 0)
 	p.expected = 10 * time.Second
 	got := p.statusLine(time.Unix(2, 500_000_000))
@@ -366,7 +367,7 @@ teardown:
   - exec: {command: [sh, -c, "touch DIR/td; sleep 0.5"]}
   - exec: {command: [touch, DIR/td2]}
 `, "DIR", dir)
-	sc, err := Decode("s.yaml", []byte(src), Options{})
+	sc, err := scenario.Decode("s.yaml", []byte(src), scenario.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

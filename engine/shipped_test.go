@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/perfrunner/runner/results"
+	"github.com/perfrunner/runner/scenario"
 	"github.com/perfrunner/runner/twins"
 )
 
@@ -92,9 +93,9 @@ func held(p results.StepSummary) bool {
 
 // runFile runs a scenario file on the local target and returns its run
 // directory and Run's error.
-func runFile(t *testing.T, file string, opts Options) (string, error) {
+func runFile(t *testing.T, file string, opts scenario.Options) (string, error) {
 	t.Helper()
-	sc, err := Load(file, opts)
+	sc, err := scenario.Load(file, opts)
 	if err != nil {
 		t.Fatalf("load %s: %v", file, err)
 	}
@@ -127,9 +128,9 @@ func TestShippedScenariosRunOnLocal(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			before := listening(t)
 			base := runtime.NumGoroutine()
-			opts := Options{Pace: "smoke"}
+			opts := scenario.Options{Pace: "smoke"}
 			if name != "lifecycle" {
-				opts = Options{Pace: paceSpec, Set: []string{warmup}}
+				opts = scenario.Options{Pace: paceSpec, Set: []string{warmup}}
 			}
 			dir, err := runFile(t, file, opts)
 			if err != nil {
@@ -174,7 +175,7 @@ func TestKafkaChannelAlias(t *testing.T) {
 	if err != nil || target != "channel-kafka.yaml" {
 		t.Fatalf("kafka-channel.yaml points at %q (%v), want channel-kafka.yaml", target, err)
 	}
-	sc, err := Load(filepath.Join("..", "scenarios", "kafka-channel.yaml"), Options{})
+	sc, err := scenario.Load(filepath.Join("..", "scenarios", "kafka-channel.yaml"), scenario.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +200,7 @@ func TestTwinCapacityBreaksAboveIt(t *testing.T) {
 	for _, rps := range []float64{1000, 1200, 1400, 1600, 1800} {
 		steps = append(steps, fmt.Sprintf("%g:3", rps*scale))
 	}
-	dir, err := runFile(t, filepath.Join("..", "scenarios", "channel-imc.yaml"), Options{
+	dir, err := runFile(t, filepath.Join("..", "scenarios", "channel-imc.yaml"), scenario.Options{
 		Pace: strings.Join(steps, ","),
 		Set:  []string{"warmupPace=200:1", fmt.Sprintf("capacity=%g", 1500*scale)},
 	})

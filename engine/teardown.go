@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/perfrunner/runner/scenario"
 	"github.com/perfrunner/runner/steps"
 	"github.com/perfrunner/runner/target"
 )
@@ -35,7 +36,7 @@ func (r *Runner) teardown() error {
 	for _, res := range pending {
 		isPending[res.ID()] = true
 	}
-	for _, s := range r.Scenario.Steps[Teardown] {
+	for _, s := range r.Scenario.Steps[scenario.Teardown] {
 		var deletes []steps.Resource
 		if d, ok := s.Spec.(steps.Deleter); ok {
 			deletes, err = d.Deletes(r.env(s, 1))

@@ -12,8 +12,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/perfrunner/runner/engine"
+	"github.com/perfrunner/runner/internal/strictyaml"
 	"github.com/perfrunner/runner/pace"
+	"github.com/perfrunner/runner/scenario"
 	"github.com/perfrunner/runner/steps"
 	"github.com/perfrunner/runner/target"
 )
@@ -47,19 +48,19 @@ func Load(path string, override string) (*Matrix, error) {
 		return nil, err
 	}
 	m := &Matrix{Path: path}
-	root, err := engine.DecodeDocument(path, src, &m.File)
+	root, err := strictyaml.DecodeDocument(path, src, &m.File)
 	if err != nil {
 		return nil, err
 	}
-	var list engine.Diagnostics
-	bad := func(pos engine.Pos, format string, args ...any) {
-		list = append(list, engine.Diagnostic{Pos: pos, Message: fmt.Sprintf(format, args...)})
+	var list strictyaml.Diagnostics
+	bad := func(pos strictyaml.Pos, format string, args ...any) {
+		list = append(list, strictyaml.Diagnostic{Pos: pos, Message: fmt.Sprintf(format, args...)})
 	}
 	if !steps.ValidName(m.Name) {
-		bad(engine.KeyPos(path, root, "name"), "name %q may hold only letters, digits, '.', '_' and '-'", m.Name)
+		bad(strictyaml.KeyPos(path, root, "name"), "name %q may hold only letters, digits, '.', '_' and '-'", m.Name)
 	}
 	if m.Repetitions < 0 || m.Repetitions > 1000 {
-		bad(engine.KeyPos(path, root, "repetitions"), "repetitions must be between 1 and 1000")
+		bad(strictyaml.KeyPos(path, root, "repetitions"), "repetitions must be between 1 and 1000")
 	}
 	if m.Repetitions == 0 {
 		m.Repetitions = 1
@@ -68,7 +69,7 @@ func Load(path string, override string) (*Matrix, error) {
 		m.Target = override
 	}
 	if kind, err := target.ParseKind(m.Target); err != nil {
-		bad(engine.KeyPos(path, root, "target"), "%v", err)
+		bad(strictyaml.KeyPos(path, root, "target"), "%v", err)
 	} else {
 		m.Target = string(kind)
 	}
@@ -80,7 +81,7 @@ func Load(path string, override string) (*Matrix, error) {
 		}
 		matches, err := filepath.Glob(pattern)
 		if err != nil || len(matches) == 0 {
-			bad(engine.ItemPos(path, root, "scenarios", i), "%q matches no scenario file", m.Scenarios[i])
+			bad(strictyaml.ItemPos(path, root, "scenarios", i), "%q matches no scenario file", m.Scenarios[i])
 			continue
 		}
 		sort.Strings(matches)
@@ -98,16 +99,16 @@ func Load(path string, override string) (*Matrix, error) {
 	for i, p := range m.Paces {
 		if !steps.ValidName(p) {
 			if _, err := pace.Parse(p); err != nil {
-				bad(engine.ItemPos(path, root, "paces", i), "%q is neither a pace set's name nor a pace: %v", p, err)
+				bad(strictyaml.ItemPos(path, root, "paces", i), "%q is neither a pace set's name nor a pace: %v", p, err)
 			}
 		}
 	}
 	for k, vals := range m.Axes {
 		if len(vals) == 0 {
-			bad(engine.KeyPos(path, engine.KeyNode(root, "axes"), k), "axis %s has no values", k)
+			bad(strictyaml.KeyPos(path, strictyaml.KeyNode(root, "axes"), k), "axis %s has no values", k)
 		}
 		if _, dup := m.Set[k]; dup {
-			bad(engine.KeyPos(path, engine.KeyNode(root, "axes"), k), "%s is both set and an axis", k)
+			bad(strictyaml.KeyPos(path, strictyaml.KeyNode(root, "axes"), k), "%s is both set and an axis", k)
 		}
 	}
 	if len(list) > 0 {
@@ -115,8 +116,8 @@ func Load(path string, override string) (*Matrix, error) {
 	}
 	// Every cell's scenario must load as it will run.
 	for _, c := range m.Cells("") {
-		if _, err := engine.Load(c.File, m.options(c)); err != nil {
-			bad(engine.KeyPos(path, root, "scenarios"), "cell %s: %v", c.ID, indent(err.Error()))
+		if _, err := scenario.Load(c.File, m.options(c)); err != nil {
+			bad(strictyaml.KeyPos(path, root, "scenarios"), "cell %s: %v", c.ID, indent(err.Error()))
 		}
 	}
 	return m, list.Err()
@@ -170,7 +171,7 @@ func (m *Matrix) Cells(override string) []Cell {
 	var cells []Cell
 	for _, f := range m.Files {
 		name := strings.TrimSuffix(filepath.Base(f), filepath.Ext(f))
-		if sc, err := engine.Load(f, engine.Options{}); err == nil {
+		if sc, err := scenario.Load(f, scenario.Options{}); err == nil {
 			name = sc.Name
 		}
 		for _, p := range m.Paces {
@@ -194,8 +195,8 @@ func (m *Matrix) Cells(override string) []Cell {
 }
 
 // options are the engine options a cell runs with.
-func (m *Matrix) options(c Cell) engine.Options {
-	opts := engine.Options{Pace: c.PaceSet, Target: target.Kind(m.Target), RequirePace: true}
+func (m *Matrix) options(c Cell) scenario.Options {
+	opts := scenario.Options{Pace: c.PaceSet, Target: target.Kind(m.Target), RequirePace: true}
 	if c.Pace != "" {
 		opts.Pace = c.Pace
 	}
@@ -219,5 +220,5 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // Schema returns the JSON Schema of matrix files.
 func Schema() []byte {
-	return engine.SchemaOf(&File{}, "https://perfrunner.github.io/runner/matrix.schema.json", "runner matrix")
+	return strictyaml.SchemaOf(&File{}, "https://perfrunner.github.io/runner/matrix.schema.json", "runner matrix")
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/perfrunner/runner/internal/flock"
 	"github.com/perfrunner/runner/kube"
 	"github.com/perfrunner/runner/results"
+	"github.com/perfrunner/runner/scenario"
 	"github.com/perfrunner/runner/target"
 )
 
@@ -264,7 +265,7 @@ func runCell(ctx context.Context, dir string, m *Matrix, c *CellResult, ix *Inde
 		c.End, c.Status, c.Error = &end, status, err.Error()
 		return err
 	}
-	sc, err := engine.Load(c.File, m.options(c.Cell))
+	sc, err := scenario.Load(c.File, m.options(c.Cell))
 	if err != nil {
 		return fail(Failed, err)
 	}
@@ -317,7 +318,7 @@ type dirWatch struct {
 	onStart func(string)
 }
 
-func (w *dirWatch) RunStarted(dir string, sc *engine.Scenario) {
+func (w *dirWatch) RunStarted(dir string, sc *scenario.Scenario) {
 	w.onStart(dir)
 	w.Observer.RunStarted(dir, sc)
 }
@@ -325,14 +326,14 @@ func (w *dirWatch) RunStarted(dir string, sc *engine.Scenario) {
 // nop observes nothing.
 type nop struct{}
 
-func (nop) RunStarted(string, *engine.Scenario)          {}
-func (nop) PhaseStarted(engine.Phase)                    {}
-func (nop) StepStarted(*engine.Step, int, time.Duration) {}
-func (nop) StepFinished(*engine.Step, engine.StepRecord) {}
-func (nop) Undone(engine.UndoRecord)                     {}
-func (nop) StepStatus(*engine.Step, string)              {}
-func (nop) StepOutput(*engine.Step, string)              {}
-func (nop) Message(string)                               {}
+func (nop) RunStarted(string, *scenario.Scenario)          {}
+func (nop) PhaseStarted(scenario.Phase)                    {}
+func (nop) StepStarted(*scenario.Step, int, time.Duration) {}
+func (nop) StepFinished(*scenario.Step, engine.StepRecord) {}
+func (nop) Undone(engine.UndoRecord)                       {}
+func (nop) StepStatus(*scenario.Step, string)              {}
+func (nop) StepOutput(*scenario.Step, string)              {}
+func (nop) Message(string)                                 {}
 
 // lockTarget takes the machine-wide lock of a target, so that two matrices
 // never run cells on one target at once. The lock file names its holder.

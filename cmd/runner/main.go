@@ -13,9 +13,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/perfrunner/runner/engine"
 	"github.com/perfrunner/runner/kube"
 	"github.com/perfrunner/runner/matrix"
+	"github.com/perfrunner/runner/scenario"
 	_ "github.com/perfrunner/runner/steps" // registers the step kinds
 	"github.com/perfrunner/runner/target"
 	"github.com/perfrunner/runner/twins"
@@ -113,7 +113,7 @@ func newSchemaCommand(stdout io.Writer) *cobra.Command {
 		Long:  "Print the JSON Schema of scenario files, generated from the runner's own types. Point an editor at it with a first line such as\n# yaml-language-server: $schema=../scenario.schema.json",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			schema := engine.Schema()
+			schema := scenario.Schema()
 			if ofMatrix {
 				schema = matrix.Schema()
 			}
@@ -170,12 +170,12 @@ func connect(stdout io.Writer, kind target.Kind, a kube.Access) (*kube.Connectio
 	return cl, nil
 }
 
-func (f *scenarioFlags) options() (engine.Options, error) {
+func (f *scenarioFlags) options() (scenario.Options, error) {
 	kind, err := target.ParseKind(f.target)
 	if err != nil || f.target == "" {
-		return engine.Options{}, badInput(fmt.Errorf("--target %q: must be local or kubernetes", f.target))
+		return scenario.Options{}, badInput(fmt.Errorf("--target %q: must be local or kubernetes", f.target))
 	}
-	return engine.Options{Pace: f.pace, Set: f.set, ValuesFiles: f.values, Target: kind}, nil
+	return scenario.Options{Pace: f.pace, Set: f.set, ValuesFiles: f.values, Target: kind}, nil
 }
 
 // opener opens a run's target: the embedded twins on local, cl on
@@ -200,8 +200,8 @@ func opener(cl *kube.Connection) target.Opener {
 }
 
 // loadScenario loads a scenario and maps its problems to exit code 2.
-func loadScenario(file string, opts engine.Options) (*engine.Scenario, error) {
-	sc, err := engine.Load(file, opts)
+func loadScenario(file string, opts scenario.Options) (*scenario.Scenario, error) {
+	sc, err := scenario.Load(file, opts)
 	if err != nil {
 		return nil, badInput(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/perfrunner/runner/engine"
+	"github.com/perfrunner/runner/scenario"
 	"github.com/perfrunner/runner/steps"
 )
 
@@ -292,11 +293,11 @@ func TestSchemaValidatesShippedScenarios(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(committed, engine.Schema()) {
+	if !bytes.Equal(committed, scenario.Schema()) {
 		t.Error("scenario.schema.json is out of date; run make schema")
 	}
 	code, stdout, _ := runCLI("schema")
-	if code != exitOK || stdout != string(engine.Schema()) {
+	if code != exitOK || stdout != string(scenario.Schema()) {
 		t.Error("runner schema does not print the schema")
 	}
 
@@ -305,10 +306,10 @@ func TestSchemaValidatesShippedScenarios(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := jsonschema.NewCompiler()
-	if err := c.AddResource(engine.SchemaID, doc); err != nil {
+	if err := c.AddResource(scenario.SchemaID, doc); err != nil {
 		t.Fatal(err)
 	}
-	schema, err := c.Compile(engine.SchemaID)
+	schema, err := c.Compile(scenario.SchemaID)
 	if err != nil {
 		t.Fatalf("compile schema: %v", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/perfrunner/runner/engine"
 	"github.com/perfrunner/runner/kube"
 	"github.com/perfrunner/runner/matrix"
+	"github.com/perfrunner/runner/scenario"
 	"github.com/perfrunner/runner/target"
 )
 
@@ -39,7 +40,7 @@ func newValidateCommand(stdout io.Writer) *cobra.Command {
 					fmt.Fprintf(stdout, "%s: ok (matrix)\n", file)
 					continue
 				}
-				if _, err := engine.Load(file, opts); err != nil {
+				if _, err := scenario.Load(file, opts); err != nil {
 					problems = append(problems, err.Error())
 					continue
 				}
@@ -96,12 +97,12 @@ func newPlanCommand(stdout io.Writer) *cobra.Command {
 	return cmd
 }
 
-func printPlan(w io.Writer, sc *engine.Scenario, kind target.Kind, stepTimeout time.Duration) {
+func printPlan(w io.Writer, sc *scenario.Scenario, kind target.Kind, stepTimeout time.Duration) {
 	fmt.Fprintf(w, "scenario %s (%s), target %s\n", sc.Name, sc.File, kind)
 	if sc.Description != "" {
 		fmt.Fprintf(w, "  %s\n", strings.TrimSpace(sc.Description))
 	}
-	for _, phase := range engine.Phases {
+	for _, phase := range scenario.Phases {
 		list := sc.Steps[phase]
 		noun := "steps"
 		if len(list) == 1 {

@@ -1,10 +1,12 @@
-package engine
+package scenario
 
 import (
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/perfrunner/runner/internal/strictyaml"
 )
 
 // FuzzDecode checks that the decoder never panics and that every problem it
@@ -26,7 +28,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte("{{"))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		_, err := Decode("f.yaml", src, Options{})
-		var ds Diagnostics
+		var ds strictyaml.Diagnostics
 		if err != nil && !errors.As(err, &ds) {
 			t.Fatalf("error is %T, not Diagnostics: %v", err, err)
 		}

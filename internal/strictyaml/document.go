@@ -1,4 +1,4 @@
-package engine
+package strictyaml
 
 import (
 	"encoding/json"
@@ -13,30 +13,30 @@ import (
 // and ill-typed values are all reported, each at its line and column. It
 // returns the document's root node for further checks (see KeyPos).
 func DecodeDocument(file string, src []byte, v any) (*yaml.Node, error) {
-	root, err := parseYAML(file, src)
+	root, err := Parse(file, src)
 	if err != nil {
 		return nil, err
 	}
 	var list Diagnostics
-	decodeStrict(diags{file: file, list: &list, work: new(int)}, root, reflect.ValueOf(v))
+	Decode(NewDiags(file, &list), root, reflect.ValueOf(v))
 	return root, list.Err()
 }
 
 // KeyPos returns the position of the value of key in the mapping n, or of n
 // when it has no such key.
 func KeyPos(file string, n *yaml.Node, key string) Pos {
-	if _, v := fieldNode(n, key); v != nil {
-		return posOf(file, v)
+	if _, v := FieldNode(n, key); v != nil {
+		return PosOf(file, v)
 	}
-	return posOf(file, n)
+	return PosOf(file, n)
 }
 
 // ItemPos returns the position of item i of the sequence under key in the
 // mapping n, or of the key's value when there is no such item.
 func ItemPos(file string, n *yaml.Node, key string, i int) Pos {
-	_, v := fieldNode(n, key)
+	_, v := FieldNode(n, key)
 	if v != nil && v.Kind == yaml.SequenceNode && i < len(v.Content) {
-		return posOf(file, v.Content[i])
+		return PosOf(file, v.Content[i])
 	}
 	return KeyPos(file, n, key)
 }
@@ -44,11 +44,11 @@ func ItemPos(file string, n *yaml.Node, key string, i int) Pos {
 // SchemaOf returns a JSON Schema (draft 2020-12) for documents decoded into
 // v's type, generated from its Go type as the scenario schema is.
 func SchemaOf(v any, id, title string) []byte {
-	root := structSchema(reflect.TypeOf(v).Elem())
+	root := StructSchema(reflect.TypeOf(v).Elem())
 	root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
 	root["$id"] = id
 	root["title"] = title
-	root["$defs"] = baseDefs()
+	root["$defs"] = BaseDefs()
 	out, err := json.MarshalIndent(root, "", "  ")
 	if err != nil {
 		panic(err)
@@ -58,6 +58,6 @@ func SchemaOf(v any, id, title string) []byte {
 
 // KeyNode returns the value of key in the mapping n, or nil.
 func KeyNode(n *yaml.Node, key string) *yaml.Node {
-	_, v := fieldNode(n, key)
+	_, v := FieldNode(n, key)
 	return v
 }

@@ -1,4 +1,4 @@
-package engine
+package scenario
 
 import (
 	"errors"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/perfrunner/runner/internal/strictyaml"
 	"github.com/perfrunner/runner/pace"
 
 	"gopkg.in/yaml.v3"
@@ -23,7 +24,7 @@ type templateData struct {
 
 // renderTemplates executes every scalar under n that holds a template, in
 // place, with missing keys as errors.
-func renderTemplates(d diags, n *yaml.Node, data templateData) {
+func renderTemplates(d strictyaml.Diags, n *yaml.Node, data templateData) {
 	switch n.Kind {
 	case yaml.DocumentNode, yaml.SequenceNode, yaml.MappingNode:
 		for i, c := range n.Content {
@@ -38,12 +39,12 @@ func renderTemplates(d diags, n *yaml.Node, data templateData) {
 		}
 		t, err := template.New("").Option("missingkey=error").Parse(n.Value)
 		if err != nil {
-			d.at(n, "template: %v", templateMessage(err))
+			d.At(n, "template: %v", templateMessage(err))
 			return
 		}
 		var b strings.Builder
 		if err := t.Execute(&b, data); err != nil {
-			d.at(n, "template: %v", templateMessage(err))
+			d.At(n, "template: %v", templateMessage(err))
 			return
 		}
 		// A rendered scalar is typed by what it became: "{{ .Vars.n }}"
@@ -67,20 +68,20 @@ func templateMessage(err error) string {
 
 // overrideError is a problem with a --set flag or a values file.
 type overrideError struct {
-	pos Pos
+	pos strictyaml.Pos
 	msg string
 }
 
 func (e *overrideError) Error() string { return e.pos.String() + ": " + e.msg }
 
-func overrideDiagnostics(err error) Diagnostics {
-	var out Diagnostics
+func overrideDiagnostics(err error) strictyaml.Diagnostics {
+	var out strictyaml.Diagnostics
 	for _, e := range unwrapAll(err) {
 		var oe *overrideError
 		if errors.As(e, &oe) {
-			out = append(out, Diagnostic{Pos: oe.pos, Message: oe.msg})
+			out = append(out, strictyaml.Diagnostic{Pos: oe.pos, Message: oe.msg})
 		} else {
-			out = append(out, Diagnostic{Message: e.Error()})
+			out = append(out, strictyaml.Diagnostic{Message: e.Error()})
 		}
 	}
 	return out
@@ -104,7 +105,7 @@ func applyOverrides(vars map[string]any, opts Options) error {
 	sort.Strings(declared)
 	undeclared := func(key string) string {
 		msg := fmt.Sprintf("variable %q is not declared in the scenario's vars", key)
-		if s := suggest(key, declared); s != "" {
+		if s := strictyaml.Suggest(key, declared); s != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", s)
 		}
 		return msg
@@ -112,12 +113,12 @@ func applyOverrides(vars map[string]any, opts Options) error {
 	for _, file := range opts.ValuesFiles {
 		src, err := os.ReadFile(file)
 		if err != nil {
-			errs = append(errs, &overrideError{pos: Pos{File: file}, msg: fmt.Sprintf("read values: %v", err)})
+			errs = append(errs, &overrideError{pos: strictyaml.Pos{File: file}, msg: fmt.Sprintf("read values: %v", err)})
 			continue
 		}
 		var doc yaml.Node
 		if err := yaml.Unmarshal(src, &doc); err != nil {
-			errs = append(errs, &overrideError{pos: yamlErrorPos(file, err), msg: yamlErrorMessage(err)})
+			errs = append(errs, &overrideError{pos: strictyaml.ErrorPos(file, err), msg: strictyaml.ErrorMessage(err)})
 			continue
 		}
 		if len(doc.Content) == 0 {
@@ -125,13 +126,13 @@ func applyOverrides(vars map[string]any, opts Options) error {
 		}
 		top := doc.Content[0]
 		if top.Kind != yaml.MappingNode {
-			errs = append(errs, &overrideError{pos: posOf(file, top), msg: "values must be a mapping of variable names to values"})
+			errs = append(errs, &overrideError{pos: strictyaml.PosOf(file, top), msg: "values must be a mapping of variable names to values"})
 			continue
 		}
 		for i := 0; i+1 < len(top.Content); i += 2 {
 			key, val := top.Content[i], top.Content[i+1]
 			if _, ok := vars[key.Value]; !ok {
-				errs = append(errs, &overrideError{pos: posOf(file, key), msg: undeclared(key.Value)})
+				errs = append(errs, &overrideError{pos: strictyaml.PosOf(file, key), msg: undeclared(key.Value)})
 				continue
 			}
 			if err := checkDeclared(file, key.Value, val, vars[key.Value]); err != nil {
@@ -140,14 +141,14 @@ func applyOverrides(vars map[string]any, opts Options) error {
 			}
 			var v any
 			if err := val.Decode(&v); err != nil {
-				errs = append(errs, &overrideError{pos: posOf(file, val), msg: err.Error()})
+				errs = append(errs, &overrideError{pos: strictyaml.PosOf(file, val), msg: err.Error()})
 				continue
 			}
 			vars[key.Value] = mergeValue(vars[key.Value], v)
 		}
 	}
 	for _, kv := range opts.Set {
-		pos := Pos{File: "--set " + kv}
+		pos := strictyaml.Pos{File: "--set " + kv}
 		key, raw, ok := strings.Cut(kv, "=")
 		if !ok || key == "" {
 			errs = append(errs, &overrideError{pos: pos, msg: "expected key=value"})
@@ -220,7 +221,7 @@ func didYouMean(key string, m map[string]any) string {
 	for k := range m {
 		keys = append(keys, k)
 	}
-	if s := suggest(key, keys); s != "" {
+	if s := strictyaml.Suggest(key, keys); s != "" {
 		return fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	return ""
@@ -237,28 +238,11 @@ func checkDeclared(file, path string, n *yaml.Node, declared any) error {
 		key := n.Content[i]
 		sub, ok := m[key.Value]
 		if !ok {
-			return &overrideError{pos: posOf(file, key), msg: fmt.Sprintf("variable %q has no key %q%s", path, key.Value, didYouMean(key.Value, m))}
+			return &overrideError{pos: strictyaml.PosOf(file, key), msg: fmt.Sprintf("variable %q has no key %q%s", path, key.Value, didYouMean(key.Value, m))}
 		}
 		if err := checkDeclared(file, path+"."+key.Value, n.Content[i+1], sub); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// yamlErrorPos extracts the line from a yaml.v3 error, which gives no column.
-func yamlErrorPos(file string, err error) Pos {
-	var line int
-	if _, scanErr := fmt.Sscanf(strings.TrimPrefix(err.Error(), "yaml: "), "line %d:", &line); scanErr == nil {
-		return Pos{File: file, Line: line}
-	}
-	return Pos{File: file}
-}
-
-func yamlErrorMessage(err error) string {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if i := strings.Index(msg, ": "); strings.HasPrefix(msg, "line ") && i >= 0 {
-		msg = msg[i+2:]
-	}
-	return "invalid YAML: " + msg
 }

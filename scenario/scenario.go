@@ -1,16 +1,16 @@
-package engine
+package scenario
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"reflect"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/perfrunner/runner/internal/strictyaml"
 	"github.com/perfrunner/runner/pace"
 	"github.com/perfrunner/runner/results"
 	"github.com/perfrunner/runner/target"
@@ -70,7 +70,7 @@ type Step struct {
 	Spec    steps.Spec
 	Timeout time.Duration // 0: the scenario's default, else the global one
 	Retries int
-	Pos     Pos // where the step's mapping starts
+	Pos     strictyaml.Pos // where the step's mapping starts
 }
 
 // Label names the step for messages: `step "name" (kind)`.
@@ -95,7 +95,20 @@ type document struct {
 // stepList holds a phase's sequence node, decoded later.
 type stepList struct{ node *yaml.Node }
 
-var stepListType = reflect.TypeOf(stepList{})
+// DecodeNode keeps a phase's node as it is, for decodePhase once the
+// variables are resolved.
+func (s *stepList) DecodeNode(d strictyaml.Diags, n *yaml.Node) {
+	if n.Kind != yaml.SequenceNode && n.Tag != "!!null" {
+		d.At(n, "expected a list of steps, got %s", strictyaml.Describe(n))
+		return
+	}
+	s.node = n
+}
+
+// JSONSchema is a phase's schema: a list of steps.
+func (stepList) JSONSchema() map[string]any {
+	return map[string]any{"type": []string{"array", "null"}, "items": map[string]any{"$ref": "#/$defs/step"}}
+}
 
 func (d *document) phases() [len(phaseNames)]*yaml.Node {
 	return [...]*yaml.Node{d.Setup.node, d.Warmup.node, d.Measure.node, d.Teardown.node, d.Report.node}
@@ -110,7 +123,7 @@ type Options struct {
 	RequirePace bool        // a scenario with several pace sets and no default needs Pace
 }
 
-// Load reads and decodes the scenario in file. A returned Diagnostics holds
+// Load reads and decodes the scenario in file. A returned strictyaml.Diagnostics holds
 // every problem found, each with its position.
 func Load(file string, opts Options) (*Scenario, error) {
 	src, err := os.ReadFile(file)
@@ -122,15 +135,15 @@ func Load(file string, opts Options) (*Scenario, error) {
 
 // Decode decodes a scenario from src; file names it in positions.
 func Decode(file string, src []byte, opts Options) (*Scenario, error) {
-	var list Diagnostics
-	d := diags{file: file, list: &list, work: new(int)}
+	var list strictyaml.Diagnostics
+	d := strictyaml.NewDiags(file, &list)
 
-	root, err := parseYAML(file, src)
+	root, err := strictyaml.Parse(file, src)
 	if err != nil {
 		return nil, err
 	}
 	var doc document
-	decodeStrict(d, root, reflect.ValueOf(&doc))
+	strictyaml.Decode(d, root, reflect.ValueOf(&doc))
 
 	sc := &Scenario{
 		File:        file,
@@ -144,8 +157,8 @@ func Decode(file string, src []byte, opts Options) (*Scenario, error) {
 		sc.Vars = map[string]any{}
 	}
 	if doc.Name != "" && !steps.ValidName(doc.Name) {
-		_, n := fieldNode(root, "name")
-		d.at(n, "name %q may hold only letters, digits, '.', '_' and '-'", doc.Name)
+		_, n := strictyaml.FieldNode(root, "name")
+		d.At(n, "name %q may hold only letters, digits, '.', '_' and '-'", doc.Name)
 	}
 	checkDefaults(d, root, doc.Defaults)
 	sc.Thresholds = parseThresholds(d, root)
@@ -155,7 +168,7 @@ func Decode(file string, src []byte, opts Options) (*Scenario, error) {
 	}
 	sc.Pace = choosePace(d, root, sc, opts.Pace)
 	if opts.RequirePace && opts.Pace == "" && sc.Pace.Spec == "" && len(sc.PaceSets) > 1 {
-		*d.list = append(*d.list, Diagnostic{Pos: Pos{File: "--pace"}, Message: fmt.Sprintf(
+		*d.List = append(*d.List, strictyaml.Diagnostic{Pos: strictyaml.Pos{File: "--pace"}, Message: fmt.Sprintf(
 			"the scenario has several pace sets and no defaults.pace: choose one with --pace (have: %s)", strings.Join(paceNames(sc.PaceSets), ", "))})
 	}
 
@@ -182,44 +195,22 @@ func Decode(file string, src []byte, opts Options) (*Scenario, error) {
 	return sc, list.Err()
 }
 
-func parseYAML(file string, src []byte) (*yaml.Node, error) {
-	var root yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(src))
-	if err := dec.Decode(&root); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, Diagnostics{{Pos: Pos{File: file, Line: 1, Column: 1}, Message: "empty scenario"}}.Err()
-		}
-		return nil, Diagnostics{{Pos: yamlErrorPos(file, err), Message: yamlErrorMessage(err)}}.Err()
-	}
-	var extra yaml.Node
-	switch err := dec.Decode(&extra); {
-	case err == nil:
-		return nil, Diagnostics{{Pos: posOf(file, &extra), Message: "a scenario file holds one YAML document; found a second"}}.Err()
-	case !errors.Is(err, io.EOF):
-		return nil, Diagnostics{{Pos: yamlErrorPos(file, err), Message: yamlErrorMessage(err)}}.Err()
-	}
-	if len(root.Content) == 0 {
-		return nil, Diagnostics{{Pos: Pos{File: file, Line: 1, Column: 1}, Message: "empty scenario"}}.Err()
-	}
-	return root.Content[0], nil
-}
-
 // parseThresholds parses the thresholds, reporting each bad one where it is.
-func parseThresholds(d diags, root *yaml.Node) []results.Threshold {
-	_, n := fieldNode(root, "thresholds")
-	n = resolveAlias(n)
+func parseThresholds(d strictyaml.Diags, root *yaml.Node) []results.Threshold {
+	_, n := strictyaml.FieldNode(root, "thresholds")
+	n = strictyaml.ResolveAlias(n)
 	if n == nil || n.Kind != yaml.SequenceNode {
-		return nil // absent, or reported by decodeStrict
+		return nil // absent, or reported by strictyaml.Decode
 	}
 	var out []results.Threshold
 	for _, item := range n.Content {
-		item = resolveAlias(item)
-		if !isScalar(item) {
+		item = strictyaml.ResolveAlias(item)
+		if !strictyaml.IsScalar(item) {
 			continue
 		}
 		t, err := results.ParseThreshold(item.Value)
 		if err != nil {
-			d.at(item, "%v", err)
+			d.At(item, "%v", err)
 			continue
 		}
 		out = append(out, t)
@@ -229,33 +220,33 @@ func parseThresholds(d diags, root *yaml.Node) []results.Threshold {
 
 // checkDefaults reports durations that would make steps or teardown fail at
 // once.
-func checkDefaults(d diags, root *yaml.Node, def Defaults) {
-	_, n := fieldNode(root, "defaults")
+func checkDefaults(d strictyaml.Diags, root *yaml.Node, def Defaults) {
+	_, n := strictyaml.FieldNode(root, "defaults")
 	for key, v := range map[string]time.Duration{"timeout": def.Timeout, "teardownTimeout": def.TeardownTimeout} {
-		if k, val := fieldNode(n, key); k != nil && v <= 0 {
+		if k, val := strictyaml.FieldNode(n, key); k != nil && v <= 0 {
 			if _, err := time.ParseDuration(val.Value); err == nil {
-				d.at(val, "%s must be positive", key)
+				d.At(val, "%s must be positive", key)
 			}
 		}
 	}
 }
 
 // checkPaceSets reports every malformed pace set at the offending entry.
-func checkPaceSets(d diags, root *yaml.Node) {
-	_, paces := fieldNode(root, "paces")
+func checkPaceSets(d strictyaml.Diags, root *yaml.Node) {
+	_, paces := strictyaml.FieldNode(root, "paces")
 	if paces == nil || paces.Kind != yaml.MappingNode {
 		return
 	}
 	for i := 0; i+1 < len(paces.Content); i += 2 {
-		key, val := paces.Content[i], resolveAlias(paces.Content[i+1])
+		key, val := paces.Content[i], strictyaml.ResolveAlias(paces.Content[i+1])
 		if !steps.ValidName(key.Value) {
-			d.at(key, "pace set name %q may hold only letters, digits, '.', '_' and '-'", key.Value)
+			d.At(key, "pace set name %q may hold only letters, digits, '.', '_' and '-'", key.Value)
 		}
-		if !isScalar(val) {
-			continue // already reported by decodeStrict
+		if !strictyaml.IsScalar(val) {
+			continue // already reported by strictyaml.Decode
 		}
 		if _, err := pace.Parse(val.Value); err != nil {
-			d.within(fmt.Sprintf("pace set %q", key.Value)).at(offsetNode(val, err), "%v", err)
+			d.Within(fmt.Sprintf("pace set %q", key.Value)).At(offsetNode(val, err), "%v", err)
 		}
 	}
 }
@@ -279,7 +270,7 @@ func offsetNode(n *yaml.Node, err error) *yaml.Node {
 
 // choosePace resolves the run's pace: a named set, a literal spec, the
 // scenario's default or its only set.
-func choosePace(d diags, root *yaml.Node, sc *Scenario, want string) pace.Pace {
+func choosePace(d strictyaml.Diags, root *yaml.Node, sc *Scenario, want string) pace.Pace {
 	if want == "" {
 		want = sc.Defaults.Pace
 		if want == "" && len(sc.PaceSets) == 1 {
@@ -291,9 +282,9 @@ func choosePace(d diags, root *yaml.Node, sc *Scenario, want string) pace.Pace {
 			return pace.Pace{}
 		}
 		if _, ok := sc.PaceSets[want]; !ok {
-			_, n := fieldNode(root, "defaults")
-			_, n2 := fieldNode(n, "pace")
-			d.at(n2, "default pace %q is not a pace set (have: %s)", want, strings.Join(paceNames(sc.PaceSets), ", "))
+			_, n := strictyaml.FieldNode(root, "defaults")
+			_, n2 := strictyaml.FieldNode(n, "pace")
+			d.At(n2, "default pace %q is not a pace set (have: %s)", want, strings.Join(paceNames(sc.PaceSets), ", "))
 			return pace.Pace{}
 		}
 	}
@@ -306,15 +297,15 @@ func choosePace(d diags, root *yaml.Node, sc *Scenario, want string) pace.Pace {
 	}
 	if !strings.Contains(want, ":") {
 		msg := fmt.Sprintf("--pace %q: no such pace set (have: %s)", want, strings.Join(paceNames(sc.PaceSets), ", "))
-		if s := suggest(want, paceNames(sc.PaceSets)); s != "" {
+		if s := strictyaml.Suggest(want, paceNames(sc.PaceSets)); s != "" {
 			msg += fmt.Sprintf("; did you mean %q?", s)
 		}
-		*d.list = append(*d.list, Diagnostic{Pos: Pos{File: "--pace"}, Message: msg})
+		*d.List = append(*d.List, strictyaml.Diagnostic{Pos: strictyaml.Pos{File: "--pace"}, Message: msg})
 		return pace.Pace{}
 	}
 	ps, err := pace.Parse(want)
 	if err != nil {
-		*d.list = append(*d.list, Diagnostic{Pos: Pos{File: "--pace"}, Message: fmt.Sprintf("%q: %v", want, err)})
+		*d.List = append(*d.List, strictyaml.Diagnostic{Pos: strictyaml.Pos{File: "--pace"}, Message: fmt.Sprintf("%q: %v", want, err)})
 		return pace.Pace{}
 	}
 	return pace.Pace{Name: paceDirName(want), Spec: want, Steps: ps}

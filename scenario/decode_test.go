@@ -1,4 +1,4 @@
-package engine
+package scenario
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perfrunner/runner/internal/strictyaml"
 	"github.com/perfrunner/runner/steps"
 )
 
@@ -17,7 +18,7 @@ func decodeErrors(t *testing.T, src string, opts Options) []string {
 	if err == nil {
 		return nil
 	}
-	var ds Diagnostics
+	var ds strictyaml.Diagnostics
 	if !errors.As(err, &ds) {
 		t.Fatalf("error is %T, not Diagnostics: %v", err, err)
 	}
@@ -243,7 +244,7 @@ setup:
 // file that has many.
 func TestDecodeReportsEveryError(t *testing.T) {
 	_, err := Load("testdata/bad.yaml", Options{})
-	var ds Diagnostics
+	var ds strictyaml.Diagnostics
 	if !errors.As(err, &ds) {
 		t.Fatalf("Load: %v", err)
 	}
@@ -317,19 +318,5 @@ measure:
 	}
 	if !strings.Contains(string(sc.Resolved), "echo\n") && !strings.Contains(string(sc.Resolved), "- \"100\"") && !strings.Contains(string(sc.Resolved), "100") {
 		t.Errorf("resolved scenario does not hold the rendered values:\n%s", sc.Resolved)
-	}
-}
-
-func TestSuggest(t *testing.T) {
-	tests := []struct{ word, want string }{
-		{"timout", "timeout"},
-		{"tiemout", "timeout"},
-		{"retry", "retries"},
-		{"xyz", ""},
-	}
-	for _, tt := range tests {
-		if got := suggest(tt.word, []string{"name", "timeout", "retries"}); got != tt.want {
-			t.Errorf("suggest(%q) = %q, want %q", tt.word, got, tt.want)
-		}
 	}
 }

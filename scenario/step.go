@@ -1,4 +1,4 @@
-package engine
+package scenario
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/perfrunner/runner/internal/strictyaml"
 	"github.com/perfrunner/runner/steps"
 )
 
@@ -23,23 +24,23 @@ type stepFields struct {
 // retries already take most of an hour.
 const maxRetries = 100
 
-var commonKeys = structFields(reflect.TypeOf(stepFields{})).keys
+var commonKeys = strictyaml.Fields(reflect.TypeOf(stepFields{})).Keys
 
 // decodePhase decodes the steps of one phase.
-func decodePhase(d diags, n *yaml.Node, phase Phase) []*Step {
-	n = resolveAlias(n)
+func decodePhase(d strictyaml.Diags, n *yaml.Node, phase Phase) []*Step {
+	n = strictyaml.ResolveAlias(n)
 	if n.Kind != yaml.SequenceNode {
-		return nil // reported by decodeStrict
+		return nil // reported by strictyaml.Decode
 	}
 	var out []*Step
 	names := map[string]*yaml.Node{}
 	for i, item := range n.Content {
-		s := decodeStep(d, resolveAlias(item), phase, i)
+		s := decodeStep(d, strictyaml.ResolveAlias(item), phase, i)
 		if s == nil {
 			continue
 		}
 		if first, dup := names[s.Name]; dup {
-			d.within(s.Label()).at(item, "name %q is already used by the step at line %d", s.Name, first.Line)
+			d.Within(s.Label()).At(item, "name %q is already used by the step at line %d", s.Name, first.Line)
 		}
 		names[s.Name] = item
 		out = append(out, s)
@@ -47,13 +48,13 @@ func decodePhase(d diags, n *yaml.Node, phase Phase) []*Step {
 	return out
 }
 
-func decodeStep(d diags, n *yaml.Node, phase Phase, index int) *Step {
-	s := &Step{Phase: phase, Index: index, Name: fmt.Sprintf("%s[%d]", phase, index), Pos: posOf(d.file, n)}
+func decodeStep(d strictyaml.Diags, n *yaml.Node, phase Phase, index int) *Step {
+	s := &Step{Phase: phase, Index: index, Name: fmt.Sprintf("%s[%d]", phase, index), Pos: strictyaml.PosOf(d.File, n)}
 	if n.Kind != yaml.MappingNode {
-		d.within(fmt.Sprintf("step %s", s.Name)).at(n, "a step is a mapping with one kind key (%s), got %s", strings.Join(steps.Names(), ", "), describe(n))
+		d.Within(fmt.Sprintf("step %s", s.Name)).At(n, "a step is a mapping with one kind key (%s), got %s", strings.Join(steps.Names(), ", "), strictyaml.Describe(n))
 		return nil
 	}
-	if _, nameNode := fieldNode(n, "name"); nameNode != nil && isScalar(nameNode) && nameNode.Value != "" {
+	if _, nameNode := strictyaml.FieldNode(n, "name"); nameNode != nil && strictyaml.IsScalar(nameNode) && nameNode.Value != "" {
 		s.Name = nameNode.Value
 	}
 
@@ -78,11 +79,11 @@ func decodeStep(d diags, n *yaml.Node, phase Phase, index int) *Step {
 		label = fmt.Sprintf("step %q (%s)", s.Name, kindKeys[0].Value)
 	}
 	for _, key := range unknown {
-		d.within(label).at(key, "%s", unknownKey(key.Value, append(append([]string{}, commonKeys...), steps.Names()...)))
+		d.Within(label).At(key, "%s", strictyaml.UnknownKey(key.Value, append(append([]string{}, commonKeys...), steps.Names()...)))
 	}
 	switch len(kindKeys) {
 	case 0:
-		d.within(fmt.Sprintf("step %q", s.Name)).at(n, "no kind key; a step needs exactly one of: %s", strings.Join(steps.Names(), ", "))
+		d.Within(fmt.Sprintf("step %q", s.Name)).At(n, "no kind key; a step needs exactly one of: %s", strings.Join(steps.Names(), ", "))
 		return nil
 	case 1:
 	default:
@@ -90,28 +91,28 @@ func decodeStep(d diags, n *yaml.Node, phase Phase, index int) *Step {
 		for i, k := range kindKeys {
 			names[i] = k.Value
 		}
-		d.within(fmt.Sprintf("step %q", s.Name)).at(kindKeys[1], "more than one kind key (%s); a step has exactly one", strings.Join(names, ", "))
+		d.Within(fmt.Sprintf("step %q", s.Name)).At(kindKeys[1], "more than one kind key (%s); a step has exactly one", strings.Join(names, ", "))
 		return nil
 	}
 	kind, _ := steps.Lookup(kindKeys[0].Value)
 	s.Kind = kind.Name
-	sd := d.within(s.Label())
+	sd := d.Within(s.Label())
 
 	var f stepFields
-	decodeStrict(sd, common, reflect.ValueOf(&f))
+	strictyaml.Decode(sd, common, reflect.ValueOf(&f))
 	s.Timeout = f.Timeout
-	if _, tn := fieldNode(common, "timeout"); tn != nil && f.Timeout <= 0 {
+	if _, tn := strictyaml.FieldNode(common, "timeout"); tn != nil && f.Timeout <= 0 {
 		if _, err := time.ParseDuration(tn.Value); err == nil {
-			sd.at(tn, "timeout must be positive")
+			sd.At(tn, "timeout must be positive")
 		}
 	}
 	s.Retries = f.Retries
-	if rk, rn := fieldNode(common, "retries"); rn != nil {
+	if rk, rn := strictyaml.FieldNode(common, "retries"); rn != nil {
 		switch {
 		case !kind.Retryable && f.Retries != 0:
-			sd.at(rk, "kind %s does not retry; remove retries", kind.Name)
+			sd.At(rk, "kind %s does not retry; remove retries", kind.Name)
 		case f.Retries < 0 || f.Retries > maxRetries:
-			sd.at(rn, "retries must be between 0 and %d", maxRetries)
+			sd.At(rn, "retries must be between 0 and %d", maxRetries)
 		}
 	}
 
@@ -122,25 +123,25 @@ func decodeStep(d diags, n *yaml.Node, phase Phase, index int) *Step {
 
 // decodeSpec decodes a kind's spec strictly and runs its Validate, placing
 // each problem at the field it names.
-func decodeSpec(d diags, kindKey, n *yaml.Node, spec steps.Spec) {
-	n = resolveAlias(n)
+func decodeSpec(d strictyaml.Diags, kindKey, n *yaml.Node, spec steps.Spec) {
+	n = strictyaml.ResolveAlias(n)
 	if n.Tag == "!!null" {
 		n = &yaml.Node{Kind: yaml.MappingNode, Line: kindKey.Line, Column: kindKey.Column}
 	}
 	if n.Kind == yaml.MappingNode {
 		// A step field written inside the spec is a common slip; say where it goes.
-		specKeys := structFields(reflect.TypeOf(spec).Elem())
+		specKeys := strictyaml.Fields(reflect.TypeOf(spec).Elem())
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			key := n.Content[i]
-			if _, ok := specKeys.byKey[key.Value]; ok {
+			if _, ok := specKeys.ByKey[key.Value]; ok {
 				continue
 			}
-			switch near := suggest(key.Value, commonKeys); {
+			switch near := strictyaml.Suggest(key.Value, commonKeys); {
 			case containsString(commonKeys, key.Value):
-				d.at(key, "%q is a step field: write it beside %q, not under it", key.Value, kindKey.Value)
-			case near != "" && suggest(key.Value, specKeys.keys) == "":
-				d.at(key, "unknown key %q (did you mean %q? it is a step field: write it beside %q, not under it); allowed: %s",
-					key.Value, near, kindKey.Value, strings.Join(specKeys.keys, ", "))
+				d.At(key, "%q is a step field: write it beside %q, not under it", key.Value, kindKey.Value)
+			case near != "" && strictyaml.Suggest(key.Value, specKeys.Keys) == "":
+				d.At(key, "unknown key %q (did you mean %q? it is a step field: write it beside %q, not under it); allowed: %s",
+					key.Value, near, kindKey.Value, strings.Join(specKeys.Keys, ", "))
 			default:
 				continue
 			}
@@ -148,9 +149,9 @@ func decodeSpec(d diags, kindKey, n *yaml.Node, spec steps.Spec) {
 			i -= 2
 		}
 	}
-	before := len(*d.list)
-	decodeStrict(d, n, reflect.ValueOf(spec))
-	if len(*d.list) > before {
+	before := len(*d.List)
+	strictyaml.Decode(d, n, reflect.ValueOf(spec))
+	if len(*d.List) > before {
 		return // Validate would repeat what is already reported
 	}
 	v, ok := spec.(steps.Validator)
@@ -159,10 +160,10 @@ func decodeSpec(d diags, kindKey, n *yaml.Node, spec steps.Spec) {
 	}
 	for _, fe := range v.Validate() {
 		at := n
-		if k, _ := fieldNode(n, fe.Field); k != nil {
+		if k, _ := strictyaml.FieldNode(n, fe.Field); k != nil {
 			at = k
 		}
-		d.at(at, "%s", fe.Error())
+		d.At(at, "%s", fe.Error())
 	}
 }
 

@@ -1,4 +1,4 @@
-package engine
+package strictyaml
 
 import (
 	"fmt"
@@ -26,7 +26,8 @@ func (p Pos) String() string {
 	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column)
 }
 
-func posOf(file string, n *yaml.Node) Pos {
+// PosOf returns the position of n in file.
+func PosOf(file string, n *yaml.Node) Pos {
 	if n == nil {
 		return Pos{File: file}
 	}
@@ -82,38 +83,44 @@ func (ds Diagnostics) Err() error {
 	return ds
 }
 
-// diags collects diagnostics for one file under a context.
-type diags struct {
-	file    string
+// Diags collects diagnostics for one file under a context.
+type Diags struct {
+	File    string
 	context string
-	list    *Diagnostics
+	List    *Diagnostics
 	work    *int // nodes decoded so far, to bound what aliases can expand to
+}
+
+// NewDiags returns diagnostics of file that go to list, with a budget of
+// nodes shared by every copy.
+func NewDiags(file string, list *Diagnostics) Diags {
+	return Diags{File: file, List: list, work: new(int)}
 }
 
 // maxDecodeNodes bounds the nodes one scenario may expand to through
 // aliases; a scenario written by hand stays far below it.
 const maxDecodeNodes = 100_000
 
-// spend counts one decoded node and reports false once the budget is gone.
-func (d diags) spend(n *yaml.Node) bool {
+// Spend counts one decoded node and reports false once the budget is gone.
+func (d Diags) Spend(n *yaml.Node) bool {
 	if *d.work++; *d.work == maxDecodeNodes {
-		d.at(n, "the document expands to more than %d nodes through aliases", maxDecodeNodes)
+		d.At(n, "the document expands to more than %d nodes through aliases", maxDecodeNodes)
 	}
 	return *d.work < maxDecodeNodes
 }
 
-func (d diags) at(n *yaml.Node, format string, args ...any) {
-	*d.list = append(*d.list, Diagnostic{Pos: posOf(d.file, n), Context: d.context, Message: fmt.Sprintf(format, args...)})
+func (d Diags) At(n *yaml.Node, format string, args ...any) {
+	*d.List = append(*d.List, Diagnostic{Pos: PosOf(d.File, n), Context: d.context, Message: fmt.Sprintf(format, args...)})
 }
 
-func (d diags) within(context string) diags {
+func (d Diags) Within(context string) Diags {
 	d.context = context
 	return d
 }
 
-// suggest returns the candidate nearest to word when it is close enough to be
+// Suggest returns the candidate nearest to word when it is close enough to be
 // a likely typo, else "".
-func suggest(word string, candidates []string) string {
+func Suggest(word string, candidates []string) string {
 	best, bestDist := "", len(word)/2+2
 	for _, c := range candidates {
 		if d := editDistance(strings.ToLower(word), strings.ToLower(c)); d < bestDist {
@@ -150,10 +157,10 @@ func editDistance(a, b string) int {
 	return prev[len(rb)]
 }
 
-// unknownKey formats the message for a key that is not allowed.
-func unknownKey(key string, allowed []string) string {
+// UnknownKey formats the message for a key that is not allowed.
+func UnknownKey(key string, allowed []string) string {
 	msg := fmt.Sprintf("unknown key %q", key)
-	if s := suggest(key, allowed); s != "" {
+	if s := Suggest(key, allowed); s != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	return msg + "; allowed: " + strings.Join(allowed, ", ")
