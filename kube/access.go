@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -27,7 +28,7 @@ type Connection struct {
 	Config     *rest.Config
 	Client     kubernetes.Interface
 	Context    string
-	Server     string
+	Server     string // the server's URL, any password in it redacted
 	Namespace  string
 	Version    string // the API server's gitVersion
 }
@@ -89,15 +90,41 @@ func Connect(ctx context.Context, a Access, timeout time.Duration) (*Connection,
 	if err != nil {
 		return nil, fmt.Errorf("%w: context %s: %v", ErrConfig, name, err)
 	}
-	c := &Connection{Kubeconfig: a.Kubeconfig, Config: cfg, Client: client, Context: name, Server: cfg.Host, Namespace: ns}
+	server, password := redactURL(cfg.Host)
+	c := &Connection{Kubeconfig: a.Kubeconfig, Config: cfg, Client: client, Context: name, Server: server, Namespace: ns}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	v, err := versionOf(ctx, client)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach the API server %s of context %s within %s: %w", cfg.Host, name, timeout, err)
+		msg := err.Error()
+		if password != "" {
+			msg = strings.ReplaceAll(msg, password, redacted)
+		}
+		return nil, fmt.Errorf("cannot reach the API server %s of context %s within %s: %s", server, name, timeout, msg)
 	}
 	c.Version = v
 	return c, nil
+}
+
+// redacted stands for a password that is never shown.
+const redacted = "xxxxx"
+
+// redactURL returns a server URL fit to print and store: a password in its
+// userinfo (https://user:password@host) replaced by xxxxx, as
+// url.URL.Redacted does; and the password itself, to remove from other
+// messages. A URL that does not parse is shown only when it holds no '@'.
+func redactURL(raw string) (shown, password string) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if strings.Contains(raw, "@") {
+			return "(a server URL that does not parse)", ""
+		}
+		return raw, ""
+	}
+	if u.User != nil {
+		password, _ = u.User.Password()
+	}
+	return u.Redacted(), password
 }
 
 // versionOf asks the API server for its version.

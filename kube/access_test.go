@@ -102,3 +102,26 @@ func TestConnectResolves(t *testing.T) {
 		t.Errorf("from KUBECONFIG: %v, %v", cl, err)
 	}
 }
+
+// A password in the server's URL is never shown: not in the connection's
+// server (printed, and stored in run.json), not in its String, not in the
+// error when the server cannot be reached.
+func TestServerPasswordIsRedacted(t *testing.T) {
+	path := kubeconfig(t, "https://admin:hunter2-must-not-show@127.0.0.1:1")
+	_, err := Connect(context.Background(), Access{Kubeconfig: path}, time.Second)
+	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "https://admin:xxxxx@127.0.0.1:1") {
+		t.Errorf("unreachable: %v", err)
+	}
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"gitVersion":"v1.37.2"}`))
+	}))
+	defer srv.Close()
+	withPassword := strings.Replace(srv.URL, "https://", "https://admin:hunter2-must-not-show@", 1)
+	cl, err := Connect(context.Background(), Access{Kubeconfig: kubeconfig(t, withPassword)}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(cl.Server+cl.String(), "hunter2") || cl.Server != strings.Replace(srv.URL, "https://", "https://admin:xxxxx@", 1) {
+		t.Errorf("server %q, String %q", cl.Server, cl)
+	}
+}

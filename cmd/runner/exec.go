@@ -71,13 +71,21 @@ breached, 130 interrupted.`,
 	return cmd
 }
 
-// interruptible returns a context that the first SIGINT or SIGTERM cancels
+// stopSignals end a run the way Ctrl-C does: an interrupt, a terminate, a
+// closed terminal (SIGHUP) and a quit.
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT}
+
+// interruptible returns a context that the first of stopSignals cancels
 // with engine.ErrInterrupted; a second exits at once, killing running
 // commands, after printing the command that finishes the job (finish()).
+// A closed stdout or stderr (a pipe whose reader left, `| head`) never
+// kills the run: SIGPIPE is ignored, so that writes to it fail instead, and
+// the run goes on to its teardown and results.
 func interruptible(stderr io.Writer, finish func() string) (context.Context, func()) {
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, cancel := context.WithCancelCause(context.Background())
 	signals := make(chan os.Signal, 2)
-	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(signals, stopSignals...)
 	go func() {
 		sig, ok := <-signals
 		if !ok {

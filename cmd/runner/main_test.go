@@ -138,6 +138,89 @@ func TestInterruptDuringSetupTearsDownAndExits130(t *testing.T) {
 	}
 }
 
+// A closed terminal (SIGHUP) and a quit (SIGQUIT) end a run as Ctrl-C
+// does: teardown done, exit 130, the run recorded as interrupted.
+func TestHangupAndQuitTearDown(t *testing.T) {
+	for name, sig := range map[string]syscall.Signal{"SIGHUP": syscall.SIGHUP, "SIGQUIT": syscall.SIGQUIT, "SIGTERM": syscall.SIGTERM} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			file := writeScenario(t, dir, setupThenWait)
+			cmd, out := startCLI(t, "exec", file, "--out", filepath.Join(dir, "results"))
+			waitFile(t, filepath.Join(dir, "a"))
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			if code := waitExit(t, cmd, 30*time.Second, out); code != exitInterrupted {
+				t.Fatalf("exit code = %d, want 130; output:\n%s", code, out)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "a")); err == nil {
+				t.Errorf("setup's file survived %s; output:\n%s", name, out)
+			}
+			rec, err := engine.ReadRunRecord(runDirs(t, filepath.Join(dir, "results"))[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec.Status != "interrupted" || rec.End == nil {
+				t.Errorf("run record status = %q", rec.Status)
+			}
+		})
+	}
+}
+
+// A reader of stdout that leaves early (runner exec … | head -1) does not
+// kill the run: it goes on through teardown and records its success.
+func TestClosedStdoutDoesNotKillTheRun(t *testing.T) {
+	dir := t.TempDir()
+	file := writeScenario(t, dir, `name: s
+setup:
+  - name: create
+    exec: {command: [touch, DIR/a], undo: [rm, -f, DIR/a]}
+measure:
+  - name: one
+    sleep: {duration: 500ms}
+  - name: two
+    sleep: {duration: 500ms}
+  - name: three
+    sleep: {duration: 500ms}
+teardown:
+  - name: after
+    exec: {command: [touch, DIR/teardown-ran]}
+`)
+	cmd := exec.Command(os.Args[0], "exec", file, "--out", filepath.Join(dir, "results"))
+	cmd.Env = append(os.Environ(), "RUNNER_TEST_AS_CLI=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	first := make([]byte, 1)
+	if _, err := stdout.Read(first); err != nil {
+		t.Fatal(err)
+	}
+	stdout.Close() // the reader leaves: every later write hits a closed pipe
+	if code := waitExit(t, cmd, 60*time.Second, &stderr); code != exitOK {
+		t.Fatalf("exit code = %d, want 0; stderr:\n%s", code, &stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "teardown-ran")); err != nil {
+		t.Errorf("teardown did not run: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "a")); err == nil {
+		t.Error("setup's file survived the run")
+	}
+	rec, err := engine.ReadRunRecord(runDirs(t, filepath.Join(dir, "results"))[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Status != "succeeded" {
+		t.Errorf("run record status = %q, want succeeded", rec.Status)
+	}
+}
+
 func TestSecondInterruptExitsAtOnce(t *testing.T) {
 	dir := t.TempDir()
 	file := writeScenario(t, dir, `name: s
