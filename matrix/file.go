@@ -57,7 +57,7 @@ func Load(path string, override string) (*Matrix, error) {
 		list = append(list, strictyaml.Diagnostic{Pos: pos, Message: fmt.Sprintf(format, args...)})
 	}
 	if !steps.ValidName(m.Name) {
-		bad(strictyaml.KeyPos(path, root, "name"), "name %q may hold only letters, digits, '.', '_' and '-'", m.Name)
+		bad(strictyaml.KeyPos(path, root, "name"), "name %q %s", m.Name, steps.NameRule)
 	}
 	if m.Repetitions < 0 || m.Repetitions > 1000 {
 		bad(strictyaml.KeyPos(path, root, "repetitions"), "repetitions must be between 1 and 1000")

@@ -136,10 +136,35 @@ type Breach struct {
 	Threshold string  `json:"threshold"`
 	Scope     string  `json:"scope"` // "run" or "step N (R/s)"
 	Value     float64 `json:"value"`
+	Unit      string  `json:"unit,omitempty"` // ms, events, events/s, or none for a ratio
 }
 
 func (b Breach) String() string {
-	return fmt.Sprintf("threshold %q breached over the %s: %g", b.Threshold, b.Scope, b.Value)
+	var v string
+	switch b.Unit {
+	case "ms":
+		v = fmt.Sprintf("%.2f ms", b.Value)
+	case "events/s":
+		v = fmt.Sprintf("%.1f events/s", b.Value)
+	case "":
+		v = fmt.Sprintf("%.4f", b.Value)
+	default:
+		v = fmt.Sprintf("%g %s", b.Value, b.Unit)
+	}
+	return fmt.Sprintf("threshold %q breached over the %s: %s", b.Threshold, b.Scope, v)
+}
+
+// unit is the unit of the threshold's figure.
+func (t Threshold) unit() string {
+	switch {
+	case strings.Contains(t.figure, "."):
+		return "ms"
+	case strings.HasSuffix(t.figure, "_rps"):
+		return "events/s"
+	case t.figure == "delivered_ratio":
+		return ""
+	}
+	return "events"
 }
 
 // Evaluate checks every threshold against a summary.
@@ -152,14 +177,14 @@ func Evaluate(thresholds []Threshold, sum Summary) []Breach {
 					continue
 				}
 				if v, ok := t.check(stepSource(p)); !ok {
-					out = append(out, Breach{Threshold: t.Text, Scope: fmt.Sprintf("step %d (%g/s)", i+1, p.TargetRPS), Value: v})
+					out = append(out, Breach{Threshold: t.Text, Scope: fmt.Sprintf("step %d (%g/s)", i+1, p.TargetRPS), Value: v, Unit: t.unit()})
 				}
 			}
 			continue
 		}
 		src := figureSource{counts: sum.Totals.Counts, figures: sum.Totals.Figures, lost: sum.Totals.Lost, seconds: sum.Totals.Seconds}
 		if v, ok := t.check(src); !ok {
-			out = append(out, Breach{Threshold: t.Text, Scope: "run", Value: v})
+			out = append(out, Breach{Threshold: t.Text, Scope: "run", Value: v, Unit: t.unit()})
 		}
 	}
 	return out

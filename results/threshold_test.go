@@ -71,3 +71,29 @@ func FuzzParseThreshold(f *testing.F) {
 		Evaluate([]Threshold{th}, Summary{Paces: []StepSummary{{Verdict: "held"}}})
 	})
 }
+
+// A breach says its figure with the figure's unit.
+func TestBreachSaysItsUnit(t *testing.T) {
+	sum := Summary{Totals: PhaseSummary{Seconds: 10, Lost: 3, Figures: Figures{E2EMS: Quantiles{P9999: 27.058086}, DeliveredRPS: 912.34}}}
+	var limits []Threshold
+	for _, text := range []string{"e2e.p9999 < 20ms", "lost == 0", "delivered_rps >= 1000", "delivered_ratio >= 0.99"} {
+		th, err := ParseThreshold(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		limits = append(limits, th)
+	}
+	var got []string
+	for _, b := range Evaluate(limits, sum) {
+		got = append(got, b.String())
+	}
+	want := []string{
+		`threshold "e2e.p9999 < 20ms" breached over the run: 27.06 ms`,
+		`threshold "lost == 0" breached over the run: 3 events`,
+		`threshold "delivered_rps >= 1000" breached over the run: 912.3 events/s`,
+		`threshold "delivered_ratio >= 0.99" breached over the run: 0.0000`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("breaches:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

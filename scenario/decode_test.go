@@ -320,3 +320,36 @@ measure:
 		t.Errorf("resolved scenario does not hold the rendered values:\n%s", sc.Resolved)
 	}
 }
+
+// --set key= sets the empty string, not nothing: a template shows it as
+// empty, never as "<no value>".
+func TestSetEmptyIsTheEmptyString(t *testing.T) {
+	src := "name: s\nvars: {msg: hello}\nmeasure:\n  - name: \"[{{ .Vars.msg }}]\"\n    sleep: {duration: 1ms}\n"
+	sc, err := Decode("s.yaml", []byte(src), Options{Set: []string{"msg="}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sc.Steps[Measure][0].Name; got != "[]" {
+		t.Errorf("step name = %q, want []", got)
+	}
+	if v, ok := sc.Vars["msg"].(string); !ok || v != "" {
+		t.Errorf("msg = %#v, want the empty string", sc.Vars["msg"])
+	}
+}
+
+// A name too long for a directory is refused where it is written, before
+// anything runs.
+func TestLongNamesAreRefused(t *testing.T) {
+	long := strings.Repeat("n", 300)
+	src := "name: " + long + "\npaces:\n  " + long + ": \"10:1\"\nmeasure:\n  - sleep: {duration: 1ms}\n"
+	_, err := Decode("s.yaml", []byte(src), Options{})
+	want := []string{
+		"s.yaml:1:7: name \"" + long + "\" may hold only letters, digits, '.', '_' and '-', at most 100 of them",
+		"s.yaml:3:3: pace set name \"" + long + "\" may hold only letters, digits, '.', '_' and '-', at most 100 of them",
+	}
+	for _, w := range want {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("errors:\n%v\nwant %s", err, w)
+		}
+	}
+}

@@ -158,7 +158,7 @@ func Decode(file string, src []byte, opts Options) (*Scenario, error) {
 	}
 	if doc.Name != "" && !steps.ValidName(doc.Name) {
 		_, n := strictyaml.FieldNode(root, "name")
-		d.At(n, "name %q may hold only letters, digits, '.', '_' and '-'", doc.Name)
+		d.At(n, "name %q %s", doc.Name, steps.NameRule)
 	}
 	checkDefaults(d, root, doc.Defaults)
 	sc.Thresholds = parseThresholds(d, root)
@@ -240,7 +240,7 @@ func checkPaceSets(d strictyaml.Diags, root *yaml.Node) {
 	for i := 0; i+1 < len(paces.Content); i += 2 {
 		key, val := paces.Content[i], strictyaml.ResolveAlias(paces.Content[i+1])
 		if !steps.ValidName(key.Value) {
-			d.At(key, "pace set name %q may hold only letters, digits, '.', '_' and '-'", key.Value)
+			d.At(key, "pace set name %q %s", key.Value, steps.NameRule)
 		}
 		if !strictyaml.IsScalar(val) {
 			continue // already reported by strictyaml.Decode

@@ -160,8 +160,8 @@ func applyOverrides(vars map[string]any, opts Options) error {
 			continue
 		}
 		var v any
-		if err := yaml.Unmarshal([]byte(raw), &v); err != nil || isCollection(v) {
-			v = raw // not a YAML scalar: take the text as it is
+		if err := yaml.Unmarshal([]byte(raw), &v); err != nil || isCollection(v) || raw == "" {
+			v = raw // not a YAML scalar (or nothing: the empty string): take the text as it is
 		}
 		if err := setPath(vars, path, v); err != nil {
 			errs = append(errs, &overrideError{pos: pos, msg: err.Error()})

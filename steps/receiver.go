@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/perfrunner/runner/target"
 )
@@ -32,15 +33,25 @@ func (r *Receiver) name() string {
 // Validate checks the name.
 func (r *Receiver) Validate() []FieldError {
 	if r.Name != "" && !ValidName(r.Name) {
-		return []FieldError{{Field: "name", Message: "may hold only letters, digits, '.', '_' and '-'"}}
+		return []FieldError{{Field: "name", Message: NameRule}}
 	}
 	return nil
 }
 
+// MaxNameLength bounds a name ValidName accepts: a scenario's and a pace
+// set's names are directory names of the run, which a file system bounds.
+const MaxNameLength = 100
+
+// NameRule says what ValidName accepts, for messages.
+var NameRule = fmt.Sprintf("may hold only letters, digits, '.', '_' and '-', at most %d of them", MaxNameLength)
+
 // ValidName reports whether s can name a scenario, a pace set or a sink: it
 // becomes part of a path or a URL, so it holds only letters, digits, '.',
-// '_' and '-', and is not "." or "..".
+// '_' and '-', at most MaxNameLength of them, and is not "." or "..".
 func ValidName(s string) bool {
+	if len(s) > MaxNameLength {
+		return false
+	}
 	for _, c := range s {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
 			return false
