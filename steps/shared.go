@@ -38,7 +38,6 @@ type Shared struct {
 
 	mu          sync.Mutex
 	sinks       map[string]string
-	receivers   map[string]bool // the names of receivers this process runs
 	measurement *measure.Measurement
 	target      target.Target
 	finished    bool
@@ -47,7 +46,7 @@ type Shared struct {
 
 // NewShared returns the shared state of a run.
 func NewShared(info RunInfo) *Shared {
-	return &Shared{Info: info, sinks: map[string]string{}, receivers: map[string]bool{}}
+	return &Shared{Info: info, sinks: map[string]string{}}
 }
 
 // Measurement returns the run's measurement, opening it on first use.
@@ -167,18 +166,17 @@ func (s *Shared) startReceiver(name, addr string) (string, func(context.Context)
 		return "", nil, err
 	}
 	s.mu.Lock()
-	dup := s.receivers[name]
 	_, taken := s.sinks[target.SinkName(target.SinkReceiver, name)]
 	s.mu.Unlock()
-	if dup || taken {
+	if taken {
 		return "", nil, fmt.Errorf("a receiver named %q is already running", name)
 	}
+	// The measurement refuses a second receiver of one name itself.
 	url, err := m.Receive(name, addr)
 	if err != nil {
 		return "", nil, err
 	}
 	s.mu.Lock()
-	s.receivers[name] = true
 	s.sinks[target.SinkName(target.SinkReceiver, name)] = url
 	s.mu.Unlock()
 	return url, func(ctx context.Context) error { return s.StopReceiver(ctx, name) }, nil
@@ -187,11 +185,10 @@ func (s *Shared) startReceiver(name, addr string) (string, func(context.Context)
 // StopReceiver stops the named receiver, if this process runs it.
 func (s *Shared) StopReceiver(ctx context.Context, name string) error {
 	s.mu.Lock()
-	running, m := s.receivers[name], s.measurement
-	delete(s.receivers, name)
+	m := s.measurement
 	delete(s.sinks, target.SinkName(target.SinkReceiver, name))
 	s.mu.Unlock()
-	if !running || m == nil {
+	if m == nil {
 		return nil
 	}
 	return m.StopReceiver(ctx, name)
@@ -269,13 +266,10 @@ func (s *Shared) Close(ctx context.Context) error {
 		}
 	}
 	s.mu.Lock()
-	names := make([]string, 0, len(s.receivers))
-	for n := range s.receivers {
-		names = append(names, n)
-	}
+	m := s.measurement
 	s.mu.Unlock()
-	for _, n := range names {
-		if err := s.StopReceiver(ctx, n); err != nil {
+	if m != nil {
+		if err := m.StopReceivers(ctx); err != nil {
 			errs = multierror.Append(errs, err)
 		}
 	}

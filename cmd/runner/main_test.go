@@ -116,18 +116,25 @@ measure:
 `
 
 func TestInterruptDuringSetupTearsDownAndExits130(t *testing.T) {
+	signalTearsDown(t, syscall.SIGINT)
+}
+
+// signalTearsDown sends sig to a run waiting in setup and checks that it
+// tore down, exited 130 and recorded itself as interrupted.
+func signalTearsDown(t *testing.T, sig syscall.Signal) {
+	t.Helper()
 	dir := t.TempDir()
 	file := writeScenario(t, dir, setupThenWait)
 	cmd, out := startCLI(t, "exec", file, "--out", filepath.Join(dir, "results"))
 	waitFile(t, filepath.Join(dir, "a"))
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	if code := waitExit(t, cmd, 30*time.Second, out); code != exitInterrupted {
 		t.Fatalf("exit code = %d, want 130; output:\n%s", code, out)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "a")); err == nil {
-		t.Errorf("setup's file survived the interrupt; output:\n%s", out)
+		t.Errorf("setup's file survived %s; output:\n%s", sig, out)
 	}
 	rec, err := engine.ReadRunRecord(runDirs(t, filepath.Join(dir, "results"))[0])
 	if err != nil {
@@ -142,28 +149,7 @@ func TestInterruptDuringSetupTearsDownAndExits130(t *testing.T) {
 // does: teardown done, exit 130, the run recorded as interrupted.
 func TestHangupAndQuitTearDown(t *testing.T) {
 	for name, sig := range map[string]syscall.Signal{"SIGHUP": syscall.SIGHUP, "SIGQUIT": syscall.SIGQUIT, "SIGTERM": syscall.SIGTERM} {
-		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			file := writeScenario(t, dir, setupThenWait)
-			cmd, out := startCLI(t, "exec", file, "--out", filepath.Join(dir, "results"))
-			waitFile(t, filepath.Join(dir, "a"))
-			if err := cmd.Process.Signal(sig); err != nil {
-				t.Fatal(err)
-			}
-			if code := waitExit(t, cmd, 30*time.Second, out); code != exitInterrupted {
-				t.Fatalf("exit code = %d, want 130; output:\n%s", code, out)
-			}
-			if _, err := os.Stat(filepath.Join(dir, "a")); err == nil {
-				t.Errorf("setup's file survived %s; output:\n%s", name, out)
-			}
-			rec, err := engine.ReadRunRecord(runDirs(t, filepath.Join(dir, "results"))[0])
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rec.Status != "interrupted" || rec.End == nil {
-				t.Errorf("run record status = %q", rec.Status)
-			}
-		})
+		t.Run(name, func(t *testing.T) { signalTearsDown(t, sig) })
 	}
 }
 
