@@ -185,6 +185,9 @@ func Decode(file string, src []byte, opts Options) (*Scenario, error) {
 		sc.Steps[i] = decodePhase(d, n, Phase(i))
 	}
 	if len(list) == 0 {
+		checkMemory(d, sc)
+	}
+	if len(list) == 0 {
 		var buf bytes.Buffer
 		enc := yaml.NewEncoder(&buf)
 		enc.SetIndent(2)

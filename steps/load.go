@@ -42,7 +42,15 @@ type Load struct {
 	phase string
 }
 
-const maxPayloadBytes = 16 << 20
+// Bounds on a load's knobs: far above what one runner sends, low enough
+// that arithmetic on them cannot overflow. The memory they need is checked
+// against the run's budget apart (see measure.CheckMemory).
+const (
+	maxPayloadBytes = 16 << 20
+	maxInFlight     = 10_000_000
+	maxConnections  = 65_535 // one runner's ports toward one sink
+	maxLoadTimeout  = time.Hour
+)
 
 // Validate checks the spec's fields on their own.
 func (l *Load) Validate() []FieldError {
@@ -64,18 +72,23 @@ func (l *Load) Validate() []FieldError {
 	if l.PayloadBytes < 0 || l.PayloadBytes > maxPayloadBytes {
 		bad("payloadBytes", "must be between 0 and %d", maxPayloadBytes)
 	}
-	if l.InFlight < 0 {
-		bad("inFlight", "must be positive")
-	}
-	if l.Connections < 0 {
-		bad("connections", "must be positive")
+	for field, v := range map[string][2]int{"inFlight": {l.InFlight, maxInFlight}, "connections": {l.Connections, maxConnections}} {
+		switch {
+		case v[0] < 0:
+			bad(field, "must be positive")
+		case v[0] > v[1]:
+			bad(field, "%d is above the bound of %d", v[0], v[1])
+		}
 	}
 	if l.Senders < 0 || l.Senders > 64 {
 		bad("senders", "must be between 1 and 64")
 	}
 	for field, d := range map[string]time.Duration{"requestTimeout": l.RequestTimeout, "drainTimeout": l.DrainTimeout, "probeTimeout": l.ProbeTimeout, "maxSendLag": l.MaxSendLag} {
-		if d < 0 {
+		switch {
+		case d < 0:
 			bad(field, "must be positive")
+		case d > maxLoadTimeout:
+			bad(field, "%s is above the bound of %s", d, maxLoadTimeout)
 		}
 	}
 	switch l.GC {
@@ -86,12 +99,11 @@ func (l *Load) Validate() []FieldError {
 	return errs
 }
 
-// schedule returns the pace this step sends.
-func (l *Load) schedule(env *Env) ([]pace.Step, error) {
+// schedule returns the pace this step sends in a run whose pace is run.
+func (l *Load) schedule(run []pace.Step) ([]pace.Step, error) {
 	if l.Pace != "" {
 		return pace.Parse(l.Pace)
 	}
-	run := env.Shared.Info.Pace
 	if len(run) == 0 {
 		return nil, fmt.Errorf("no pace: the scenario has no pace set and the step gives none")
 	}
@@ -103,7 +115,7 @@ func (l *Load) schedule(env *Env) ([]pace.Step, error) {
 
 // Expected returns the pace's length (the drain comes on top).
 func (l *Load) Expected(env *Env) time.Duration {
-	steps, err := l.schedule(env)
+	steps, err := l.schedule(env.Shared.Info.Pace)
 	if err != nil {
 		return 0
 	}
@@ -112,7 +124,7 @@ func (l *Load) Expected(env *Env) time.Duration {
 
 // Run sends the pace and prints a table of its steps.
 func (l *Load) Run(ctx context.Context, env *Env) error {
-	steps, err := l.schedule(env)
+	steps, err := l.schedule(env.Shared.Info.Pace)
 	if err != nil {
 		return err
 	}
@@ -126,9 +138,28 @@ func (l *Load) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	load := measure.Load{
+	load := l.load(filepath.Base(env.StepDir), steps, url)
+	load.OnSecond = func(st measure.Status) {
+		env.Status(fmt.Sprintf("pace step %d/%d at %g rps: sent %d/s, delivered %d/s, p99 publish %.2f ms, e2e %.2f ms",
+			st.Step+1, len(steps), st.TargetRPS, st.Last.Counts.Sent, st.Last.Counts.Delivered, st.Last.PublishP99MS, st.Last.E2EP99MS))
+	}
+	env.Log.Info("load starting", "phase", l.phase, "url", url, "pace", pace.Pace{Steps: steps}.Duration().String())
+	res, runErr := m.Run(ctx, load)
+	printSteps(env, m, res.Steps)
+	for _, e := range res.TopErrors() {
+		fmt.Fprintf(env.Output, "  send errors: %s\n", e)
+	}
+	if !res.Drained && runErr == nil && len(res.Steps) > 0 {
+		fmt.Fprintf(env.Output, "  drain: some accepted events had not arrived after %s; they count as lost\n", drainTimeout(l.DrainTimeout))
+	}
+	return runErr
+}
+
+// load returns what the measurement runs for this step.
+func (l *Load) load(name string, steps []pace.Step, url string) measure.Load {
+	return measure.Load{
 		Config: loadgen.Config{
-			Name:           filepath.Base(env.StepDir),
+			Name:           name,
 			Pace:           steps,
 			URL:            url,
 			PayloadBytes:   l.PayloadBytes,
@@ -142,21 +173,17 @@ func (l *Load) Run(ctx context.Context, env *Env) error {
 		Phase:        l.phase,
 		DrainTimeout: l.DrainTimeout,
 		MaxSendLag:   l.MaxSendLag,
-		OnSecond: func(st measure.Status) {
-			env.Status(fmt.Sprintf("pace step %d/%d at %g rps: sent %d/s, delivered %d/s, p99 publish %.2f ms, e2e %.2f ms",
-				st.Step+1, len(steps), st.TargetRPS, st.Last.Counts.Sent, st.Last.Counts.Delivered, st.Last.PublishP99MS, st.Last.E2EP99MS))
-		},
 	}
-	env.Log.Info("load starting", "phase", l.phase, "url", url, "pace", pace.Pace{Steps: steps}.Duration().String())
-	res, runErr := m.Run(ctx, load)
-	printSteps(env, m, res.Steps)
-	for _, e := range res.TopErrors() {
-		fmt.Fprintf(env.Output, "  send errors: %s\n", e)
+}
+
+// Memory estimates what the step needs in a run whose pace is run; false
+// when it has no pace to send.
+func (l *Load) Memory(run []pace.Step) (measure.Memory, bool) {
+	steps, err := l.schedule(run)
+	if err != nil {
+		return measure.Memory{}, false
 	}
-	if !res.Drained && runErr == nil && len(res.Steps) > 0 {
-		fmt.Fprintf(env.Output, "  drain: some accepted events had not arrived after %s; they count as lost\n", drainTimeout(l.DrainTimeout))
-	}
-	return runErr
+	return measure.MemoryOf(l.load("", steps, l.URL)), true
 }
 
 // printSteps writes one line per pace step of this load.

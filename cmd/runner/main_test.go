@@ -654,3 +654,35 @@ func TestKubernetesTargetRefusedBeforeAnythingRuns(t *testing.T) {
 		t.Errorf("a results directory was made: %v", err)
 	}
 }
+
+// TestMemoryBudgetRefusedBeforeSetup plants a small memory budget
+// (GOMEMLIMIT): a load that cannot fit is refused with exit 2 before setup
+// runs, and the message gives the figures.
+func TestMemoryBudgetRefusedBeforeSetup(t *testing.T) {
+	dir := t.TempDir()
+	file := writeScenario(t, dir, `name: m
+setup:
+  - exec: {command: [touch, DIR/a], undo: [rm, -f, DIR/a]}
+  - receiver: {name: perf}
+measure:
+  - name: big
+    load: {sink: receiver/perf, pace: "1000:10", inFlight: 20000}
+`)
+	cmd := exec.Command(os.Args[0], "exec", file, "--out", filepath.Join(dir, "results"))
+	cmd.Env = append(os.Environ(), "RUNNER_TEST_AS_CLI=1", "GOMEMLIMIT=300MiB")
+	out, _ := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != exitBadInput {
+		t.Fatalf("exit code = %d, want %d:\n%s", code, exitBadInput, out)
+	}
+	want := `s.yaml:6:5: step "big" (load): the run needs about 764.8 MiB of memory, more than its budget of 300.0 MiB (GOMEMLIMIT); ` +
+		`this load alone: 10000 events tracked at 2 bits each (2.5 KiB) and 20000 sends in flight with their connections (508.8 MiB); lower its pace, its duration or inFlight`
+	if !strings.Contains(string(out), want) {
+		t.Errorf("output lacks\n%s\ngot:\n%s", want, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "a")); err == nil {
+		t.Error("setup ran")
+	}
+	if dirs := runDirs(t, filepath.Join(dir, "results")); len(dirs) != 0 {
+		t.Errorf("a run directory was made: %v", dirs)
+	}
+}
