@@ -47,7 +47,7 @@ clean:
 ## bench: the load generator's highest held pace, CPU per event and memory,
 ## against vegeta in the same run (about 10 minutes)
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 5x ./loadgen ./measure ./results
+	$(GO) test -run '^$$' -bench . -benchtime 5x ./loadgen ./measure ./results ./scenario
 	$(GO) build -o bin/loadbench ./internal/loadbench
 	./bin/loadbench $(BENCHFLAGS)
 

@@ -269,13 +269,17 @@ func (r *Runner) prepare() error {
 	if paceSet == "" {
 		paceSet = "no-pace"
 	}
+	resolved, err := sc.Resolved()
+	if err != nil {
+		return fmt.Errorf("resolve scenario: %w", err)
+	}
 	now := time.Now()
 	r.dir = runDirName(r.OutDir, sc.Name, paceSet, now)
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
 		return fmt.Errorf("create run directory: %w", err)
 	}
 	r.dirSeen.Store(&r.dir)
-	if err := os.WriteFile(filepath.Join(r.dir, ScenarioFile), sc.Resolved, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(r.dir, ScenarioFile), resolved, 0o644); err != nil {
 		return fmt.Errorf("write resolved scenario: %w", err)
 	}
 	logFile, err := os.OpenFile(filepath.Join(r.dir, LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)

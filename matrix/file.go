@@ -7,11 +7,11 @@ package matrix
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/perfrunner/runner/internal/input"
 	"github.com/perfrunner/runner/internal/strictyaml"
 	"github.com/perfrunner/runner/pace"
 	"github.com/perfrunner/runner/scenario"
@@ -43,7 +43,7 @@ type Matrix struct {
 // line and column, and every scenario must load with every pace set and
 // axis value, so that a matrix never fails an hour in on a typo.
 func Load(path string, override string) (*Matrix, error) {
-	src, err := os.ReadFile(path)
+	src, err := input.Read(path)
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/perfrunner/runner/engine"
 	"github.com/perfrunner/runner/internal/atomicfile"
 	"github.com/perfrunner/runner/internal/flock"
+	"github.com/perfrunner/runner/internal/input"
 	"github.com/perfrunner/runner/kube"
 	"github.com/perfrunner/runner/results"
 	"github.com/perfrunner/runner/scenario"
@@ -123,7 +124,7 @@ func Start(ctx context.Context, m *Matrix, opts Options) (string, *Index, error)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", nil, err
 	}
-	src, err := os.ReadFile(m.Path)
+	src, err := input.Read(m.Path)
 	if err != nil {
 		return dir, nil, err
 	}
@@ -351,7 +352,7 @@ func lockTarget(ctx context.Context, opts Options, target, holder string) (conte
 	path := filepath.Join(lockDir, "runner-matrix-"+target+".lock")
 	f, err := flock.Try(path, 0o666)
 	if errors.Is(err, flock.ErrHeld) {
-		who, _ := os.ReadFile(path)
+		who, _ := input.Read(path)
 		return nil, nil, fmt.Errorf("%w on target %s (%s): cells on one target never overlap", ErrBusy, target, strings.TrimSpace(string(who)))
 	}
 	if err != nil {

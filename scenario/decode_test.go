@@ -316,8 +316,12 @@ measure:
 	if kafka := sc.Vars["kafka"].(map[string]any); kafka["name"] != "k" || kafka["replicas"] != 3 {
 		t.Errorf("values file did not merge into vars: %v", kafka)
 	}
-	if !strings.Contains(string(sc.Resolved), "echo\n") && !strings.Contains(string(sc.Resolved), "- \"100\"") && !strings.Contains(string(sc.Resolved), "100") {
-		t.Errorf("resolved scenario does not hold the rendered values:\n%s", sc.Resolved)
+	resolved, err := sc.Resolved()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(resolved), "echo\n") && !strings.Contains(string(resolved), "- \"100\"") && !strings.Contains(string(resolved), "100") {
+		t.Errorf("resolved scenario does not hold the rendered values:\n%s", resolved)
 	}
 }
 

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/perfrunner/runner/internal/input"
 	"github.com/perfrunner/runner/internal/strictyaml"
 	"github.com/perfrunner/runner/pace"
 	"github.com/perfrunner/runner/results"
@@ -51,7 +51,21 @@ type Scenario struct {
 	Defaults    Defaults
 	Thresholds  []results.Threshold
 	Steps       [len(phaseNames)][]*Step
-	Resolved    []byte // the scenario with templates rendered, as YAML
+
+	root *yaml.Node // the document with templates rendered
+}
+
+// Resolved returns the scenario with templates rendered, as YAML. It is
+// written when a run starts, not when a scenario is validated: yaml.v3's
+// encoder holds every event of a document, slow on the largest files.
+func (sc *Scenario) Resolved() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(sc.root); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), enc.Close()
 }
 
 // Defaults holds scenario-wide settings.
@@ -126,22 +140,21 @@ type Options struct {
 // Load reads and decodes the scenario in file. A returned strictyaml.Diagnostics holds
 // every problem found, each with its position.
 func Load(file string, opts Options) (*Scenario, error) {
-	src, err := os.ReadFile(file)
+	src, err := input.Read(file)
 	if err != nil {
-		return nil, fmt.Errorf("read scenario: %w", err)
+		return nil, fmt.Errorf("scenario: %w", err)
 	}
 	return Decode(file, src, opts)
 }
 
 // Decode decodes a scenario from src; file names it in positions.
 func Decode(file string, src []byte, opts Options) (*Scenario, error) {
-	var list strictyaml.Diagnostics
-	d := strictyaml.NewDiags(file, &list)
-
 	root, err := strictyaml.Parse(file, src)
 	if err != nil {
 		return nil, err
 	}
+	var list strictyaml.Diagnostics
+	d := strictyaml.NewDiags(file, root, &list)
 	var doc document
 	strictyaml.Decode(d, root, reflect.ValueOf(&doc))
 
@@ -176,25 +189,18 @@ func Decode(file string, src []byte, opts Options) (*Scenario, error) {
 	if kind == "" {
 		kind = target.Local
 	}
-	data := templateData{Vars: sc.Vars, Pace: sc.Pace, Target: string(kind), Scenario: sc.Name}
+	templates := newRenderer(templateData{Vars: sc.Vars, Pace: sc.Pace, Target: string(kind), Scenario: sc.Name})
 	for i, n := range doc.phases() {
 		if n == nil {
 			continue
 		}
-		renderTemplates(d, n, data)
+		templates.render(d, n)
 		sc.Steps[i] = decodePhase(d, n, Phase(i))
 	}
 	if len(list) == 0 {
 		checkMemory(d, sc)
 	}
-	if len(list) == 0 {
-		var buf bytes.Buffer
-		enc := yaml.NewEncoder(&buf)
-		enc.SetIndent(2)
-		if err := enc.Encode(root); err == nil {
-			sc.Resolved = buf.Bytes()
-		}
-	}
+	sc.root = root
 	return sc, list.Err()
 }
 

@@ -3,11 +3,13 @@ package scenario
 import (
 	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"sort"
 	"strings"
 	"text/template"
+	"time"
 
+	"github.com/perfrunner/runner/internal/input"
 	"github.com/perfrunner/runner/internal/strictyaml"
 	"github.com/perfrunner/runner/pace"
 
@@ -22,16 +24,34 @@ type templateData struct {
 	Scenario string
 }
 
-// renderTemplates executes every scalar under n that holds a template, in
-// place, with missing keys as errors.
-func renderTemplates(d strictyaml.Diags, n *yaml.Node, data templateData) {
+// Bounds on what templates may do: together they render at most
+// maxRendered bytes and finish within renderTimeout, so that a nested
+// range over large numbers fails fast instead of filling memory.
+const maxRendered = input.MaxBytes
+
+var renderTimeout = 10 * time.Second // a variable for tests
+
+// renderer executes a scenario's templates within those bounds.
+type renderer struct {
+	data     templateData
+	left     int // bytes the templates may still render
+	deadline time.Time
+}
+
+func newRenderer(data templateData) *renderer {
+	return &renderer{data: data, left: maxRendered, deadline: time.Now().Add(renderTimeout)}
+}
+
+// render executes every scalar under n that holds a template, in place,
+// with missing keys as errors.
+func (r *renderer) render(d strictyaml.Diags, n *yaml.Node) {
 	switch n.Kind {
 	case yaml.DocumentNode, yaml.SequenceNode, yaml.MappingNode:
 		for i, c := range n.Content {
 			if n.Kind == yaml.MappingNode && i%2 == 0 {
 				continue // keys are never templates
 			}
-			renderTemplates(d, c, data)
+			r.render(d, c)
 		}
 	case yaml.ScalarNode:
 		if !strings.Contains(n.Value, "{{") {
@@ -42,16 +62,55 @@ func renderTemplates(d strictyaml.Diags, n *yaml.Node, data templateData) {
 			d.At(n, "template: %v", templateMessage(err))
 			return
 		}
-		var b strings.Builder
-		if err := t.Execute(&b, data); err != nil {
+		out, err := r.execute(t)
+		if err != nil {
 			d.At(n, "template: %v", templateMessage(err))
 			return
 		}
 		// A rendered scalar is typed by what it became: "{{ .Vars.n }}"
 		// may render an integer, whether or not the template was quoted.
-		n.Value = b.String()
+		n.Value = out
 		n.Tag, n.Style = "", 0
 	}
+}
+
+// execute runs t within the bytes and the time left. A template past the
+// deadline is abandoned: text/template cannot be stopped, and a range that
+// writes nothing never meets the byte bound.
+func (r *renderer) execute(t *template.Template) (string, error) {
+	type result struct {
+		out string
+		err error
+	}
+	done := make(chan result, 1)
+	go func(limit int) {
+		w := &cappedWriter{left: limit}
+		err := t.Execute(w, r.data)
+		done <- result{w.b.String(), err}
+	}(r.left)
+	wait := time.NewTimer(time.Until(r.deadline))
+	defer wait.Stop()
+	select {
+	case res := <-done:
+		r.left -= len(res.out)
+		return res.out, res.err
+	case <-wait.C:
+		return "", fmt.Errorf("the scenario's templates did not finish within %s (a range over a large number?)", renderTimeout)
+	}
+}
+
+// cappedWriter holds what a template writes, up to left bytes.
+type cappedWriter struct {
+	b    strings.Builder
+	left int
+}
+
+func (w *cappedWriter) Write(p []byte) (int, error) {
+	if len(p) > w.left {
+		return 0, fmt.Errorf("the scenario's templates render more than %d MiB", maxRendered>>20)
+	}
+	w.left -= len(p)
+	return w.b.Write(p)
 }
 
 // templateMessage drops text/template's own prefix, which names a nameless
@@ -111,8 +170,12 @@ func applyOverrides(vars map[string]any, opts Options) error {
 		return msg
 	}
 	for _, file := range opts.ValuesFiles {
-		src, err := os.ReadFile(file)
+		src, err := input.Read(file)
 		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err // the position names the file
+			}
 			errs = append(errs, &overrideError{pos: strictyaml.Pos{File: file}, msg: fmt.Sprintf("read values: %v", err)})
 			continue
 		}
@@ -139,9 +202,11 @@ func applyOverrides(vars map[string]any, opts Options) error {
 				errs = append(errs, err)
 				continue
 			}
-			var v any
-			if err := val.Decode(&v); err != nil {
-				errs = append(errs, &overrideError{pos: strictyaml.PosOf(file, val), msg: err.Error()})
+			v, err := strictyaml.Value(val)
+			if err != nil {
+				var ve *strictyaml.ValueError
+				errors.As(err, &ve)
+				errs = append(errs, &overrideError{pos: strictyaml.PosOf(file, ve.Node), msg: ve.Message})
 				continue
 			}
 			vars[key.Value] = mergeValue(vars[key.Value], v)

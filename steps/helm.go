@@ -3,8 +3,8 @@ package steps
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -12,6 +12,8 @@ import (
 
 	"github.com/perfrunner/runner/charts"
 	"github.com/perfrunner/runner/internal/helm"
+	"github.com/perfrunner/runner/internal/input"
+	"github.com/perfrunner/runner/internal/strictyaml"
 	"github.com/perfrunner/runner/target"
 )
 
@@ -191,15 +193,25 @@ func resolvePath(p, dir string) string {
 }
 
 func readValues(path string) (map[string]any, error) {
-	b, err := os.ReadFile(path)
+	b, err := input.Read(path)
 	if err != nil {
 		return nil, fmt.Errorf("values file: %w", err)
 	}
-	var v map[string]any
-	if err := yaml.Unmarshal(b, &v); err != nil {
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
 		return nil, fmt.Errorf("values file %s: %w", path, err)
 	}
-	return v, nil
+	v, err := strictyaml.Value(&root)
+	if err != nil {
+		var ve *strictyaml.ValueError
+		errors.As(err, &ve)
+		return nil, fmt.Errorf("values file %s:%d:%d: %s", path, ve.Node.Line, ve.Node.Column, ve.Message)
+	}
+	m, ok := v.(map[string]any)
+	if !ok && v != nil {
+		return nil, fmt.Errorf("values file %s:%d:%d: values must be a mapping, got %s", path, root.Content[0].Line, root.Content[0].Column, strictyaml.Describe(root.Content[0]))
+	}
+	return m, nil
 }
 
 // mergeValues merges src into dst as Helm merges values: mappings key by

@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
+	"github.com/perfrunner/runner/internal/input"
 	"github.com/perfrunner/runner/target"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/util/jsonpath"
@@ -129,7 +129,7 @@ func (m *Manifests) objects(env *Env) ([]target.Object, error) {
 	var all []target.Object
 	for _, f := range m.Files {
 		path := resolvePath(f, env.Shared.Info.ScenarioDir)
-		b, err := os.ReadFile(path)
+		b, err := input.Read(path)
 		if err != nil {
 			return nil, fmt.Errorf("manifest: %w", err)
 		}

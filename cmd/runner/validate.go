@@ -5,14 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
 	"github.com/perfrunner/runner/engine"
+	"github.com/perfrunner/runner/internal/input"
+	"github.com/perfrunner/runner/internal/strictyaml"
 	"github.com/perfrunner/runner/kube"
 	"github.com/perfrunner/runner/matrix"
 	"github.com/perfrunner/runner/scenario"
@@ -59,16 +59,16 @@ func newValidateCommand(stdout io.Writer) *cobra.Command {
 // isMatrixFile reports whether file is a matrix file: a mapping with a
 // scenarios key.
 func isMatrixFile(file string) bool {
-	src, err := os.ReadFile(file)
+	src, err := input.Read(file)
 	if err != nil {
 		return false
 	}
-	var top map[string]any
-	if yaml.Unmarshal(src, &top) != nil {
+	root, err := strictyaml.Parse(file, src)
+	if err != nil {
 		return false
 	}
-	_, ok := top["scenarios"]
-	return ok
+	key, _ := strictyaml.FieldNode(root, "scenarios")
+	return key != nil
 }
 
 func newPlanCommand(stdout io.Writer) *cobra.Command {

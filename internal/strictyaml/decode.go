@@ -1,6 +1,7 @@
 package strictyaml
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -79,9 +80,12 @@ func Decode(d Diags, n *yaml.Node, v reflect.Value) {
 		}
 		v.Set(m)
 	case reflect.Interface:
-		var x any
-		if err := n.Decode(&x); err != nil {
-			d.At(n, "%v", err)
+		x, err := value(n, d.Spend)
+		if err != nil {
+			var ve *ValueError
+			if errors.As(err, &ve) && d.work.spent < d.work.limit { // else Spend said it
+				d.At(ve.Node, "%s", ve.Message)
+			}
 			return
 		}
 		if x != nil {

@@ -57,10 +57,18 @@ func (d Diagnostic) Error() string {
 // order. It is an error when it holds at least one problem.
 type Diagnostics []Diagnostic
 
+// maxShown bounds the problems an error lists; past the first ones, more
+// lines help nobody read the ones that matter.
+const maxShown = 50
+
 func (ds Diagnostics) Error() string {
-	lines := make([]string, len(ds))
+	lines := make([]string, 0, min(len(ds), maxShown+1))
 	for i, d := range ds {
-		lines[i] = d.Error()
+		if i == maxShown {
+			lines = append(lines, fmt.Sprintf("… and %d more problems", len(ds)-maxShown))
+			break
+		}
+		lines = append(lines, d.Error())
 	}
 	return strings.Join(lines, "\n")
 }
@@ -88,28 +96,53 @@ type Diags struct {
 	File    string
 	context string
 	List    *Diagnostics
-	work    *int // nodes decoded so far, to bound what aliases can expand to
+	work    *budget // shared by every copy
 }
 
-// NewDiags returns diagnostics of file that go to list, with a budget of
-// nodes shared by every copy.
-func NewDiags(file string, list *Diagnostics) Diags {
-	return Diags{File: file, List: list, work: new(int)}
+// budget bounds the nodes decoded, so that aliases cannot expand a small
+// document without bound.
+type budget struct {
+	spent, limit int
 }
 
-// maxDecodeNodes bounds the nodes one scenario may expand to through
-// aliases; a scenario written by hand stays far below it.
-const maxDecodeNodes = 100_000
+// NewDiags returns diagnostics of file that go to list. Decoding may visit
+// twice the nodes written in root and maxAliasNodes more through aliases.
+func NewDiags(file string, root *yaml.Node, list *Diagnostics) Diags {
+	return Diags{File: file, List: list, work: &budget{limit: 2*countNodes(root) + maxAliasNodes}}
+}
+
+// maxAliasNodes bounds the nodes aliases may add to a document; a scenario
+// written by hand stays far below it.
+const maxAliasNodes = 100_000
+
+// countNodes counts the nodes written under n, an alias as one.
+func countNodes(n *yaml.Node) int {
+	if n == nil {
+		return 0
+	}
+	count, stack := 0, []*yaml.Node{n}
+	for len(stack) > 0 {
+		n, stack = stack[len(stack)-1], stack[:len(stack)-1]
+		count++
+		stack = append(stack, n.Content...)
+	}
+	return count
+}
 
 // Spend counts one decoded node and reports false once the budget is gone.
 func (d Diags) Spend(n *yaml.Node) bool {
-	if *d.work++; *d.work == maxDecodeNodes {
-		d.At(n, "the document expands to more than %d nodes through aliases", maxDecodeNodes)
+	if d.work.spent++; d.work.spent == d.work.limit {
+		d.At(n, "aliases expand the document to more than %d nodes", d.work.limit)
 	}
-	return *d.work < maxDecodeNodes
+	return d.work.spent < d.work.limit
 }
 
+// At reports a problem at n. Once the node budget is gone, it reports
+// nothing more: what was left undecoded would only raise false alarms.
 func (d Diags) At(n *yaml.Node, format string, args ...any) {
+	if d.work != nil && d.work.spent > d.work.limit {
+		return
+	}
 	*d.List = append(*d.List, Diagnostic{Pos: PosOf(d.File, n), Context: d.context, Message: fmt.Sprintf(format, args...)})
 }
 

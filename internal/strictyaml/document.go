@@ -18,7 +18,7 @@ func DecodeDocument(file string, src []byte, v any) (*yaml.Node, error) {
 		return nil, err
 	}
 	var list Diagnostics
-	Decode(NewDiags(file, &list), root, reflect.ValueOf(v))
+	Decode(NewDiags(file, root, &list), root, reflect.ValueOf(v))
 	return root, list.Err()
 }
 
