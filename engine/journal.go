@@ -34,7 +34,7 @@ type Journal struct {
 // OpenJournal opens (creating if needed) the journal in dir for appending.
 func OpenJournal(dir string) (*Journal, error) {
 	path := dir + "/" + JournalFile
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
 	}

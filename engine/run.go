@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/perfrunner/runner/internal/redact"
 	"github.com/perfrunner/runner/results"
 	"github.com/perfrunner/runner/scenario"
 	"github.com/perfrunner/runner/steps"
@@ -275,14 +276,14 @@ func (r *Runner) prepare() error {
 	}
 	now := time.Now()
 	r.dir = runDirName(r.OutDir, sc.Name, paceSet, now)
-	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+	if err := os.MkdirAll(r.dir, 0o700); err != nil {
 		return fmt.Errorf("create run directory: %w", err)
 	}
 	r.dirSeen.Store(&r.dir)
-	if err := os.WriteFile(filepath.Join(r.dir, ScenarioFile), resolved, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(r.dir, ScenarioFile), resolved, 0o600); err != nil {
 		return fmt.Errorf("write resolved scenario: %w", err)
 	}
-	logFile, err := os.OpenFile(filepath.Join(r.dir, LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logFile, err := os.OpenFile(filepath.Join(r.dir, LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("open log: %w", err)
 	}
@@ -300,7 +301,7 @@ func (r *Runner) prepare() error {
 		File:          sc.File,
 		PaceSet:       sc.Pace.Name,
 		Pace:          sc.Pace,
-		Vars:          sc.Vars,
+		Vars:          redact.Value(sc.Vars).(map[string]any),
 		Target:        string(r.Target),
 		Host:          host,
 		PID:           os.Getpid(),

@@ -97,7 +97,7 @@ func ReadRunRecord(dir string) (*RunRecord, error) {
 // file is closed or the process dies, so that `runner cleanup` cannot race a
 // run that is still alive.
 func lockRunDir(dir string) (*os.File, error) {
-	f, err := flock.Try(filepath.Join(dir, lockFile), 0o644)
+	f, err := flock.Try(filepath.Join(dir, lockFile), 0o600)
 	if errors.Is(err, flock.ErrHeld) {
 		return nil, fmt.Errorf("%s is in use by a running runner", dir)
 	}

@@ -168,7 +168,7 @@ func Cleanup(ctx context.Context, dir string, obs Observer, open target.Opener) 
 		return nil, err
 	}
 	defer journal.Close()
-	logFile, err := os.OpenFile(filepath.Join(dir, LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logFile, err := os.OpenFile(filepath.Join(dir, LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
 	}

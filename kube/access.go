@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/perfrunner/runner/internal/redact"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -90,7 +90,7 @@ func Connect(ctx context.Context, a Access, timeout time.Duration) (*Connection,
 	if err != nil {
 		return nil, fmt.Errorf("%w: context %s: %v", ErrConfig, name, err)
 	}
-	server, password := redactURL(cfg.Host)
+	server, password := redact.URL(cfg.Host)
 	c := &Connection{Kubeconfig: a.Kubeconfig, Config: cfg, Client: client, Context: name, Server: server, Namespace: ns}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -108,24 +108,6 @@ func Connect(ctx context.Context, a Access, timeout time.Duration) (*Connection,
 
 // redacted stands for a password that is never shown.
 const redacted = "xxxxx"
-
-// redactURL returns a server URL fit to print and store: a password in its
-// userinfo (https://user:password@host) replaced by xxxxx, as
-// url.URL.Redacted does; and the password itself, to remove from other
-// messages. A URL that does not parse is shown only when it holds no '@'.
-func redactURL(raw string) (shown, password string) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		if strings.Contains(raw, "@") {
-			return "(a server URL that does not parse)", ""
-		}
-		return raw, ""
-	}
-	if u.User != nil {
-		password, _ = u.User.Password()
-	}
-	return u.Redacted(), password
-}
 
 // versionOf asks the API server for its version.
 func versionOf(ctx context.Context, client kubernetes.Interface) (string, error) {

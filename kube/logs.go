@@ -40,7 +40,7 @@ func (t *Target) Collect(ctx context.Context, dir string, namespaces []string) e
 	if len(namespaces) == 0 {
 		namespaces = []string{t.cluster.Namespace}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	var errs []error
@@ -75,7 +75,7 @@ func (t *Target) collect(ctx context.Context, dir, ns string) error {
 	for _, e := range items {
 		fmt.Fprintf(&b, "%s %s %s %s/%s: %s\n", when(e).UTC().Format(time.RFC3339), e.Type, e.Reason, strings.ToLower(e.InvolvedObject.Kind), e.InvolvedObject.Name, strings.TrimSpace(e.Message))
 	}
-	if err := os.WriteFile(filepath.Join(dir, "events-"+ns+".txt"), []byte(b.String()), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "events-"+ns+".txt"), []byte(b.String()), 0o600); err != nil {
 		return err
 	}
 	pods, err := core.Pods(ns).List(ctx, metav1.ListOptions{})
@@ -97,15 +97,15 @@ func (t *Target) collect(ctx context.Context, dir, ns string) error {
 				continue
 			}
 			path := filepath.Join(dir, "logs", ns, p.Name, c.Name+".log")
-			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 				return err
 			}
-			if err := os.WriteFile(path, raw, 0o644); err != nil {
+			if err := os.WriteFile(path, raw, 0o600); err != nil {
 				return err
 			}
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, "pods-"+ns+".txt"), []byte(b.String()), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "pods-"+ns+".txt"), []byte(b.String()), 0o600); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

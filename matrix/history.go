@@ -118,7 +118,7 @@ func matrixOf(dir string) string {
 // file history.md in dir, and trend graphs of sustained rate and p99.99
 // end-to-end latency over time.
 func WriteHistory(dir string, runs []Past) (string, []string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", nil, err
 	}
 	var b strings.Builder

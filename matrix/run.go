@@ -121,7 +121,7 @@ func Start(ctx context.Context, m *Matrix, opts Options) (string, *Index, error)
 	var id [3]byte
 	_, _ = rand.Read(id[:])
 	dir := filepath.Join(opts.Out, "matrix", m.Name, time.Now().UTC().Format("20060102T150405Z")+"-"+hex.EncodeToString(id[:]))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", nil, err
 	}
 	src, err := input.Read(m.Path)

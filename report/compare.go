@@ -14,7 +14,7 @@ import (
 // WriteComparison writes compare.tsv and compare.gp into dir: the runs' per-step
 // p99 and p99.99 end-to-end and publish latencies, overlaid.
 func WriteComparison(dir string, c results.Comparison) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	var b strings.Builder
@@ -34,7 +34,7 @@ func WriteComparison(dir string, c results.Comparison) error {
 		}
 		b.WriteString("\n")
 	}
-	if err := os.WriteFile(filepath.Join(dir, "compare.tsv"), []byte(b.String()), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "compare.tsv"), []byte(b.String()), 0o600); err != nil {
 		return err
 	}
 	var gp bytes.Buffer
@@ -45,7 +45,7 @@ func WriteComparison(dir string, c results.Comparison) error {
 	if err := compareScript.Execute(&gp, map[string]any{"Runs": runs, "Last": len(c.Steps) - 1}); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "compare.gp"), gp.Bytes(), 0o644)
+	return os.WriteFile(filepath.Join(dir, "compare.gp"), gp.Bytes(), 0o600)
 }
 
 var compareScript = template.Must(template.New("compare.gp").Funcs(template.FuncMap{"inc": func(i int) int { return i + 1 }}).Parse(`# Written by runner; gnuplot 5.4 or later.

@@ -41,5 +41,5 @@ func WriteReport(dir string, sum results.Summary, images []string) error {
 	for _, img := range images {
 		fmt.Fprintf(&b, "\n![%s](%s)\n", strings.TrimSuffix(img, filepath.Ext(img)), img)
 	}
-	return os.WriteFile(filepath.Join(dir, ReportFile), []byte(b.String()), 0o644)
+	return os.WriteFile(filepath.Join(dir, ReportFile), []byte(b.String()), 0o600)
 }

@@ -46,7 +46,7 @@ func WritePlots(dir string, sum results.Summary) error {
 		if err := scripts.ExecuteTemplate(&buf, name, data); err != nil {
 			return fmt.Errorf("plot %s: %w", name, err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o600); err != nil {
 			return fmt.Errorf("write %s: %w", name, err)
 		}
 	}
@@ -87,7 +87,13 @@ func RenderScripts(dir, format string, names ...string) ([]string, error) {
 			errs = append(errs, fmt.Errorf("gnuplot %s: %v\n%s", name, err, bytes.TrimSpace(out)))
 			continue
 		}
-		made = append(made, strings.TrimSuffix(name, ".gp")+"."+format)
+		graph := strings.TrimSuffix(name, ".gp") + "." + format
+		// gnuplot creates it under the umask; run files are the owner's only.
+		if err := os.Chmod(filepath.Join(dir, graph), 0o600); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		made = append(made, graph)
 	}
 	return made, errors.Join(errs...)
 }
@@ -105,7 +111,7 @@ func writeStepsTSV(path string, sum results.Summary) error {
 			i, s.Phase, s.TargetRPS, s.AchievedSendRPS, s.DeliveredRPS, s.SendFailures, s.Dropped, s.Lost,
 			s.PublishMS.P50, s.PublishMS.P99, s.PublishMS.P9999, s.E2EMS.P50, s.E2EMS.P99, s.E2EMS.P9999, broken, s.Verdict)
 	}
-	return os.WriteFile(path, []byte(b.String()), 0o644)
+	return os.WriteFile(path, []byte(b.String()), 0o600)
 }
 
 type plotStep struct {

@@ -130,20 +130,20 @@ type Timeline struct {
 func CreateTimeline(dir string) (*Timeline, error) {
 	tl := &Timeline{cum: map[string]*[2]*Digest{}}
 	var err error
-	if tl.rows, err = os.OpenFile(filepath.Join(dir, TimelineFile), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644); err != nil {
+	if tl.rows, err = os.OpenFile(filepath.Join(dir, TimelineFile), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600); err != nil {
 		return nil, fmt.Errorf("create timeline: %w", err)
 	}
 	if _, err := tl.rows.WriteString(timelineHeader); err != nil {
 		tl.rows.Close()
 		return nil, fmt.Errorf("write timeline: %w", err)
 	}
-	if tl.gzFile, err = os.OpenFile(filepath.Join(dir, SecondsFile), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644); err != nil {
+	if tl.gzFile, err = os.OpenFile(filepath.Join(dir, SecondsFile), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600); err != nil {
 		tl.rows.Close()
 		return nil, fmt.Errorf("create per-second digests: %w", err)
 	}
 	tl.gz = gzip.NewWriter(tl.gzFile)
 	tl.enc = json.NewEncoder(tl.gz)
-	if tl.samples, err = os.OpenFile(filepath.Join(dir, SamplesFile), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644); err != nil {
+	if tl.samples, err = os.OpenFile(filepath.Join(dir, SamplesFile), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600); err != nil {
 		tl.rows.Close()
 		tl.gzFile.Close()
 		return nil, fmt.Errorf("create samples: %w", err)

@@ -134,7 +134,7 @@ func Windowed(dir, out string, w Window) (Summary, error) {
 	// As the run wrote them: the schema it used, its thresholds' own text.
 	sum.Schema, sum.Thresholds = orig.Schema, orig.Thresholds
 
-	if err := os.MkdirAll(out, 0o755); err != nil {
+	if err := os.MkdirAll(out, 0o700); err != nil {
 		return sum, err
 	}
 	if err := atomicfile.WriteJSON(filepath.Join(out, SummaryFile), sum); err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/perfrunner/runner/internal/input"
+	"github.com/perfrunner/runner/internal/redact"
 	"github.com/perfrunner/runner/internal/strictyaml"
 	"github.com/perfrunner/runner/pace"
 	"github.com/perfrunner/runner/results"
@@ -59,6 +60,7 @@ type Scenario struct {
 // written when a run starts, not when a scenario is validated: yaml.v3's
 // encoder holds every event of a document, slow on the largest files.
 func (sc *Scenario) Resolved() ([]byte, error) {
+	redactURLs(sc.root)
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
@@ -202,6 +204,20 @@ func Decode(file string, src []byte, opts Options) (*Scenario, error) {
 	}
 	sc.root = root
 	return sc, list.Err()
+}
+
+// redactURLs replaces, in place, the password of every URL a scalar under
+// n holds: the resolved scenario is stored with the run.
+func redactURLs(n *yaml.Node) {
+	if n == nil {
+		return
+	}
+	if n.Kind == yaml.ScalarNode {
+		n.Value = redact.String(n.Value)
+	}
+	for _, c := range n.Content {
+		redactURLs(c)
+	}
 }
 
 // parseThresholds parses the thresholds, reporting each bad one where it is.

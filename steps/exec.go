@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"sync"
 	"syscall"
@@ -32,9 +33,13 @@ func init() {
 // `runner cleanup`) unless a teardown step already ran it.
 type Exec struct {
 	Command []string          `yaml:"command" runner:"required" doc:"program and arguments; the program is looked up in PATH"`
-	Env     map[string]string `yaml:"env" doc:"environment variables added to the runner's own"`
-	Dir     string            `yaml:"dir" doc:"working directory; the runner's own when empty"`
-	Undo    []string          `yaml:"undo" doc:"program and arguments that reverse this command; it should succeed when there is nothing left to undo"`
+	Env     map[string]string `yaml:"env" doc:"environment variables added to the runner's own; their values are kept with the run (scenario.yaml, journal): not for secrets"`
+	// SecretEnv names variables whose values come from the runner's own
+	// environment when the command runs: they are never written down, so
+	// that a token reaches the command and no file of the run.
+	SecretEnv []string `yaml:"secretEnv" doc:"names of variables passed from the runner's environment at run time and never written anywhere, for tokens and passwords; runner cleanup needs them in its environment too"`
+	Dir       string   `yaml:"dir" doc:"working directory; the runner's own when empty"`
+	Undo      []string `yaml:"undo" doc:"program and arguments that reverse this command; it should succeed when there is nothing left to undo"`
 }
 
 // Validate checks that the commands name a program.
@@ -46,14 +51,29 @@ func (e *Exec) Validate() []FieldError {
 	if e.Undo != nil && (len(e.Undo) == 0 || e.Undo[0] == "") {
 		errs = append(errs, FieldError{Field: "undo", Message: "must name a program"})
 	}
+	for _, name := range e.SecretEnv {
+		switch _, inEnv := e.Env[name]; {
+		case !envName.MatchString(name):
+			errs = append(errs, FieldError{Field: "secretEnv", Message: fmt.Sprintf("%q is not a variable name (letters, digits and _, not starting with a digit)", name)})
+		case inEnv:
+			errs = append(errs, FieldError{Field: "secretEnv", Message: fmt.Sprintf("%s is in env too: give it in one place", name)})
+		default:
+			if _, set := os.LookupEnv(name); !set {
+				errs = append(errs, FieldError{Field: "secretEnv", Message: fmt.Sprintf("%s is not set in the runner's environment", name)})
+			}
+		}
+	}
 	return errs
 }
 
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
 // undoCommand is what the journal keeps for an exec step with undo.
 type undoCommand struct {
-	Command []string          `json:"command"`
-	Env     map[string]string `json:"env,omitempty"`
-	Dir     string            `json:"dir,omitempty"`
+	Command   []string          `json:"command"`
+	Env       map[string]string `json:"env,omitempty"`
+	SecretEnv []string          `json:"secret_env,omitempty"` // names only
+	Dir       string            `json:"dir,omitempty"`
 }
 
 // Creates declares the undo command, if any.
@@ -67,7 +87,7 @@ func (e *Exec) Creates(env *Env) ([]Resource, error) {
 	if err != nil {
 		return nil, err
 	}
-	undo, err := json.Marshal(undoCommand{Command: e.Undo, Env: e.Env, Dir: dir})
+	undo, err := json.Marshal(undoCommand{Command: e.Undo, Env: e.Env, SecretEnv: e.SecretEnv, Dir: dir})
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +97,7 @@ func (e *Exec) Creates(env *Env) ([]Resource, error) {
 // Run runs the command and waits for it. When ctx ends, the command's whole
 // process group is killed.
 func (e *Exec) Run(ctx context.Context, env *Env) error {
-	return runCommand(ctx, env, e.Command, e.Env, e.Dir, "")
+	return runCommand(ctx, env, e.Command, e.Env, e.SecretEnv, e.Dir, "")
 }
 
 func undoExec(ctx context.Context, u *UndoEnv, r Resource) error {
@@ -89,13 +109,18 @@ func undoExec(ctx context.Context, u *UndoEnv, r Resource) error {
 		return fmt.Errorf("undo command of %s is empty", r.ID())
 	}
 	env := &Env{RunDir: u.RunDir, StepDir: u.StepDir, Log: u.Log, Attempt: 1, Output: io.Discard, Status: func(string) {}}
-	return runCommand(ctx, env, c.Command, c.Env, c.Dir, "undo-")
+	return runCommand(ctx, env, c.Command, c.Env, c.SecretEnv, c.Dir, "undo-")
 }
 
 // runCommand runs argv with its output appended to files in env.StepDir,
 // named with prefix. Each attempt starts with a header line.
-func runCommand(ctx context.Context, env *Env, argv []string, extraEnv map[string]string, dir, prefix string) error {
-	if err := os.MkdirAll(env.StepDir, 0o755); err != nil {
+func runCommand(ctx context.Context, env *Env, argv []string, extraEnv map[string]string, secretEnv []string, dir, prefix string) error {
+	for _, name := range secretEnv {
+		if _, set := os.LookupEnv(name); !set {
+			return fmt.Errorf("secretEnv %s is not set in the runner's environment", name)
+		}
+	}
+	if err := os.MkdirAll(env.StepDir, 0o700); err != nil {
 		return err
 	}
 	stdout, err := openLog(filepath.Join(env.StepDir, prefix+"stdout"), env.Attempt)
@@ -150,7 +175,7 @@ func runCommand(ctx context.Context, env *Env, argv []string, extraEnv map[strin
 }
 
 func openLog(path string, attempt int) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/perfrunner/runner/internal/redact"
 	"github.com/perfrunner/runner/loadgen"
 	"github.com/perfrunner/runner/measure"
 	"github.com/perfrunner/runner/pace"
@@ -143,7 +144,7 @@ func (l *Load) Run(ctx context.Context, env *Env) error {
 		env.Status(fmt.Sprintf("pace step %d/%d at %g rps: sent %d/s, delivered %d/s, p99 publish %.2f ms, e2e %.2f ms",
 			st.Step+1, len(steps), st.TargetRPS, st.Last.Counts.Sent, st.Last.Counts.Delivered, st.Last.PublishP99MS, st.Last.E2EP99MS))
 	}
-	env.Log.Info("load starting", "phase", l.phase, "url", url, "pace", pace.Pace{Steps: steps}.Duration().String())
+	env.Log.Info("load starting", "phase", l.phase, "url", redact.String(url), "pace", pace.Pace{Steps: steps}.Duration().String())
 	res, runErr := m.Run(ctx, load)
 	printSteps(env, m, res.Steps)
 	for _, e := range res.TopErrors() {
