@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/perfrunner/runner/results"
 	"github.com/perfrunner/runner/scenario"
 	"github.com/perfrunner/runner/steps"
 	"github.com/perfrunner/runner/target"
@@ -200,11 +201,30 @@ func Cleanup(ctx context.Context, dir string, obs Observer, open target.Opener) 
 	rec.Undone = append(rec.Undone, done...)
 	if rec.Status == "running" {
 		rec.Status = "killed"
+		if err := recoverFigures(dir, obs); err != nil {
+			undoErr = multierror.Append(undoErr, err)
+		}
 	}
 	if err := writeJSON(filepath.Join(dir, RunFile), rec); err != nil {
 		undoErr = multierror.Append(undoErr, err)
 	}
 	return done, undoErr
+}
+
+// recoverFigures rebuilds the figures of a killed run that had begun to
+// measure (see results.Recover).
+func recoverFigures(dir string, obs Observer) error {
+	if _, err := os.Stat(filepath.Join(dir, results.SummaryFile)); err != nil {
+		return nil // it never reached a load
+	}
+	rec, err := results.Recover(dir)
+	if err != nil {
+		return fmt.Errorf("recover the figures: %w", err)
+	}
+	if rec.Seconds > 0 {
+		obs.Message(fmt.Sprintf("figures rebuilt from %d seconds written before the kill (through second %d): %s", rec.Seconds, rec.LastSecond, results.SummaryFile))
+	}
+	return nil
 }
 
 // recorded is where the run record says the run was; a Location with no

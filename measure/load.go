@@ -98,6 +98,11 @@ func (m *Measurement) Run(ctx context.Context, l Load) (Result, error) {
 		firstSeq[k+1] = firstSeq[k] + s.Events()
 	}
 
+	// The load's pace steps on disk before its first event, so that
+	// runner cleanup can rebuild a killed run's figures from its seconds.
+	if err := m.rec.WriteSummary(); err != nil {
+		return res, err
+	}
 	stopStatus := m.status(l, cfg, start)
 	var runErr error
 	res.Result, runErr = gen.Run(ctx, start, output{rec: m.rec, stream: stream})

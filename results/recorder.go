@@ -1,12 +1,19 @@
 package results
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-multierror"
+	"github.com/perfrunner/runner/internal/atomicfile"
 )
 
 // Recorder is a run's Aggregator with the consumer of its closed seconds:
@@ -21,14 +28,22 @@ type Recorder struct {
 
 	ioMu     sync.Mutex // serializes closing and writing seconds
 	timeline *Timeline
+	ended    int64 // the newest second in the last checkpoint, +1; guarded by ioMu
 	flushErr error // the first error of the flusher, returned by Close; guarded by ioMu
 	stop     chan struct{}
 	stopped  chan struct{}
 	closed   bool // guarded by ioMu
 }
 
-// flushEvery is how often the flusher closes seconds.
-const flushEvery = time.Second
+// flushEvery is how often the flusher closes seconds and checks whether a
+// second has ended since the last checkpoint.
+const flushEvery = 250 * time.Millisecond
+
+// OpenSecondsFile holds, while a run measures, the seconds that have ended
+// but are still open for late deliveries (see NewRecorder's horizon), as
+// they stood at most flushEvery after the last one ended: what a killed
+// run would otherwise lose. Recover merges it; Close removes it.
+const OpenSecondsFile = "open-seconds.jsonl"
 
 // NewRecorder creates a recorder writing into dir. Seconds are closed (their
 // row written) once they are older than horizon, so deliveries that arrive
@@ -39,7 +54,7 @@ func NewRecorder(dir string, meta Meta, horizon time.Duration) (*Recorder, error
 	if err != nil {
 		return nil, err
 	}
-	r := &Recorder{Aggregator: NewAggregator(meta), dir: dir, horizon: horizon, timeline: tl, stop: make(chan struct{}), stopped: make(chan struct{})}
+	r := &Recorder{Aggregator: NewAggregator(meta), dir: dir, horizon: horizon, timeline: tl, ended: math.MinInt64, stop: make(chan struct{}), stopped: make(chan struct{})}
 	go r.flushPeriodically()
 	return r, nil
 }
@@ -64,14 +79,34 @@ func (r *Recorder) flushPeriodically() {
 	}
 }
 
-// Flush closes every second older than now − horizon and writes it.
+// Flush closes every second older than now − horizon and writes it, then,
+// when a second has ended since the last checkpoint, writes the seconds
+// still open that have ended to OpenSecondsFile.
 func (r *Recorder) Flush(now time.Time) error {
 	r.ioMu.Lock()
 	defer r.ioMu.Unlock()
 	if r.closed {
 		return nil
 	}
-	return r.write(r.CloseBefore(now.Add(-r.horizon)))
+	if err := r.write(r.CloseBefore(now.Add(-r.horizon))); err != nil {
+		return err
+	}
+	ended := r.Ended(now, r.ended)
+	if len(ended) == 0 {
+		return nil
+	}
+	r.ended = ended[len(ended)-1].Second + 1
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	for _, c := range ended {
+		if err := enc.Encode(digestLine(c)); err != nil {
+			return err
+		}
+	}
+	if err := atomicfile.Write(filepath.Join(r.dir, OpenSecondsFile), b.Bytes()); err != nil {
+		return fmt.Errorf("write open seconds: %w", err)
+	}
+	return nil
 }
 
 // write writes closed seconds and recycles them. Callers hold r.ioMu.
@@ -118,6 +153,10 @@ func (r *Recorder) Close() error {
 		errs = multierror.Append(errs, err)
 	}
 	if err := r.timeline.Close(); err != nil {
+		errs = multierror.Append(errs, err)
+	}
+	// Every second is in the timeline now.
+	if err := os.Remove(filepath.Join(r.dir, OpenSecondsFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		errs = multierror.Append(errs, err)
 	}
 	return errs.ErrorOrNil()

@@ -66,6 +66,15 @@ type Summary struct {
 	AfterDrain     int64         `json:"delivered_after_drain"` // receipts after their load\'s drain; counted as lost
 	Thresholds     []string      `json:"thresholds,omitempty"`  // as written in the scenario
 	Breaches       []Breach      `json:"threshold_breaches,omitempty"`
+	Recovered      *Recovery     `json:"recovered,omitempty"` // rebuilt by runner cleanup after the run was killed
+}
+
+// Recovery says how the figures of a killed run were rebuilt from what it
+// had written.
+type Recovery struct {
+	Seconds    int    `json:"seconds"`     // the seconds the figures come from
+	LastSecond int64  `json:"last_second"` // the newest of them, on the timeline's axis
+	Note       string `json:"note"`
 }
 
 // WarmupPart holds the warmup's figures, kept apart from the measured ones.

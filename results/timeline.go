@@ -76,12 +76,7 @@ func (r *Aggregator) closeSeconds(limit int64) []Second {
 	var batch []Second
 	for s, w := range r.open {
 		if s < limit {
-			start := r.origin.Add(time.Duration(s) * time.Second)
-			c := Second{Second: s, Start: start, b: w, Phase: "-", Step: -1}
-			if i := r.spanAt(start); i >= 0 {
-				c.Phase, c.Step, c.TargetRPS = r.spans[i].Phase, r.spans[i].Index, r.spans[i].TargetRPS
-			}
-			batch = append(batch, c)
+			batch = append(batch, r.second(s, w))
 			delete(r.open, s)
 		}
 	}
@@ -90,6 +85,46 @@ func (r *Aggregator) closeSeconds(limit int64) []Second {
 	}
 	sort.Slice(batch, func(i, j int) bool { return batch[i].Second < batch[j].Second })
 	return batch
+}
+
+// second is open second s with its bucket w. Callers hold r.mu.
+func (r *Aggregator) second(s int64, w *bucket) Second {
+	start := r.origin.Add(time.Duration(s) * time.Second)
+	c := Second{Second: s, Start: start, b: w, Phase: "-", Step: -1}
+	if i := r.spanAt(start); i >= 0 {
+		c.Phase, c.Step, c.TargetRPS = r.spans[i].Phase, r.spans[i].Index, r.spans[i].TargetRPS
+	}
+	return c
+}
+
+// Ended returns, in order, copies of the open seconds that ended before t,
+// as they stand: what a run killed at t would lose of them if only closed
+// seconds were written. The aggregator keeps them open. It returns nothing
+// unless second since or a later one has ended.
+func (r *Aggregator) Ended(t time.Time, since int64) []Second {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.spans) == 0 {
+		return nil
+	}
+	limit := int64(math.Floor(float64(t.Sub(r.origin))/1e9)) - 1 // second s ends at s+1
+	if limit < since {
+		return nil
+	}
+	r.applyPending()
+	var out []Second
+	for s, w := range r.open {
+		if s <= limit {
+			b := newBucket()
+			b.Counts = w.Counts
+			for m := range b.digests {
+				b.digests[m].Merge(w.digests[m])
+			}
+			out = append(out, r.second(s, b))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Second < out[j].Second })
+	return out
 }
 
 // Recycle takes back seconds CloseBefore handed out, for reuse.
@@ -116,71 +151,114 @@ func (r *Aggregator) spanAt(t time.Time) int {
 
 // Timeline writes closed seconds into a run directory: a row of
 // timeline.tsv, a line of the per-second digests, and the second's raw
-// latency samples. It is not safe for concurrent use.
+// latency samples. Each Write is complete on disk when it returns: rows
+// and samples are whole lines, and the digests of one Write are a gzip
+// member of their own, so that a run killed at any moment leaves files
+// readable up to the last Write. It is not safe for concurrent use.
 type Timeline struct {
 	rows    *os.File
 	gzFile  *os.File
-	gz      *gzip.Writer
-	enc     *json.Encoder
+	gz      *gzip.Writer // reset onto gzFile for every member
 	samples *os.File
 	cum     map[string]*[2]*Digest // running publish and e2e digests per phase, through the last second written
 }
 
 // CreateTimeline creates the per-second files in dir.
 func CreateTimeline(dir string) (*Timeline, error) {
+	return openTimeline(dir, os.O_TRUNC, nil)
+}
+
+// openTimeline opens the per-second files in dir, truncated (flag
+// os.O_TRUNC, headers written) or to append to (os.O_APPEND) after the
+// seconds before, whose digests start the running ones.
+func openTimeline(dir string, flag int, before []secondDigests) (*Timeline, error) {
 	tl := &Timeline{cum: map[string]*[2]*Digest{}}
+	for _, line := range before {
+		if cum := tl.cumulative(line.Phase); cum != nil {
+			cum[0].Merge(line.Digests[metricNames[Publish]])
+			cum[1].Merge(line.Digests[metricNames[E2E]])
+		}
+	}
+	var files []*os.File
+	open := func(name, header string) (*os.File, error) {
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_WRONLY|flag, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+		if header != "" && flag == os.O_TRUNC {
+			if _, err := f.WriteString(header); err != nil {
+				return nil, err
+			}
+		}
+		return f, nil
+	}
 	var err error
-	if tl.rows, err = os.OpenFile(filepath.Join(dir, TimelineFile), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600); err != nil {
+	if tl.rows, err = open(TimelineFile, timelineHeader); err == nil {
+		if tl.gzFile, err = open(SecondsFile, ""); err == nil {
+			tl.samples, err = open(SamplesFile, "at_s\tmetric\tlatency_ms\n")
+		}
+	}
+	if err != nil {
+		for _, f := range files {
+			f.Close()
+		}
 		return nil, fmt.Errorf("create timeline: %w", err)
 	}
-	if _, err := tl.rows.WriteString(timelineHeader); err != nil {
-		tl.rows.Close()
-		return nil, fmt.Errorf("write timeline: %w", err)
-	}
-	if tl.gzFile, err = os.OpenFile(filepath.Join(dir, SecondsFile), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600); err != nil {
-		tl.rows.Close()
-		return nil, fmt.Errorf("create per-second digests: %w", err)
-	}
 	tl.gz = gzip.NewWriter(tl.gzFile)
-	tl.enc = json.NewEncoder(tl.gz)
-	if tl.samples, err = os.OpenFile(filepath.Join(dir, SamplesFile), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600); err != nil {
-		tl.rows.Close()
-		tl.gzFile.Close()
-		return nil, fmt.Errorf("create samples: %w", err)
-	}
-	if _, err := tl.samples.WriteString("at_s\tmetric\tlatency_ms\n"); err != nil {
-		return nil, fmt.Errorf("write samples: %w", err)
-	}
 	return tl, nil
 }
 
-// Write writes seconds, in order, and flushes the compressed digests.
+// Write writes seconds, in order, the digests as one gzip member.
 func (tl *Timeline) Write(seconds []Second) error {
+	if len(seconds) == 0 {
+		return nil
+	}
 	var errs *multierror.Error
+	tl.gz.Reset(tl.gzFile)
+	enc := json.NewEncoder(tl.gz)
 	for _, c := range seconds {
-		if err := tl.writeSecond(c); err != nil {
+		if err := tl.writeSecond(c, enc); err != nil {
 			errs = multierror.Append(errs, err)
 		}
 	}
-	if len(seconds) > 0 {
-		if err := tl.gz.Flush(); err != nil {
-			errs = multierror.Append(errs, err)
-		}
+	if err := tl.gz.Close(); err != nil {
+		errs = multierror.Append(errs, fmt.Errorf("write per-second digests: %w", err))
 	}
 	return errs.ErrorOrNil()
 }
 
 // secondDigests is one line of the per-second digests file.
 type secondDigests struct {
-	Second  int64              `json:"second"`
-	UnixS   int64              `json:"unix_s"`
-	Phase   string             `json:"phase"`
-	Step    int                `json:"step"`
-	Counts  Counts             `json:"counts"`
-	Digests map[string]*Digest `json:"digests"`
+	Second    int64              `json:"second"`
+	UnixS     int64              `json:"unix_s"`
+	Phase     string             `json:"phase"`
+	Step      int                `json:"step"`
+	TargetRPS float64            `json:"target_rps,omitempty"`
+	Counts    Counts             `json:"counts"`
+	Digests   map[string]*Digest `json:"digests"`
 }
 
-func (tl *Timeline) writeSecond(c Second) error {
+// digestLine is c as a line of the per-second digests.
+func digestLine(c Second) secondDigests {
+	line := secondDigests{Second: c.Second, UnixS: c.Start.Unix(), Phase: c.Phase, Step: c.Step, TargetRPS: c.TargetRPS, Counts: c.b.Counts, Digests: map[string]*Digest{}}
+	for m, d := range c.b.digests {
+		line.Digests[metricNames[m]] = d
+	}
+	return line
+}
+
+// second is a line of the per-second digests as a Second again.
+func (line secondDigests) second() Second {
+	b := newBucket()
+	b.Counts = line.Counts
+	for m, name := range metricNames {
+		b.digests[m].Merge(line.Digests[name])
+	}
+	return Second{Second: line.Second, Start: time.Unix(line.UnixS, 0), Phase: line.Phase, Step: line.Step, TargetRPS: line.TargetRPS, b: b}
+}
+
+func (tl *Timeline) writeSecond(c Second, enc *json.Encoder) error {
 	s, w, phase := c.Second, c.b, c.Phase
 	cum := tl.cumulative(phase)
 	if cum != nil {
@@ -200,11 +278,7 @@ func (tl *Timeline) writeSecond(c Second) error {
 	if _, err := tl.rows.WriteString(strings.Join(row, "\t") + "\n"); err != nil {
 		return fmt.Errorf("write timeline: %w", err)
 	}
-	line := secondDigests{Second: s, UnixS: c.Start.Unix(), Phase: phase, Step: c.Step, Counts: w.Counts, Digests: map[string]*Digest{}}
-	for m, d := range w.digests {
-		line.Digests[metricNames[m]] = d
-	}
-	if err := tl.enc.Encode(line); err != nil {
+	if err := enc.Encode(digestLine(c)); err != nil {
 		return fmt.Errorf("write per-second digests: %w", err)
 	}
 	if w.samples == nil {
@@ -247,7 +321,7 @@ func cumQuantile(c *[2]*Digest, i int) float64 {
 // Close closes the files.
 func (tl *Timeline) Close() error {
 	var errs *multierror.Error
-	for _, err := range []error{tl.gz.Close(), tl.gzFile.Close(), tl.rows.Close(), tl.samples.Close()} {
+	for _, err := range []error{tl.gzFile.Close(), tl.rows.Close(), tl.samples.Close()} {
 		if err != nil {
 			errs = multierror.Append(errs, err)
 		}

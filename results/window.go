@@ -66,25 +66,11 @@ func Windowed(dir, out string, w Window) (Summary, error) {
 	total := newBucket()
 	keptSeconds := map[int64]bool{}
 
-	f, err := os.Open(filepath.Join(dir, SecondsFile))
+	lines, err := readSeconds(dir)
 	if err != nil {
-		return Summary{}, fmt.Errorf("read per-second digests: %w", err)
+		return Summary{}, err
 	}
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	if err != nil {
-		return Summary{}, fmt.Errorf("read per-second digests: %w", err)
-	}
-	dec := json.NewDecoder(gz)
-	for {
-		var line secondDigests
-		err := dec.Decode(&line)
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			break // a run cut short leaves a torn last line
-		}
-		if err != nil {
-			return Summary{}, fmt.Errorf("read per-second digests: %w", err)
-		}
+	for _, line := range lines {
 		i := paceAt(orig.Paces, float64(line.Second))
 		if line.Phase != "measure" || i < 0 || !w.holds(float64(line.Second)-measureStart) {
 			continue
@@ -92,10 +78,7 @@ func Windowed(dir, out string, w Window) (Summary, error) {
 		keptSeconds[line.Second] = true
 		kept[i]++
 		for _, target := range []*bucket{steps[i], total} {
-			target.Counts.add(line.Counts)
-			for m, name := range metricNames {
-				target.digests[m].Merge(line.Digests[name])
-			}
+			target.add(line)
 		}
 	}
 	if len(keptSeconds) == 0 {
@@ -147,6 +130,49 @@ func Windowed(dir, out string, w Window) (Summary, error) {
 		return sum, err
 	}
 	return sum, nil
+}
+
+// readSeconds reads the per-second digests of a run directory, in the
+// order they were written. A run killed while it wrote leaves a torn last
+// gzip member: the lines before it are kept.
+func readSeconds(dir string) ([]secondDigests, error) {
+	f, err := os.Open(filepath.Join(dir, SecondsFile))
+	if err != nil {
+		return nil, fmt.Errorf("read per-second digests: %w", err)
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(bufio.NewReader(f))
+	if errors.Is(err, io.EOF) {
+		return nil, nil // no second was closed
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read per-second digests: %w", err)
+	}
+	var lines []secondDigests
+	dec := json.NewDecoder(gz)
+	for {
+		var line secondDigests
+		err := dec.Decode(&line)
+		if errors.Is(err, io.EOF) {
+			return lines, nil
+		}
+		if err != nil {
+			var syntax *json.SyntaxError
+			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, gzip.ErrChecksum) || errors.As(err, &syntax) {
+				return lines, nil // a torn last member
+			}
+			return nil, fmt.Errorf("read per-second digests: %w", err)
+		}
+		lines = append(lines, line)
+	}
+}
+
+// add adds a second's counts and digests to b.
+func (b *bucket) add(line secondDigests) {
+	b.Counts.add(line.Counts)
+	for m, name := range metricNames {
+		b.digests[m].Merge(line.Digests[name])
+	}
 }
 
 // paceAt returns the index of the pace step whose seconds hold second, or -1.
