@@ -136,6 +136,7 @@ func (r *Runner) setUpAndMeasure(ctx context.Context, errs **multierror.Error) (
 // teardown removes the systems that were measured, and returns the
 // thresholds it breached.
 func (r *Runner) writeResults(errs **multierror.Error) []results.Breach {
+	releaseSpace(r.dir)
 	if err := r.shared.FinishMeasurement(); err != nil {
 		*errs = multierror.Append(*errs, fmt.Errorf("write results: %w", err))
 	}
@@ -181,11 +182,15 @@ func (r *Runner) conclude(ctx context.Context, errs *multierror.Error, breaches 
 	interrupted := errors.Is(context.Cause(ctx), ErrInterrupted)
 	end := time.Now().UTC()
 	r.record.End = &end
+	errs = collapseDiskFull(errs, r.dir)
 	switch {
 	case interrupted:
 		r.record.Status = "interrupted"
 	case errs.ErrorOrNil() != nil:
 		r.record.Status = "failed"
+		if diskFull(errs) {
+			r.record.Reason = "disk full"
+		}
 	case len(breaches) > 0:
 		r.record.Status = "thresholds-breached"
 	default:
@@ -291,6 +296,9 @@ func (r *Runner) prepare() error {
 	// every write goes straight to the file.
 	r.log = slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if r.journal, err = OpenJournal(r.dir); err != nil {
+		return err
+	}
+	if err := reserveSpace(r.dir); err != nil {
 		return err
 	}
 	host, _ := os.Hostname()

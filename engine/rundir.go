@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
+	"github.com/hashicorp/go-multierror"
 	"github.com/perfrunner/runner/internal/atomicfile"
 	"github.com/perfrunner/runner/internal/flock"
 	"github.com/perfrunner/runner/pace"
@@ -41,7 +43,8 @@ type RunRecord struct {
 	PID           int            `json:"pid"`
 	Start         time.Time      `json:"start"`
 	End           *time.Time     `json:"end,omitempty"`
-	Status        string         `json:"status"` // running, succeeded, failed, interrupted
+	Status        string         `json:"status"`           // running, succeeded, failed, interrupted, thresholds-breached, killed
+	Reason        string         `json:"reason,omitempty"` // why it failed, when one cause explains it: "disk full"
 	Steps         []StepRecord   `json:"steps"`
 	Undone        []UndoRecord   `json:"undone,omitempty"`
 }
@@ -91,6 +94,63 @@ func ReadRunRecord(dir string) (*RunRecord, error) {
 		return nil, fmt.Errorf("read run record %s: %w", filepath.Join(dir, RunFile), err)
 	}
 	return &rec, nil
+}
+
+// ReserveFile holds space in a run directory while the run measures, so
+// that a disk filled meanwhile still has room for the run's record, its
+// summary and the journal of its teardown.
+const ReserveFile = "disk-reserve"
+
+const reserveBytes = 1 << 20
+
+// reserveSpace writes ReserveFile; a directory that cannot hold it is
+// refused before anything runs.
+func reserveSpace(dir string) error {
+	path := filepath.Join(dir, ReserveFile)
+	err := os.WriteFile(path, make([]byte, reserveBytes), 0o600)
+	if err == nil {
+		f, openErr := os.Open(path)
+		if openErr == nil {
+			err = f.Sync()
+			f.Close()
+		}
+	}
+	if err != nil {
+		_ = os.Remove(path)
+		return fmt.Errorf("reserve %d MiB for the run's record in %s: %w", reserveBytes>>20, dir, err)
+	}
+	return nil
+}
+
+// releaseSpace removes ReserveFile, if it is there.
+func releaseSpace(dir string) { _ = os.Remove(filepath.Join(dir, ReserveFile)) }
+
+// diskFull reports whether err is, or holds, a write that found no space.
+func diskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// collapseDiskFull replaces the errors a full disk caused, one for every
+// file that could not be written, by one that says so.
+func collapseDiskFull(errs *multierror.Error, dir string) *multierror.Error {
+	if errs == nil || !diskFull(errs) {
+		return errs
+	}
+	var out *multierror.Error
+	var first error
+	for _, err := range errs.Errors {
+		if diskFull(err) {
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		out = multierror.Append(out, err)
+	}
+	if first == nil { // held deeper than the list's own errors
+		first = errs
+	}
+	return multierror.Append(out, fmt.Errorf("disk full: the results in %s could not all be written; the first write that failed: %w", dir, first))
 }
 
 // lockRunDir takes an exclusive lock on the run directory, held until the

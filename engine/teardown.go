@@ -164,6 +164,7 @@ func Cleanup(ctx context.Context, dir string, obs Observer, open target.Opener) 
 		return nil, err
 	}
 	defer lock.Close()
+	releaseSpace(dir) // a killed run's: room for the journal and the record
 	journal, err := OpenJournal(dir)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package measure
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/perfrunner/runner/loadgen"
@@ -101,11 +102,14 @@ func (m *Measurement) Run(ctx context.Context, l Load) (Result, error) {
 	// The load's pace steps on disk before its first event, so that
 	// runner cleanup can rebuild a killed run's figures from its seconds.
 	if err := m.rec.WriteSummary(); err != nil {
+		m.rec.StopSteps(res.Steps, start)
 		return res, err
 	}
 	stopStatus := m.status(l, cfg, start)
+	loadCtx, stopWatch := m.watchRecorder(ctx)
 	var runErr error
-	res.Result, runErr = gen.Run(ctx, start, output{rec: m.rec, stream: stream})
+	res.Result, runErr = gen.Run(loadCtx, start, output{rec: m.rec, stream: stream})
+	stopWatch()
 	if !res.Stopped.IsZero() {
 		m.rec.StopSteps(res.Steps, res.Stopped)
 	}
@@ -130,7 +134,9 @@ func (m *Measurement) Run(ctx context.Context, l Load) (Result, error) {
 		})
 	}
 	m.lateReceipts()
-	if err := m.rec.WriteSummary(); err != nil {
+	if err := m.rec.WriteSummary(); err != nil && runErr == nil {
+		// When the load failed, its own error says why; the measurement
+		// writes the summary again when it finishes.
 		return res, err
 	}
 	return res, runErr
@@ -170,6 +176,32 @@ func drain(s *Stream, limit time.Duration) bool {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// watchRecorder returns a context that ends with ctx, or as soon as the
+// recorder cannot write the timeline any more (a full disk): a load that
+// goes on measures what no file will hold.
+func (m *Measurement) watchRecorder(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := m.rec.Err(); err != nil {
+					cancel(fmt.Errorf("the results cannot be written: %w", err))
+					return
+				}
+			}
+		}
+	}()
+	return ctx, func() { close(done); cancel(nil) }
 }
 
 // status reports the load's live state once a second until the returned

@@ -60,13 +60,18 @@ func warmupPaces(sum results.Summary) []results.StepSummary {
 	return sum.Warmup.Paces
 }
 
+// GnuplotLog is where Render keeps what gnuplot printed about the graphs
+// it could not draw.
+const GnuplotLog = "gnuplot.log"
+
 // ErrNoGnuplot means gnuplot is not on PATH: the scripts are kept, nothing
 // is rendered.
 var ErrNoGnuplot = errors.New("gnuplot is not installed: the plot scripts are kept unrendered (render them later with runner plot)")
 
 // Render runs gnuplot on every script in dir, writing format ("png" or
 // "svg") files. Anything gnuplot prints is an error: a warning means a graph
-// that is not what the script meant.
+// that is not what the script meant. The error names each script with
+// gnuplot's first line about it; all it printed goes to GnuplotLog in dir.
 func Render(dir, format string) ([]string, error) {
 	return RenderScripts(dir, format, plotScripts...)
 }
@@ -79,12 +84,18 @@ func RenderScripts(dir, format string, names ...string) ([]string, error) {
 	}
 	var made []string
 	var errs []error
+	var log bytes.Buffer
 	for _, name := range names {
 		cmd := exec.Command(gnuplot, "-e", fmt.Sprintf("fmt='%s'", format), name)
 		cmd.Dir = dir
 		out, err := cmd.CombinedOutput()
-		if err != nil || len(bytes.TrimSpace(out)) > 0 {
-			errs = append(errs, fmt.Errorf("gnuplot %s: %v\n%s", name, err, bytes.TrimSpace(out)))
+		if out = bytes.TrimSpace(out); err != nil || len(out) > 0 {
+			first, _, _ := bytes.Cut(out, []byte("\n"))
+			if len(first) == 0 {
+				first = []byte(err.Error())
+			}
+			errs = append(errs, fmt.Errorf("gnuplot %s: %s", name, first))
+			fmt.Fprintf(&log, "gnuplot %s (%v):\n%s\n\n", name, err, out)
 			continue
 		}
 		graph := strings.TrimSuffix(name, ".gp") + "." + format
@@ -94,6 +105,11 @@ func RenderScripts(dir, format string, names ...string) ([]string, error) {
 			continue
 		}
 		made = append(made, graph)
+	}
+	if log.Len() > 0 {
+		if err := os.WriteFile(filepath.Join(dir, GnuplotLog), log.Bytes(), 0o600); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return made, errors.Join(errs...)
 }

@@ -68,12 +68,13 @@ func (r *Recorder) flushPeriodically() {
 		case <-r.stop:
 			return
 		case now := <-t.C:
+			// After an error, the flusher stops: a full disk would fail
+			// every second the same way. Close tries once more.
 			if err := r.Flush(now); err != nil {
 				r.ioMu.Lock()
-				if r.flushErr == nil {
-					r.flushErr = err
-				}
+				r.flushErr = err
 				r.ioMu.Unlock()
+				return
 			}
 		}
 	}
@@ -114,6 +115,15 @@ func (r *Recorder) write(seconds []Second) error {
 	err := r.timeline.Write(seconds)
 	r.Recycle(seconds)
 	return err
+}
+
+// Err returns the error that stopped the flusher, if any: the timeline is
+// no longer written, and what is measured from then on can only reach the
+// summary.
+func (r *Recorder) Err() error {
+	r.ioMu.Lock()
+	defer r.ioMu.Unlock()
+	return r.flushErr
 }
 
 // WriteSummary writes summary.json and digests.json as they stand.

@@ -209,23 +209,23 @@ func openTimeline(dir string, flag int, before []secondDigests) (*Timeline, erro
 	return tl, nil
 }
 
-// Write writes seconds, in order, the digests as one gzip member.
+// Write writes seconds, in order, the digests as one gzip member. It stops
+// at the first error: the next seconds would meet it too.
 func (tl *Timeline) Write(seconds []Second) error {
 	if len(seconds) == 0 {
 		return nil
 	}
-	var errs *multierror.Error
 	tl.gz.Reset(tl.gzFile)
 	enc := json.NewEncoder(tl.gz)
 	for _, c := range seconds {
 		if err := tl.writeSecond(c, enc); err != nil {
-			errs = multierror.Append(errs, err)
+			return err
 		}
 	}
 	if err := tl.gz.Close(); err != nil {
-		errs = multierror.Append(errs, fmt.Errorf("write per-second digests: %w", err))
+		return fmt.Errorf("write per-second digests: %w", err)
 	}
-	return errs.ErrorOrNil()
+	return nil
 }
 
 // secondDigests is one line of the per-second digests file.

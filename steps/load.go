@@ -189,6 +189,9 @@ func (l *Load) Memory(run []pace.Step) (measure.Memory, bool) {
 
 // printSteps writes one line per pace step of this load.
 func printSteps(env *Env, m *measure.Measurement, spans []int) {
+	if len(spans) == 0 {
+		return
+	}
 	fmt.Fprintf(env.Output, "  %-7s %8s %9s %9s %7s %7s %6s %5s | %9s %9s %9s | %9s %9s %9s | %8s\n",
 		"phase", "target", "sent/s", "deliv/s", "dropped", "failed", "lost", "dup",
 		"pub p50", "pub p99", "pub p9999", "e2e p50", "e2e p99", "e2e p9999", "lag p99")

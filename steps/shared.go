@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/hashicorp/go-multierror"
@@ -218,10 +219,20 @@ func (s *Shared) report(sum results.Summary) error {
 	if err := report.WritePlots(dir, sum); err != nil {
 		return err
 	}
-	// A graph that fails to render loses no measurement: say so and go on.
-	images, err := report.Render(dir, "png")
-	if err != nil {
-		s.say(err.Error())
+	// A graph that fails to render loses no measurement: say so once and
+	// go on.
+	sent := sum.Totals.Intended
+	if sum.Warmup != nil {
+		sent += sum.Warmup.Intended
+	}
+	var images []string
+	if sent == 0 {
+		s.say("no graph drawn: the run sent no event")
+	} else if rendered, err := report.Render(dir, "png"); err != nil {
+		images = rendered
+		s.say(fmt.Sprintf("some graphs not drawn (gnuplot's output in %s): %s", report.GnuplotLog, strings.ReplaceAll(err.Error(), "\n", "; ")))
+	} else {
+		images = rendered
 	}
 	if err := report.WriteReport(dir, sum, images); err != nil {
 		return err
