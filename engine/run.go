@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -516,7 +517,7 @@ func (r *Runner) attempt(ctx context.Context, s *scenario.Step, attempt int) err
 	r.log.Info("step started", "phase", s.Phase.String(), "step", s.Name, "kind", s.Kind, "attempt", attempt, "pos", s.Pos.String())
 	stepCtx, cancel := context.WithTimeout(ctx, r.timeout(s))
 	defer cancel()
-	err := s.Spec.Run(stepCtx, env)
+	err := safely(r.log, s.Label(), func() error { return s.Spec.Run(stepCtx, env) })
 	if errors.Is(err, steps.ErrNotCreated) {
 		for _, res := range resources {
 			if jerr := r.journal.Undone(res); jerr != nil {
@@ -525,6 +526,18 @@ func (r *Runner) attempt(ctx context.Context, s *scenario.Step, attempt int) err
 		}
 	}
 	return err
+}
+
+// safely runs f, turning a panic into an error, so that a bug in a step
+// kind fails its step and the run still tears down. The stack goes to log.
+func safely(log *slog.Logger, what string, f func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("panic", "in", what, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fmt.Errorf("panic: %v (a bug in the runner; the stack is in %s)", p, LogFile)
+		}
+	}()
+	return f()
 }
 
 // StepError is a step's failure, with where the step is written.

@@ -142,7 +142,7 @@ func (u undoer) undo(ctx context.Context, res steps.Resource) error {
 		Target:       u.target,
 		StopReceiver: u.stopReceiver,
 	}
-	return kind.Undo(ctx, env, res)
+	return safely(u.log, "undo "+res.ID(), func() error { return kind.Undo(ctx, env, res) })
 }
 
 // Cleanup finishes the teardown of a run whose process died before it could:
