@@ -15,7 +15,9 @@ import (
 // panicker is a step kind with a bug: it panics.
 type panicker struct{}
 
-func (*panicker) Run(context.Context, *steps.Env) error { panic("index out of range [3] with length 3") }
+func (*panicker) Run(context.Context, *steps.Env) error {
+	panic("index out of range [3] with length 3")
+}
 
 func init() {
 	steps.Register(steps.Kind{Name: "test.panic", New: func() steps.Spec { return new(panicker) }})
