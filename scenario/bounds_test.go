@@ -12,8 +12,8 @@ func TestTemplatesAreBounded(t *testing.T) {
 	renderTimeout = 300 * time.Millisecond
 	t.Cleanup(func() { renderTimeout = old })
 	for name, tt := range map[string]struct{ tmpl, want string }{
-		"output":    {"{{ range .Vars.n }}{{ range $.Vars.n }}xxxxxxxxxx{{ end }}{{ end }}", `s.yaml:4:28: template: the scenario's templates render more than 4 MiB`},
-		"no output": {"{{ range .Vars.n }}{{ range $.Vars.n }}{{ end }}{{ end }}", `s.yaml:4:28: template: the scenario's templates did not finish within 300ms (a range over a large number?)`},
+		"output":    {"{{ range .Vars.n }}{{ range $.Vars.n }}xxxxxxxxxx{{ end }}{{ end }}", `s.yaml:4:28: step "measure[0]" (exec): template: the scenario's templates render more than 4 MiB`},
+		"no output": {"{{ range .Vars.n }}{{ range $.Vars.n }}{{ end }}{{ end }}", `s.yaml:4:28: step "measure[0]" (exec): template: the scenario's templates did not finish within 300ms (a range over a large number?)`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			src := fmt.Sprintf("name: t\nvars: {n: 100000}\nmeasure:\n  - exec: {command: [echo, '%s']}\n", tt.tmpl)
@@ -58,7 +58,7 @@ func TestLargeFileOfStepsIsNotMistakenForAliases(t *testing.T) {
 func TestDiagnosticsListTheFirstFifty(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("name: bad\nmeasure:\n")
-	for range 40 { // two problems each
+	for range 80 {
 		b.WriteString("  - slep: {}\n")
 	}
 	got := decodeErrors(t, b.String(), Options{})

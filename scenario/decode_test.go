@@ -148,7 +148,7 @@ vars: {partitions: 10}
 setup:
   - exec: {command: ["{{ .Vars.partitons }}"]}
 `,
-			want: []string{`s.yaml:4:22: template: <.Vars.partitons>: map has no entry for key "partitons"`},
+			want: []string{`s.yaml:4:22: step "setup[0]" (exec): template: <.Vars.partitons>: map has no entry for key "partitons" (did you mean "partitions"?)`},
 		},
 		{
 			name: "duplicate step names in a phase",
@@ -255,8 +255,7 @@ func TestDecodeReportsEveryError(t *testing.T) {
 		`testdata/bad.yaml:18:5: step "no kind": no kind key`,
 		`testdata/bad.yaml:21:5: step "setup[4]" (sleep): kind sleep does not retry; remove retries`,
 		`testdata/bad.yaml:22:14: step "setup[4]" (sleep): duration "5" has no unit (write 5s or 5m)`,
-		`testdata/bad.yaml:24:22: template: <.Vars.partitons>: map has no entry for key "partitons"`,
-		`testdata/bad.yaml:26:5: step "wait a bit": no kind key`,
+		`testdata/bad.yaml:24:22: step "measure[0]" (exec): template: <.Vars.partitons>: map has no entry for key "partitons" (did you mean "partitions"?)`,
 		`testdata/bad.yaml:27:5: step "wait a bit": unknown key "slep" (did you mean "sleep"?)`,
 	}
 	if len(ds) != len(want) {

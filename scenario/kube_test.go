@@ -11,7 +11,8 @@ func TestKubeStepsDecode(t *testing.T) {
 	tests := []struct {
 		name, src, want string
 	}{
-		{"upgrade takes install's fields", `helm.upgrade: {release: a, chart: kafka, set: ["x=1"], valuesFiles: [v.yaml]}`, ""},
+		{"upgrade takes install's fields", "helm.install: {release: a, chart: kafka}\n  - helm.upgrade: {release: a, chart: kafka, set: [\"brokers=2\"], values: {partitions: 3}}", ""},
+		{"upgrade needs an install", `helm.upgrade: {release: a, chart: kafka}`, `release: no earlier step installs release "a"`},
 		{"upgrade refuses unknown keys", `helm.upgrade: {release: a, chart: kafka, atomicc: true}`, `unknown key "atomicc"`},
 		{"upgrade checks the release name", `helm.upgrade: {release: A_B, chart: kafka}`, "release"},
 		{"wait needs something", `kube.wait: {namespace: x}`, "give a release, objects (for), or both"},

@@ -87,6 +87,9 @@ type Step struct {
 	Timeout time.Duration // 0: the scenario's default, else the global one
 	Retries int
 	Pos     strictyaml.Pos // where the step's mapping starts
+
+	specNode *yaml.Node // the kind's spec, for positions
+	invalid  bool       // its spec has a problem, already reported
 }
 
 // Label names the step for messages: `step "name" (kind)`.
@@ -196,9 +199,10 @@ func Decode(file string, src []byte, opts Options) (*Scenario, error) {
 		if n == nil {
 			continue
 		}
-		templates.render(d, n)
+		templates.renderPhase(d, n, Phase(i))
 		sc.Steps[i] = decodePhase(d, n, Phase(i))
 	}
+	checkSteps(d, sc, kind)
 	if len(list) == 0 {
 		checkMemory(d, sc)
 	}

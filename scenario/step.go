@@ -1,7 +1,9 @@
 package scenario
 
 import (
+	"context"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/perfrunner/runner/internal/strictyaml"
 	"github.com/perfrunner/runner/steps"
+	"github.com/perfrunner/runner/target"
 )
 
 // stepFields are the keys every step may have beside its kind key.
@@ -48,6 +51,27 @@ func decodePhase(d strictyaml.Diags, n *yaml.Node, phase Phase) []*Step {
 	return out
 }
 
+// provisionalLabel names a step before it is decoded, as decodeStep will:
+// its name or phase[index], and its kind when it has exactly one.
+func provisionalLabel(n *yaml.Node, phase Phase, index int) string {
+	name := fmt.Sprintf("%s[%d]", phase, index)
+	if _, nameNode := strictyaml.FieldNode(n, "name"); nameNode != nil && strictyaml.IsScalar(nameNode) && nameNode.Value != "" {
+		name = nameNode.Value
+	}
+	var kinds []string
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if _, ok := steps.Lookup(n.Content[i].Value); ok {
+				kinds = append(kinds, n.Content[i].Value)
+			}
+		}
+	}
+	if len(kinds) == 1 {
+		return fmt.Sprintf("step %q (%s)", name, kinds[0])
+	}
+	return fmt.Sprintf("step %q", name)
+}
+
 func decodeStep(d strictyaml.Diags, n *yaml.Node, phase Phase, index int) *Step {
 	s := &Step{Phase: phase, Index: index, Name: fmt.Sprintf("%s[%d]", phase, index), Pos: strictyaml.PosOf(d.File, n)}
 	if n.Kind != yaml.MappingNode {
@@ -78,12 +102,16 @@ func decodeStep(d strictyaml.Diags, n *yaml.Node, phase Phase, index int) *Step 
 	if len(kindKeys) == 1 {
 		label = fmt.Sprintf("step %q (%s)", s.Name, kindKeys[0].Value)
 	}
+	misspeltKind := false
 	for _, key := range unknown {
 		d.Within(label).At(key, "%s", strictyaml.UnknownKey(key.Value, append(append([]string{}, commonKeys...), steps.Names()...)))
+		misspeltKind = misspeltKind || strictyaml.Suggest(key.Value, steps.Names()) != ""
 	}
 	switch len(kindKeys) {
 	case 0:
-		d.Within(fmt.Sprintf("step %q", s.Name)).At(n, "no kind key; a step needs exactly one of: %s", strings.Join(steps.Names(), ", "))
+		if !misspeltKind { // else the unknown key said which kind it meant
+			d.Within(fmt.Sprintf("step %q", s.Name)).At(n, "no kind key; a step needs exactly one of: %s", strings.Join(steps.Names(), ", "))
+		}
 		return nil
 	case 1:
 	default:
@@ -117,13 +145,15 @@ func decodeStep(d strictyaml.Diags, n *yaml.Node, phase Phase, index int) *Step 
 	}
 
 	s.Spec = kind.New()
-	decodeSpec(sd, kindKeys[0], specNode, s.Spec)
+	s.specNode = decodeSpec(sd, kindKeys[0], specNode, s.Spec)
+	s.invalid = s.specNode == nil
 	return s
 }
 
 // decodeSpec decodes a kind's spec strictly and runs its Validate, placing
-// each problem at the field it names.
-func decodeSpec(d strictyaml.Diags, kindKey, n *yaml.Node, spec steps.Spec) {
+// each problem at the field it names. It returns the spec's node, or nil
+// when the spec has a problem.
+func decodeSpec(d strictyaml.Diags, kindKey, n *yaml.Node, spec steps.Spec) *yaml.Node {
 	n = strictyaml.ResolveAlias(n)
 	if n.Tag == "!!null" {
 		n = &yaml.Node{Kind: yaml.MappingNode, Line: kindKey.Line, Column: kindKey.Column}
@@ -152,18 +182,50 @@ func decodeSpec(d strictyaml.Diags, kindKey, n *yaml.Node, spec steps.Spec) {
 	before := len(*d.List)
 	strictyaml.Decode(d, n, reflect.ValueOf(spec))
 	if len(*d.List) > before {
-		return // Validate would repeat what is already reported
+		return nil // Validate would repeat what is already reported
 	}
 	v, ok := spec.(steps.Validator)
 	if !ok {
-		return
+		return n
 	}
-	for _, fe := range v.Validate() {
+	errs := v.Validate()
+	reportFields(d, n, errs)
+	if len(errs) > 0 {
+		return nil
+	}
+	return n
+}
+
+// reportFields reports each problem at the key of the field it names, or
+// at the spec when it names none.
+func reportFields(d strictyaml.Diags, n *yaml.Node, errs []steps.FieldError) {
+	for _, fe := range errs {
 		at := n
 		if k, _ := strictyaml.FieldNode(n, fe.Field); k != nil {
 			at = k
 		}
 		d.At(at, "%s", fe.Error())
+	}
+}
+
+// checkSteps runs every step's Check in the order the steps run, so that
+// each sees what the steps before it provide (see steps.Check).
+func checkSteps(d strictyaml.Diags, sc *Scenario, kind target.Kind) {
+	dir := ""
+	if sc.File != "" {
+		dir = filepath.Dir(sc.File)
+	}
+	c := steps.NewCheck(context.Background(), dir, kind)
+	for _, phase := range sc.Steps {
+		for _, s := range phase {
+			if s.invalid {
+				c.Unchecked(s.Kind)
+				continue
+			}
+			if ck, ok := s.Spec.(steps.Checker); ok {
+				reportFields(d.Within(s.Label()), s.specNode, ck.Check(c))
+			}
+		}
 	}
 }
 

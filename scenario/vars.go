@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -64,7 +66,7 @@ func (r *renderer) render(d strictyaml.Diags, n *yaml.Node) {
 		}
 		out, err := r.execute(t)
 		if err != nil {
-			d.At(n, "template: %v", templateMessage(err))
+			d.At(n, "template: %v%s", templateMessage(err), r.suggestKey(err))
 			return
 		}
 		// A rendered scalar is typed by what it became: "{{ .Vars.n }}"
@@ -72,6 +74,48 @@ func (r *renderer) render(d strictyaml.Diags, n *yaml.Node) {
 		n.Value = out
 		n.Tag, n.Style = "", 0
 	}
+}
+
+// renderPhase renders a phase's templates, each step's under its label.
+func (r *renderer) renderPhase(d strictyaml.Diags, n *yaml.Node, phase Phase) {
+	n = strictyaml.ResolveAlias(n)
+	if n.Kind != yaml.SequenceNode {
+		r.render(d, n)
+		return
+	}
+	for i, item := range n.Content {
+		r.render(d.Within(provisionalLabel(strictyaml.ResolveAlias(item), phase, i)), item)
+	}
+}
+
+// missingKey matches text/template's error for a missing key, with the
+// field chain it followed.
+var missingKey = regexp.MustCompile(`<\.Vars((?:\.[^.>\s]+)*)>: map has no entry for key "([^"]*)"`)
+
+// suggestKey returns a hint at the variable nearest to the one a missing
+// key error names, or "".
+func (r *renderer) suggestKey(err error) string {
+	m := missingKey.FindStringSubmatch(err.Error())
+	if m == nil {
+		return ""
+	}
+	level := r.data.Vars
+	parts := strings.Split(strings.TrimPrefix(m[1], "."), ".")
+	for _, p := range parts[:len(parts)-1] {
+		next, ok := level[p].(map[string]any)
+		if !ok {
+			return ""
+		}
+		level = next
+	}
+	keys := make([]string, 0, len(level))
+	for k := range level {
+		keys = append(keys, k)
+	}
+	if s := strictyaml.Suggest(m[2], keys); s != "" {
+		return fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return ""
 }
 
 // execute runs t within the bytes and the time left. A template past the
@@ -209,6 +253,10 @@ func applyOverrides(vars map[string]any, opts Options) error {
 				errs = append(errs, &overrideError{pos: strictyaml.PosOf(file, ve.Node), msg: ve.Message})
 				continue
 			}
+			if err := sameTypes(key.Value, vars[key.Value], v); err != nil {
+				errs = append(errs, &overrideError{pos: strictyaml.PosOf(file, val), msg: err.Error()})
+				continue
+			}
 			vars[key.Value] = mergeValue(vars[key.Value], v)
 		}
 	}
@@ -233,6 +281,62 @@ func applyOverrides(vars map[string]any, opts Options) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// sameType refuses a value whose type the declared one rules out: a
+// number where the scenario declares a number (templates hand it to a
+// chart or a step that needs one), true or false where it declares a
+// boolean. A declared string or null takes anything.
+func sameType(name string, declared, v any) error {
+	var want string
+	switch declared.(type) {
+	case int:
+		if _, ok := v.(int); !ok {
+			want = "a whole number"
+		}
+	case float64:
+		switch v.(type) {
+		case int, float64:
+		default:
+			want = "a number"
+		}
+	case bool:
+		if _, ok := v.(bool); !ok {
+			want = "true or false"
+		}
+	}
+	if want == "" {
+		return nil
+	}
+	return fmt.Errorf("%s is %s (the scenario declares %v), not %s", name, want, declared, describeValue(v))
+}
+
+// sameTypes applies sameType to v and, key by key, to the mappings in it.
+func sameTypes(name string, declared, v any) error {
+	dm, ok1 := declared.(map[string]any)
+	vm, ok2 := v.(map[string]any)
+	if !ok1 || !ok2 {
+		return sameType(name, declared, v)
+	}
+	keys := make([]string, 0, len(vm))
+	for k := range vm {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := sameTypes(name+"."+k, dm[k], vm[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// describeValue quotes a value for a message.
+func describeValue(v any) string {
+	if s, ok := v.(string); ok {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprint(v)
 }
 
 func isCollection(v any) bool {
@@ -269,6 +373,9 @@ func setPath(m map[string]any, path []string, v any) error {
 			return fmt.Errorf("variable %q has no key %q%s", strings.Join(path[:i], "."), p, didYouMean(p, m))
 		}
 		if i == len(path)-1 {
+			if err := sameType(strings.Join(path, "."), old, v); err != nil {
+				return err
+			}
 			m[p] = v
 			return nil
 		}

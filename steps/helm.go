@@ -119,19 +119,29 @@ func (h *HelmInstall) load(env *Env) (*helm.Chart, map[string]any, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	values, _, err := h.values(env.Shared.Info.ScenarioDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, values, nil
+}
+
+// values merges the values, files first, then inline values, then set; on
+// error it names the field at fault.
+func (h *HelmInstall) values(dir string) (map[string]any, string, error) {
 	values := map[string]any{}
 	for _, f := range h.ValuesFiles {
-		v, err := readValues(resolvePath(f, env.Shared.Info.ScenarioDir))
+		v, err := readValues(resolvePath(f, dir))
 		if err != nil {
-			return nil, nil, err
+			return nil, "valuesFiles", err
 		}
 		mergeValues(values, v)
 	}
 	mergeValues(values, h.Values)
 	if err := helm.ParseSet(values, h.Set); err != nil {
-		return nil, nil, err
+		return nil, "set", err
 	}
-	return c, values, nil
+	return values, "", nil
 }
 
 // HelmUpgrade upgrades a release a helm.install step made. It has

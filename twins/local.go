@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,7 +20,6 @@ import (
 	"sync"
 
 	"github.com/hashicorp/go-multierror"
-	"gopkg.in/yaml.v3"
 
 	"github.com/perfrunner/runner/charts"
 	"github.com/perfrunner/runner/internal/helm"
@@ -120,7 +118,7 @@ func (l *Local) Install(ctx context.Context, c *helm.Chart, name, namespace stri
 	if err != nil {
 		return err
 	}
-	objects, err := manifestObjects(r.Manifest)
+	objects, err := manifestObjects(r)
 	if err != nil {
 		return fmt.Errorf("chart %s rendered an unreadable manifest: %w", c.Source, err)
 	}
@@ -260,29 +258,18 @@ func (l *Local) kafka(name string) (*kafkaTwin, error) {
 	return nil, fmt.Errorf("more than one Kafka is installed (%s): a kafka/<topic> sink needs exactly one", strings.Join(names, ", "))
 }
 
-// manifestObjects returns "kind/name" of every object in a rendered
-// manifest.
-func manifestObjects(manifest string) (map[string]bool, error) {
-	objects := map[string]bool{}
-	dec := yaml.NewDecoder(strings.NewReader(manifest))
-	for {
-		var obj struct {
-			Kind     string `yaml:"kind"`
-			Metadata struct {
-				Name string `yaml:"name"`
-			} `yaml:"metadata"`
-		}
-		err := dec.Decode(&obj)
-		if errors.Is(err, io.EOF) {
-			return objects, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if obj.Kind != "" {
-			objects[strings.ToLower(obj.Kind)+"/"+obj.Metadata.Name] = true
-		}
+// manifestObjects returns "kind/name" of every object r renders, kind in
+// lower case.
+func manifestObjects(r *helm.Rendered) (map[string]bool, error) {
+	objs, err := r.Objects()
+	if err != nil {
+		return nil, err
 	}
+	out := make(map[string]bool, len(objs))
+	for _, o := range objs {
+		out[strings.ToLower(o.Kind)+"/"+o.Name] = true
+	}
+	return out, nil
 }
 
 // decodeValues reads a chart's merged values into a twin's config.

@@ -6,7 +6,9 @@ package helm
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -14,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
+	"gopkg.in/yaml.v3"
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
@@ -35,6 +38,43 @@ type Chart struct {
 type Rendered struct {
 	Manifest string         // the rendered templates, as `helm template` prints them
 	Values   map[string]any // the chart's defaults merged with the given values
+}
+
+// Object is one object of a rendered manifest, as far as names go.
+type Object struct {
+	Group string // from apiVersion; "" for the core group
+	Kind  string // as written: InMemoryChannel
+	Name  string
+}
+
+// Objects lists the objects of the rendered manifest, in order.
+func (r *Rendered) Objects() ([]Object, error) {
+	var out []Object
+	dec := yaml.NewDecoder(strings.NewReader(r.Manifest))
+	for {
+		var obj struct {
+			APIVersion string `yaml:"apiVersion"`
+			Kind       string `yaml:"kind"`
+			Metadata   struct {
+				Name string `yaml:"name"`
+			} `yaml:"metadata"`
+		}
+		err := dec.Decode(&obj)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("rendered manifest: %w", err)
+		}
+		if obj.Kind == "" {
+			continue
+		}
+		group, _, hasGroup := strings.Cut(obj.APIVersion, "/")
+		if !hasGroup {
+			group = ""
+		}
+		out = append(out, Object{Group: group, Kind: obj.Kind, Name: obj.Metadata.Name})
+	}
 }
 
 // LoadFS loads the chart in directory dir of fsys, with the file://
