@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -269,10 +268,10 @@ measure:
 	}
 }
 
-// A value the chart refuses fails helm.install with Helm's message at the
-// step's position, and nothing stays installed.
+// A value the chart refuses is refused before the run, with Helm's
+// message at the values' position: nothing is installed.
 func TestHelmInstallBadValue(t *testing.T) {
-	_, r, err := runScenario(t, context.Background(), `name: bad
+	_, err := scenario.Decode("s.yaml", []byte(`name: bad
 setup:
   - name: channel
     helm.install:
@@ -283,25 +282,10 @@ setup:
 measure:
   - name: wait
     sleep: {duration: 1ms}
-`)
-	var se *StepError
-	if !errors.As(err, &se) {
-		t.Fatalf("Run error = %v, want a step error", err)
-	}
-	for _, want := range []string{"s.yaml:3:5", `step "channel" (helm.install)`, "/twin/loss", "maximum"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q lacks %q", err, want)
-		}
-	}
-	target, err := r.shared.Target()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rels := target.(*twins.Local).Releases(); len(rels) != 0 {
-		t.Errorf("still installed: %v", rels)
-	}
-	if url, err := r.shared.Sink("channel/perf"); err == nil {
-		t.Errorf("the channel's sink is still named: %s", url)
+`), scenario.Options{})
+	want := `s.yaml:7:7: step "channel" (helm.install): values: chart in-memory-channel does not render with these values: twin.loss: maximum: got 2, want 1`
+	if err == nil || err.Error() != want {
+		t.Errorf("decode error = %v\nwant %s", err, want)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,8 +29,9 @@ type Recorder struct {
 
 	ioMu     sync.Mutex // serializes closing and writing seconds
 	timeline *Timeline
-	ended    int64 // the newest second in the last checkpoint, +1; guarded by ioMu
-	flushErr error // the first error of the flusher, returned by Close; guarded by ioMu
+	ended    int64            // the newest second in the last checkpoint, +1; guarded by ioMu
+	open     map[int64][]byte // the checkpoint's lines, by second; guarded by ioMu
+	flushErr error            // the first error of the flusher, returned by Close; guarded by ioMu
 	stop     chan struct{}
 	stopped  chan struct{}
 	closed   bool // guarded by ioMu
@@ -54,7 +56,7 @@ func NewRecorder(dir string, meta Meta, horizon time.Duration) (*Recorder, error
 	if err != nil {
 		return nil, err
 	}
-	r := &Recorder{Aggregator: NewAggregator(meta), dir: dir, horizon: horizon, timeline: tl, ended: math.MinInt64, stop: make(chan struct{}), stopped: make(chan struct{})}
+	r := &Recorder{Aggregator: NewAggregator(meta), dir: dir, horizon: horizon, timeline: tl, ended: math.MinInt64, open: map[int64][]byte{}, stop: make(chan struct{}), stopped: make(chan struct{})}
 	go r.flushPeriodically()
 	return r, nil
 }
@@ -82,7 +84,10 @@ func (r *Recorder) flushPeriodically() {
 
 // Flush closes every second older than now − horizon and writes it, then,
 // when a second has ended since the last checkpoint, writes the seconds
-// still open that have ended to OpenSecondsFile.
+// still open that have ended to OpenSecondsFile. Each second goes into the
+// checkpoint as it stood just after it ended: copying every open second
+// each time would cost the load's CPU what late deliveries to them are
+// worth.
 func (r *Recorder) Flush(now time.Time) error {
 	r.ioMu.Lock()
 	defer r.ioMu.Unlock()
@@ -97,12 +102,26 @@ func (r *Recorder) Flush(now time.Time) error {
 		return nil
 	}
 	r.ended = ended[len(ended)-1].Second + 1
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
 	for _, c := range ended {
-		if err := enc.Encode(digestLine(c)); err != nil {
+		line, err := json.Marshal(digestLine(c))
+		if err != nil {
 			return err
 		}
+		r.open[c.Second] = append(line, '\n')
+	}
+	closed := r.Closed()
+	seconds := make([]int64, 0, len(r.open))
+	for s := range r.open {
+		if s < closed {
+			delete(r.open, s) // in the timeline now
+			continue
+		}
+		seconds = append(seconds, s)
+	}
+	slices.Sort(seconds)
+	var b bytes.Buffer
+	for _, s := range seconds {
+		b.Write(r.open[s])
 	}
 	if err := atomicfile.Write(filepath.Join(r.dir, OpenSecondsFile), b.Bytes()); err != nil {
 		return fmt.Errorf("write open seconds: %w", err)

@@ -97,10 +97,9 @@ func (r *Aggregator) second(s int64, w *bucket) Second {
 	return c
 }
 
-// Ended returns, in order, copies of the open seconds that ended before t,
-// as they stand: what a run killed at t would lose of them if only closed
-// seconds were written. The aggregator keeps them open. It returns nothing
-// unless second since or a later one has ended.
+// Ended returns, in order, copies of the open seconds from since on that
+// ended before t, as they stand: what a run killed at t would lose of them
+// if only closed seconds were written. The aggregator keeps them open.
 func (r *Aggregator) Ended(t time.Time, since int64) []Second {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -114,7 +113,7 @@ func (r *Aggregator) Ended(t time.Time, since int64) []Second {
 	r.applyPending()
 	var out []Second
 	for s, w := range r.open {
-		if s <= limit {
+		if s >= since && s <= limit {
 			b := newBucket()
 			b.Counts = w.Counts
 			for m := range b.digests {
@@ -125,6 +124,13 @@ func (r *Aggregator) Ended(t time.Time, since int64) []Second {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Second < out[j].Second })
 	return out
+}
+
+// Closed returns the second below which every second is closed.
+func (r *Aggregator) Closed() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
 }
 
 // Recycle takes back seconds CloseBefore handed out, for reuse.
