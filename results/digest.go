@@ -126,15 +126,21 @@ type savedDigest struct {
 
 // MarshalJSON saves the digest's centroids, so that it can be merged with
 // others later.
-func (d *Digest) MarshalJSON() ([]byte, error) {
+func (d *Digest) MarshalJSON() ([]byte, error) { return json.Marshal(d.saved()) }
+
+// saved returns the digest as it is saved: a copy, cheaper than a Merge
+// into a new digest.
+func (d *Digest) saved() savedDigest {
 	s := savedDigest{Count: d.count, Sum: d.sum}
 	if d.count > 0 {
 		s.Min, s.Max = d.min, d.max
-		for _, c := range d.td.Centroids() {
-			s.Centroids = append(s.Centroids, [2]float64{c.Mean, c.Weight})
+		cs := d.td.Centroids()
+		s.Centroids = make([][2]float64, len(cs))
+		for i, c := range cs {
+			s.Centroids[i] = [2]float64{c.Mean, c.Weight}
 		}
 	}
-	return json.Marshal(s)
+	return s
 }
 
 // UnmarshalJSON restores a saved digest.

@@ -103,7 +103,7 @@ func (r *Recorder) Flush(now time.Time) error {
 	}
 	r.ended = ended[len(ended)-1].Second + 1
 	for _, c := range ended {
-		line, err := json.Marshal(digestLine(c))
+		line, err := json.Marshal(c)
 		if err != nil {
 			return err
 		}

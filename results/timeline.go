@@ -97,10 +97,22 @@ func (r *Aggregator) second(s int64, w *bucket) Second {
 	return c
 }
 
-// Ended returns, in order, copies of the open seconds from since on that
-// ended before t, as they stand: what a run killed at t would lose of them
-// if only closed seconds were written. The aggregator keeps them open.
-func (r *Aggregator) Ended(t time.Time, since int64) []Second {
+// savedSecond is a line of the per-second digests taken from a second
+// still open: the same JSON as secondDigests.
+type savedSecond struct {
+	Second    int64                  `json:"second"`
+	UnixS     int64                  `json:"unix_s"`
+	Phase     string                 `json:"phase"`
+	Step      int                    `json:"step"`
+	TargetRPS float64                `json:"target_rps,omitempty"`
+	Counts    Counts                 `json:"counts"`
+	Digests   map[string]savedDigest `json:"digests"`
+}
+
+// Ended returns, in order, the open seconds from since on that ended
+// before t, as they stand: what a run killed at t would lose of them if
+// only closed seconds were written. The aggregator keeps them open.
+func (r *Aggregator) Ended(t time.Time, since int64) []savedSecond {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.spans) == 0 {
@@ -111,15 +123,15 @@ func (r *Aggregator) Ended(t time.Time, since int64) []Second {
 		return nil
 	}
 	r.applyPending()
-	var out []Second
+	var out []savedSecond
 	for s, w := range r.open {
 		if s >= since && s <= limit {
-			b := newBucket()
-			b.Counts = w.Counts
-			for m := range b.digests {
-				b.digests[m].Merge(w.digests[m])
+			c := r.second(s, w)
+			line := savedSecond{Second: s, UnixS: c.Start.Unix(), Phase: c.Phase, Step: c.Step, TargetRPS: c.TargetRPS, Counts: w.Counts, Digests: map[string]savedDigest{}}
+			for m, d := range w.digests {
+				line.Digests[metricNames[m]] = d.saved()
 			}
-			out = append(out, r.second(s, b))
+			out = append(out, line)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Second < out[j].Second })
