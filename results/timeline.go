@@ -100,13 +100,8 @@ func (r *Aggregator) second(s int64, w *bucket) Second {
 // savedSecond is a line of the per-second digests taken from a second
 // still open: the same JSON as secondDigests.
 type savedSecond struct {
-	Second    int64                  `json:"second"`
-	UnixS     int64                  `json:"unix_s"`
-	Phase     string                 `json:"phase"`
-	Step      int                    `json:"step"`
-	TargetRPS float64                `json:"target_rps,omitempty"`
-	Counts    Counts                 `json:"counts"`
-	Digests   map[string]savedDigest `json:"digests"`
+	secondHead
+	Digests map[string]savedDigest `json:"digests"`
 }
 
 // Ended returns, in order, the open seconds from since on that ended
@@ -127,7 +122,7 @@ func (r *Aggregator) Ended(t time.Time, since int64) []savedSecond {
 	for s, w := range r.open {
 		if s >= since && s <= limit {
 			c := r.second(s, w)
-			line := savedSecond{Second: s, UnixS: c.Start.Unix(), Phase: c.Phase, Step: c.Step, TargetRPS: c.TargetRPS, Counts: w.Counts, Digests: map[string]savedDigest{}}
+			line := savedSecond{secondHead: c.head(), Digests: map[string]savedDigest{}}
 			for m, d := range w.digests {
 				line.Digests[metricNames[m]] = d.saved()
 			}
@@ -248,18 +243,27 @@ func (tl *Timeline) Write(seconds []Second) error {
 
 // secondDigests is one line of the per-second digests file.
 type secondDigests struct {
-	Second    int64              `json:"second"`
-	UnixS     int64              `json:"unix_s"`
-	Phase     string             `json:"phase"`
-	Step      int                `json:"step"`
-	TargetRPS float64            `json:"target_rps,omitempty"`
-	Counts    Counts             `json:"counts"`
-	Digests   map[string]*Digest `json:"digests"`
+	secondHead
+	Digests map[string]*Digest `json:"digests"`
+}
+
+// secondHead is what a line of the per-second digests says beside them.
+type secondHead struct {
+	Second    int64   `json:"second"`
+	UnixS     int64   `json:"unix_s"`
+	Phase     string  `json:"phase"`
+	Step      int     `json:"step"`
+	TargetRPS float64 `json:"target_rps,omitempty"`
+	Counts    Counts  `json:"counts"`
+}
+
+func (c Second) head() secondHead {
+	return secondHead{Second: c.Second, UnixS: c.Start.Unix(), Phase: c.Phase, Step: c.Step, TargetRPS: c.TargetRPS, Counts: c.b.Counts}
 }
 
 // digestLine is c as a line of the per-second digests.
 func digestLine(c Second) secondDigests {
-	line := secondDigests{Second: c.Second, UnixS: c.Start.Unix(), Phase: c.Phase, Step: c.Step, TargetRPS: c.TargetRPS, Counts: c.b.Counts, Digests: map[string]*Digest{}}
+	line := secondDigests{secondHead: c.head(), Digests: map[string]*Digest{}}
 	for m, d := range c.b.digests {
 		line.Digests[metricNames[m]] = d
 	}
