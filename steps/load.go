@@ -192,9 +192,14 @@ func printSteps(env *Env, m *measure.Measurement, spans []int) {
 	if len(spans) == 0 {
 		return
 	}
-	fmt.Fprintf(env.Output, "  %-7s %8s %9s %9s %7s %7s %6s %5s | %9s %9s %9s | %9s %9s %9s | %8s\n",
-		"phase", "target", "sent/s", "deliv/s", "dropped", "failed", "lost", "dup",
+	const header = "  %-7s %8s %9s %9s %7s %7s %6s %5s | %9s %9s %9s | %9s %9s %9s | %8s\n"
+	fmt.Fprintf(env.Output, header,
+		"phase", "target", "sent", "deliv", "dropped", "failed", "lost", "dup",
 		"pub p50", "pub p99", "pub p9999", "e2e p50", "e2e p99", "e2e p9999", "lag p99")
+	// Every figure with its unit, on a line of its own so that the columns
+	// stay narrow.
+	fmt.Fprintf(env.Output, header, "", "events/s", "events/s", "events/s", "events", "events", "events", "ev",
+		"ms", "ms", "ms", "ms", "ms", "ms", "ms")
 	for _, idx := range spans {
 		s := m.Step(idx)
 		flag := ""
