@@ -27,16 +27,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte("- a\n- b\n"))
 	f.Add([]byte("{{"))
 	f.Fuzz(func(t *testing.T, src []byte) {
-		_, err := Decode("f.yaml", src, Options{})
-		var ds strictyaml.Diagnostics
-		if err != nil && !errors.As(err, &ds) {
-			t.Fatalf("error is %T, not Diagnostics: %v", err, err)
-		}
-		for _, d := range ds {
-			if d.Pos.File == "" {
-				t.Errorf("diagnostic without a position: %v", d)
-			}
-		}
+		checkPositions(t, "f.yaml", src, Options{})
 	})
 }
 
@@ -62,7 +53,7 @@ func FuzzValues(f *testing.F) {
 		if err := os.WriteFile(file, src, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		checkPositions(t, Options{ValuesFiles: []string{file}})
+		checkPositions(t, "o.yaml", []byte(overridden), Options{ValuesFiles: []string{file}})
 	})
 }
 
@@ -73,13 +64,15 @@ func FuzzSet(f *testing.F) {
 		f.Add(kv)
 	}
 	f.Fuzz(func(t *testing.T, kv string) {
-		checkPositions(t, Options{Set: []string{kv}})
+		checkPositions(t, "o.yaml", []byte(overridden), Options{Set: []string{kv}})
 	})
 }
 
-func checkPositions(t *testing.T, opts Options) {
+// checkPositions decodes src and fails on an error that is not
+// Diagnostics or a diagnostic without a position.
+func checkPositions(t *testing.T, file string, src []byte, opts Options) {
 	t.Helper()
-	_, err := Decode("o.yaml", []byte(overridden), opts)
+	_, err := Decode(file, src, opts)
 	var ds strictyaml.Diagnostics
 	if err != nil && !errors.As(err, &ds) {
 		t.Fatalf("error is %T, not Diagnostics: %v", err, err)
