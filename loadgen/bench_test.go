@@ -16,7 +16,7 @@ func BenchmarkPacerLateness(b *testing.B) {
 	b.Run("clock_nanosleep", func(b *testing.B) {
 		d := results.NewDigest()
 		for b.Loop() {
-			_ = Pace(context.Background(), steps, time.Now().Add(10*time.Millisecond), func(t Tick) {
+			_ = Pace(context.Background(), steps, time.Now().Add(10*time.Millisecond), 0, func(t Tick) {
 				d.Add(float64(time.Now().UnixNano()-t.Intended) / 1e3)
 			})
 		}

@@ -30,6 +30,9 @@ type Config struct {
 	Connections    int           // the most connections per sender; 0: min(InFlight/Senders, 1024)
 	ProbeTimeout   time.Duration // how long a probe event may take to make the round trip
 	GCBetweenSteps bool          // Go GC off during pace steps, a collection at each boundary
+	// Tick is how often the pacer wakes at most (see Pace); 0:
+	// DefaultTick, negative: at every event.
+	Tick time.Duration
 }
 
 // WithDefaults returns c with its zero fields filled in.
@@ -42,6 +45,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Senders == 0 {
 		c.Senders = 1
+	}
+	if c.Tick == 0 {
+		c.Tick = DefaultTick
 	}
 	if c.ProbeTimeout == 0 {
 		c.ProbeTimeout = 30 * time.Second
@@ -168,7 +174,7 @@ func (l *Load) Run(ctx context.Context, start time.Time, out Output) (Result, er
 	if cfg.GCBetweenSteps {
 		restoreGC = gcBetweenSteps(ctx, start, cfg.Pace)
 	}
-	paceErr := Pace(ctx, cfg.Pace, start, func(t Tick) {
+	paceErr := Pace(ctx, cfg.Pace, start, max(cfg.Tick, 0), func(t Tick) {
 		out.Add(Record{Op: OpIntended, Seq: t.Seq, Intended: t.Intended})
 		if !p.submit(t) {
 			out.Add(Record{Op: OpDropped, Seq: t.Seq, Intended: t.Intended})
@@ -234,6 +240,36 @@ func (l *Load) Probe(parent context.Context, arrived <-chan string) error {
 			}
 		}
 	}
+}
+
+// warmWindow is how much of a load's peak rate its connections are opened
+// for before the first event: the events a tick brings at once and those
+// of the next 2 ms.
+const warmWindow = 2 * time.Millisecond
+
+// Warm opens, before the first event is due, the connections the load's
+// first events will need: it sends that many probe events at once through
+// each sender and waits for their answers (not for their arrival). A load
+// whose connections are dialed by its first events starts with a burst of
+// dials and queued sends that can take a second to clear. Errors are left
+// to the load itself.
+func (l *Load) Warm(ctx context.Context) {
+	peak := 0.0
+	for _, s := range l.cfg.Pace {
+		peak = math.Max(peak, s.RPS)
+	}
+	n := min(l.cfg.Connections, max(2, int(math.Ceil(peak*(max(l.cfg.Tick, 0)+warmWindow).Seconds()))))
+	var wg sync.WaitGroup
+	for k, s := range l.senders {
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, _ = s.Send(ctx, ProbePrefix+l.cfg.Name+"-warm-"+strconv.Itoa(k)+"-"+strconv.Itoa(i), time.Now().UnixNano())
+			}()
+		}
+	}
+	wg.Wait()
 }
 
 // protectMemory sets the memory budget (see MemoryBudget) as the Go

@@ -89,6 +89,7 @@ func (m *Measurement) Run(ctx context.Context, l Load) (Result, error) {
 		}
 	}
 
+	gen.Warm(ctx)
 	start := m.rec.AlignStart(time.Now().Add(l.StartDelay))
 	var res Result
 	firstSeq := make([]int64, len(cfg.Pace)+1)

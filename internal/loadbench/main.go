@@ -29,13 +29,24 @@ import (
 	"github.com/perfrunner/runner/results"
 )
 
+var tick *time.Duration
+
 func main() {
 	serve := flag.Bool("serve", false, "run as the receiver process (internal)")
 	trial := flag.Duration("trial", 10*time.Second, "length of each trial")
 	long := flag.Duration("long", 3*time.Minute, "length of the memory run (RSS after 1 minute and at the end)")
 	longRPS := flag.Float64("long-rps", 10000, "rate of the memory run")
 	profileRPS := flag.Float64("profile-rps", 0, "only run the runner at this rate for one trial, writing CPU, mutex and block profiles (cpu.pprof, mutex.pprof, block.pprof)")
+	tick = flag.Duration("tick", 0, "the runner's pacer tick (0: the default)")
+	at := flag.String("at", "", "only run one trial of the runner and one of vegeta at each of these rates (comma-separated)")
 	flag.Parse()
+	if *at != "" {
+		if err := trials(*at, *trial); err != nil {
+			fmt.Fprintln(os.Stderr, "loadbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *profileRPS > 0 {
 		if err := profile(*profileRPS, *trial); err != nil {
 			fmt.Fprintln(os.Stderr, "loadbench:", err)
@@ -174,7 +185,7 @@ func ours(rps float64, d time.Duration) (outcome, error) {
 	}
 	steps := []pace.Step{{RPS: rps, Duration: d}}
 	cpu0, rcpu0 := selfCPU(), recv.cpu()
-	_, err = m.Run(context.Background(), measure.Load{Config: loadgen.Config{Name: "bench", Pace: steps, URL: recv.url}, Phase: "measure", SendOnly: true})
+	_, err = m.Run(context.Background(), measure.Load{Config: loadgen.Config{Name: "bench", Pace: steps, URL: recv.url, Tick: *tick}, Phase: "measure", SendOnly: true})
 	cpu, rcpu := selfCPU()-cpu0, recv.cpu()-rcpu0
 	if err != nil {
 		return outcome{}, err
@@ -273,6 +284,26 @@ func report(name string, o outcome) {
 	}
 	fmt.Printf("  %-7s %7.0f/s  sent %8.1f/s  dropped %5d  failed %5d  p99 %8.3f ms  (from actual send %8.3f ms)  send-lag p99 %7.3f ms  cpu/event sender %5.1f µs receiver %5.1f µs  %s\n",
 		name, o.rps, o.achieved, o.dropped, o.failures, o.p99MS, o.serviceP99MS, o.sendLagP99MS, o.senderUS, o.receiverUS, verdict)
+}
+
+// trials runs one trial of each generator at each rate of list.
+func trials(list string, trial time.Duration) error {
+	for _, f := range strings.Split(list, ",") {
+		rps, err := strconv.ParseFloat(f, 64)
+		if err != nil {
+			return fmt.Errorf("-at: %w", err)
+		}
+		o, err := ours(rps, trial)
+		if err != nil {
+			return err
+		}
+		report("runner", o)
+		if o, err = vegetaRun(rps, trial); err != nil {
+			return err
+		}
+		report("vegeta", o)
+	}
+	return nil
 }
 
 // profile runs one trial of the runner under the CPU profiler.
