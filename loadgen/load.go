@@ -219,7 +219,7 @@ func (l *Load) Probe(parent context.Context, arrived <-chan string) error {
 	defer cancel()
 	for n := 0; ; n++ {
 		id := ProbePrefix + l.cfg.Name + "-" + strconv.Itoa(n)
-		_, sendErr := l.senders[0].Send(ctx, id, time.Now().UnixNano())
+		acked, sendErr := l.senders[0].Send(ctx, id, time.Now().UnixNano())
 		wait := time.NewTimer(500 * time.Millisecond)
 	waiting:
 		for {
@@ -235,6 +235,9 @@ func (l *Load) Probe(parent context.Context, arrived <-chan string) error {
 				wait.Stop()
 				if parent.Err() != nil {
 					return context.Cause(parent)
+				}
+				if acked {
+					return fmt.Errorf("no probe event came back from %s within %s: the sink acknowledged the probes, but none reached the run's receivers (a sink that does not deliver to them needs sendOnly: true)", l.cfg.URL, l.cfg.ProbeTimeout)
 				}
 				return fmt.Errorf("no probe event came back from %s within %s (last send: %v)", l.cfg.URL, l.cfg.ProbeTimeout, sendErr)
 			}
@@ -270,6 +273,28 @@ func (l *Load) Warm(ctx context.Context) {
 		}
 	}
 	wg.Wait()
+}
+
+// ProbeAnswer sends probe events until the sink acknowledges one, for a
+// sink that does not deliver to the run's receivers: the load starts once
+// the sink answers.
+func (l *Load) ProbeAnswer(parent context.Context) error {
+	ctx, cancel := context.WithTimeout(parent, l.cfg.ProbeTimeout)
+	defer cancel()
+	for n := 0; ; n++ {
+		ok, err := l.senders[0].Send(ctx, ProbePrefix+l.cfg.Name+"-"+strconv.Itoa(n), time.Now().UnixNano())
+		if ok {
+			return nil
+		}
+		select {
+		case <-time.After(500 * time.Millisecond):
+		case <-ctx.Done():
+			if parent.Err() != nil {
+				return context.Cause(parent)
+			}
+			return fmt.Errorf("%s did not acknowledge a probe event within %s (last send: %v)", l.cfg.URL, l.cfg.ProbeTimeout, err)
+		}
+	}
 }
 
 // protectMemory sets the memory budget (see MemoryBudget) as the Go

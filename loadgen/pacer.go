@@ -76,8 +76,8 @@ func Pace(ctx context.Context, steps []pace.Step, start time.Time, tick time.Dur
 		n := st.Events()
 		interval := 1e9 / st.RPS
 		due := func(i int64) int64 { return monoStart + stepOffset + int64(math.Round(float64(i)*interval)) }
-		// Wake for every stride-th event.
-		stride := max(1, int64(float64(tick)/interval))
+		// Wake for every stride-th event: at most once per tick.
+		stride := max(1, int64(math.Ceil(float64(tick)/interval-1e-9)))
 		period := int64(math.Ceil(float64(stride) * interval))
 		for i := int64(0); i < n; {
 			wake := min((i+stride-1)/stride*stride, n-1)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -24,6 +25,9 @@ const (
 	EventSource = "/perfrunner/sender"
 )
 
+// idleConnection is how long a sender keeps a connection no send used.
+const idleConnection = 5 * time.Second
+
 // idHeader is the binary-mode header of the CloudEvents id, as the SDK's
 // HTTP binding names it.
 var idHeader = http.CanonicalHeaderKey("ce-id")
@@ -38,7 +42,7 @@ var idHeader = http.CanonicalHeaderKey("ce-id")
 // own: the SDK's HTTP binding writes every attribute of a template event
 // once, and each send only sets its event's id and intended time.
 type Sender struct {
-	client  *fasthttp.Client
+	client  *fasthttp.HostClient
 	timeout time.Duration
 	reqs    sync.Pool // of *fasthttp.Request, template headers and payload in place
 }
@@ -57,12 +61,26 @@ func NewSender(target string, payloadBytes int, timeout time.Duration, maxConns 
 	if err != nil {
 		return nil, fmt.Errorf("sender: %w", err)
 	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80", "https": "443"}[u.Scheme])
+	}
 	s := &Sender{
-		client: &fasthttp.Client{
-			Name:                "perfrunner",
-			MaxConnsPerHost:     maxConns,
-			MaxConnWaitTimeout:  timeout,
-			MaxIdleConnDuration: 90 * time.Second,
+		client: &fasthttp.HostClient{
+			Addr:               addr,
+			IsTLS:              u.Scheme == "https",
+			Name:               "perfrunner",
+			MaxConns:           maxConns,
+			MaxConnWaitTimeout: timeout,
+			// Short, so that the client's cleaner, which wakes once per
+			// this duration and ends only when no connection is left,
+			// is gone soon after the sender closes.
+			MaxIdleConnDuration: idleConnection,
+			// Go's own dialer: fasthttp's default one keeps a DNS cache
+			// with a goroutine of its own for the life of the process.
+			DialTimeout: func(addr string, timeout time.Duration) (net.Conn, error) {
+				return (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).Dial("tcp", addr)
+			},
 			// No retries: an event is sent once, and what fails counts.
 			MaxIdemponentCallAttempts: 1,
 			RetryIfErr:                func(*fasthttp.Request, int, error) (bool, bool) { return false, false },

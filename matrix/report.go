@@ -92,7 +92,7 @@ func Groups(ix *Index) []Group {
 		}
 		for _, s := range c.Steps {
 			if s.TargetRPS == a.g.At {
-				a.e2e = append(a.e2e, s.E2EP9999MS)
+				a.e2e = append(a.e2e, value(s.E2EP9999MS))
 				a.publish = append(a.publish, s.PublishP9999)
 				break
 			}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,16 +72,16 @@ type CellResult struct {
 
 // StepFig is a measured pace step's figures in the index.
 type StepFig struct {
-	TargetRPS     float64 `json:"target_rps"`
-	Verdict       string  `json:"verdict"`
-	PublishP99MS  float64 `json:"publish_p99_ms"`
-	PublishP9999  float64 `json:"publish_p9999_ms"`
-	E2EP99MS      float64 `json:"e2e_p99_ms"`
-	E2EP9999MS    float64 `json:"e2e_p9999_ms"`
-	DeliveredRPS  float64 `json:"delivered_rps"`
-	Lost          int64   `json:"lost"`
-	SendFailures  int64   `json:"send_failures"`
-	AchievedSends float64 `json:"achieved_send_rps"`
+	TargetRPS     float64  `json:"target_rps"`
+	Verdict       string   `json:"verdict"`
+	PublishP99MS  float64  `json:"publish_p99_ms"`
+	PublishP9999  float64  `json:"publish_p9999_ms"`
+	E2EP99MS      *float64 `json:"e2e_p99_ms,omitempty"` // nil: not measured (a send-only load)
+	E2EP9999MS    *float64 `json:"e2e_p9999_ms,omitempty"`
+	DeliveredRPS  float64  `json:"delivered_rps"`
+	Lost          int64    `json:"lost"`
+	SendFailures  int64    `json:"send_failures"`
+	AchievedSends float64  `json:"achieved_send_rps"`
 }
 
 // done reports whether the cell ran to the end.
@@ -295,7 +296,7 @@ func runCell(ctx context.Context, dir string, m *Matrix, c *CellResult, ix *Inde
 			c.Steps = append(c.Steps, StepFig{
 				TargetRPS: p.TargetRPS, Verdict: p.Verdict,
 				PublishP99MS: p.PublishMS.P99, PublishP9999: p.PublishMS.P9999,
-				E2EP99MS: p.E2EMS.P99, E2EP9999MS: p.E2EMS.P9999,
+				E2EP99MS: measured(p.E2E(results.P99)), E2EP9999MS: measured(p.E2E(results.P9999)),
 				DeliveredRPS: p.DeliveredRPS, Lost: p.Lost, SendFailures: p.SendFailures, AchievedSends: p.AchievedSendRPS,
 			})
 		}
@@ -382,4 +383,20 @@ func lockTarget(ctx context.Context, opts Options, target, holder string) (conte
 		return nil, nil, err
 	}
 	return ctx, func() { unlock(); cancel(nil); f.Close() }, nil
+}
+
+// measured returns v, or nil when it was not measured (NaN).
+func measured(v float64) *float64 {
+	if math.IsNaN(v) {
+		return nil
+	}
+	return &v
+}
+
+// value returns *v, or NaN when it was not measured.
+func value(v *float64) float64 {
+	if v == nil {
+		return math.NaN()
+	}
+	return *v
 }

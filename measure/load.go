@@ -18,9 +18,11 @@ type Load struct {
 	DrainTimeout time.Duration // how long to wait after the last send for accepted events to arrive; default 30s
 	MaxSendLag   time.Duration // a pace step whose send-lag p99 exceeds this is flagged: the generator could not keep up; default 5ms
 	StartDelay   time.Duration // from the probe's return to the first intended send; default 200ms
-	// SendOnly is for sinks whose receipts this process never sees (a
-	// receiver in another process): no probe, no drain, no delivery
-	// accounting.
+	// SendOnly is for sinks that do not deliver to the run's receivers (an
+	// ingress reachable from outside, a plain HTTP service, a receiver in
+	// another process): the probe waits for the sink's HTTP answer only,
+	// nothing is drained, and the steps are marked send-only, with no
+	// deliveries, losses or end-to-end latencies.
 	SendOnly bool
 	// OnSecond, when set, is called about once a second with the live state.
 	OnSecond func(Status)
@@ -82,7 +84,11 @@ func (m *Measurement) Run(ctx context.Context, l Load) (Result, error) {
 	defer gen.Close()
 	cfg := gen.Config()
 	stream := NewStream(cfg.Name, gen.Events())
-	if !l.SendOnly {
+	if l.SendOnly {
+		if err := gen.ProbeAnswer(ctx); err != nil {
+			return Result{}, err
+		}
+	} else {
 		m.router.Register(stream)
 		if err := gen.Probe(ctx, m.router.probes); err != nil {
 			return Result{}, err
@@ -95,7 +101,9 @@ func (m *Measurement) Run(ctx context.Context, l Load) (Result, error) {
 	firstSeq := make([]int64, len(cfg.Pace)+1)
 	offset := time.Duration(0)
 	for k, s := range cfg.Pace {
-		res.Steps = append(res.Steps, m.rec.BeginStep(results.Span{Phase: l.Phase, Index: k, TargetRPS: s.RPS, Start: start.Add(offset), Duration: s.Duration}))
+		idx := m.rec.BeginStep(results.Span{Phase: l.Phase, Index: k, TargetRPS: s.RPS, Start: start.Add(offset), Duration: s.Duration})
+		m.rec.SetStepExtra(idx, results.StepExtra{SendOnly: l.SendOnly})
+		res.Steps = append(res.Steps, idx)
 		offset += s.Duration
 		firstSeq[k+1] = firstSeq[k] + s.Events()
 	}
@@ -132,6 +140,7 @@ func (m *Measurement) Run(ctx context.Context, l Load) (Result, error) {
 			Lost:               lost,
 			DeliveredUnacked:   unacked,
 			GeneratorSaturated: m.rec.StepQuantile(idx, results.SendLag, 0.99) > float64(l.MaxSendLag)/1e6,
+			SendOnly:           l.SendOnly,
 		})
 	}
 	m.lateReceipts()

@@ -24,8 +24,13 @@ func WriteReport(dir string, sum results.Summary, images []string) error {
 		b.WriteString("No pace step held.\n\n")
 	}
 	t := sum.Totals
-	fmt.Fprintf(&b, "Measured: %d intended, %d sent, %d accepted, %d delivered, %d lost, %d duplicates, %d dropped, %d send failures.\n\n",
-		t.Intended, t.Sent, t.Accepted, t.Delivered, t.Lost, t.Duplicates, t.Dropped, t.SendFailures)
+	if allSendOnly(sum) {
+		fmt.Fprintf(&b, "Measured: %d intended, %d sent, %d accepted, %d dropped, %d send failures; deliveries not measured (send-only).\n\n",
+			t.Intended, t.Sent, t.Accepted, t.Dropped, t.SendFailures)
+	} else {
+		fmt.Fprintf(&b, "Measured: %d intended, %d sent, %d accepted, %d delivered, %d lost, %d duplicates, %d dropped, %d send failures.\n\n",
+			t.Intended, t.Sent, t.Accepted, t.Delivered, t.Lost, t.Duplicates, t.Dropped, t.SendFailures)
+	}
 	b.WriteString("| phase | target/s | sent/s | delivered/s | failed | dropped | lost | publish p50 | p99 | p99.99 | e2e p50 | p99 | p99.99 | verdict |\n")
 	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
 	for _, s := range append(warmupPaces(sum), sum.Paces...) {
@@ -33,13 +38,41 @@ func WriteReport(dir string, sum results.Summary, images []string) error {
 		if s.Reason != "" {
 			verdict += ": " + s.Reason
 		}
-		fmt.Fprintf(&b, "| %s | %g | %.1f | %.1f | %d | %d | %d | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %s |\n",
-			s.Phase, s.TargetRPS, s.AchievedSendRPS, s.DeliveredRPS, s.SendFailures, s.Dropped, s.Lost,
-			s.PublishMS.P50, s.PublishMS.P99, s.PublishMS.P9999, s.E2EMS.P50, s.E2EMS.P99, s.E2EMS.P9999, verdict)
+		delivered, lost := fmt.Sprintf("%.1f", s.DeliveredRPS), fmt.Sprint(s.Lost)
+		if s.SendOnly {
+			delivered, lost = "—", "—"
+		}
+		fmt.Fprintf(&b, "| %s | %g | %.1f | %s | %d | %d | %s | %.3f | %.3f | %.3f | %s | %s | %s | %s |\n",
+			s.Phase, s.TargetRPS, s.AchievedSendRPS, delivered, s.SendFailures, s.Dropped, lost,
+			s.PublishMS.P50, s.PublishMS.P99, s.PublishMS.P9999,
+			results.FormatMS(s.E2E(results.P50)), results.FormatMS(s.E2E(results.P99)), results.FormatMS(s.E2E(results.P9999)), verdict)
 	}
 	b.WriteString("\nLatencies in milliseconds, measured from each event's intended send time.\n")
+	if sendOnly(sum) {
+		b.WriteString("\nSend-only: the sink does not deliver to the run's receivers, so deliveries, losses and end-to-end latencies were not measured (—); publish latency is the time to the sink's HTTP answer.\n")
+	}
 	for _, img := range images {
 		fmt.Fprintf(&b, "\n![%s](%s)\n", strings.TrimSuffix(img, filepath.Ext(img)), img)
 	}
 	return os.WriteFile(filepath.Join(dir, ReportFile), []byte(b.String()), 0o600)
+}
+
+// allSendOnly reports whether every measured step was send-only.
+func allSendOnly(sum results.Summary) bool {
+	for _, s := range sum.Paces {
+		if !s.SendOnly {
+			return false
+		}
+	}
+	return len(sum.Paces) > 0
+}
+
+// sendOnly reports whether a step of the run was send-only.
+func sendOnly(sum results.Summary) bool {
+	for _, s := range append(warmupPaces(sum), sum.Paces...) {
+		if s.SendOnly {
+			return true
+		}
+	}
+	return false
 }

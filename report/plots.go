@@ -39,6 +39,7 @@ func WritePlots(dir string, sum results.Summary) error {
 		pub.add(s.PublishMS)
 		e2e.add(s.E2EMS)
 	}
+	data.SendOnly = sendOnly(sum)
 	data.RateMax = max(1, data.RateMax*1.15)
 	data.Publish, data.E2E = pub.axis(), e2e.axis()
 	for _, name := range plotScripts {
@@ -125,7 +126,7 @@ func writeStepsTSV(path string, sum results.Summary) error {
 		}
 		fmt.Fprintf(&b, "%d\t%s\t%g\t%.1f\t%.1f\t%d\t%d\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%d\t%s\n",
 			i, s.Phase, s.TargetRPS, s.AchievedSendRPS, s.DeliveredRPS, s.SendFailures, s.Dropped, s.Lost,
-			s.PublishMS.P50, s.PublishMS.P99, s.PublishMS.P9999, s.E2EMS.P50, s.E2EMS.P99, s.E2EMS.P9999, broken, s.Verdict)
+			s.PublishMS.P50, s.PublishMS.P99, s.PublishMS.P9999, s.E2E(results.P50), s.E2E(results.P99), s.E2E(results.P9999), broken, s.Verdict)
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o600)
 }
@@ -145,6 +146,7 @@ type plotData struct {
 	RateMax   float64 // top of the events/s axes
 	Publish   axis
 	E2E       axis
+	SendOnly  bool // a load's sink did not deliver to the run: no deliveries to plot
 }
 
 // axis is a logarithmic latency axis fixed from the summary's exact minimum
@@ -252,21 +254,21 @@ set yrange [{{.E2E.Lo}}:{{.E2E.Hi}}]
 {{if .E2E.Has}}plot "timeline.tsv" using (column("second")+0.5):(column("delivered") > 0 ? column("e2e_p9999_ms") : NaN) with lines linewidth 1.5 linecolor rgb "#d62728" title "p99.99 (second)", \
      "" using (column("second")+0.5):(column("delivered") > 0 ? column("e2e_cum_p9999_ms") : NaN) with lines dashtype 2 linecolor rgb "#d62728" title "p99.99 (cumulative)", \
      "" using (column("second")+0.5):(column("delivered") > 0 ? column("e2e_p99_ms") : NaN) with lines linecolor rgb "#f4a6a6" title "p99 (second)"
-{{else}}{{template "empty" "no event was delivered"}}{{end}}unset logscale y
+{{else if .SendOnly}}{{template "empty" "end-to-end latency not measured: the load is send-only"}}{{else}}{{template "empty" "no event was delivered"}}{{end}}unset logscale y
 set ylabel "events/s"
 set yrange [0:{{.RateMax}}]
 plot "timeline.tsv" using (column("second")):(column("target_rps")) with steps linecolor rgb "#888888" dashtype 3 title "target", \
-     "" using (column("second")+0.5):(column("sent")) with lines linewidth 2 linecolor rgb "#1f77b4" title "sent", \
-     "" using (column("second")+0.5):(column("delivered")) with lines dashtype 2 linewidth 1.5 linecolor rgb "#2ca02c" title "delivered"
+     "" using (column("second")+0.5):(column("sent")) with lines linewidth 2 linecolor rgb "#1f77b4" title "sent"{{if not .SendOnly}}, \
+     "" using (column("second")+0.5):(column("delivered")) with lines dashtype 2 linewidth 1.5 linecolor rgb "#2ca02c" title "delivered"{{end}}
 set ylabel "failures/s"
 set xlabel "seconds"
 # An explicit range: a run with no failure at all would leave autoscaling an empty one.
-stats "timeline.tsv" using (max(column("send_failures"), max(column("dropped"), column("accepted")-column("delivered")))) nooutput
+stats "timeline.tsv" using (max(column("send_failures"), max(column("dropped"), {{if .SendOnly}}0{{else}}column("accepted")-column("delivered"){{end}}))) nooutput
 set yrange [0:(STATS_max > 0 ? STATS_max * 1.15 : 1)]
 set ytics auto
 plot "timeline.tsv" using (column("second")+0.35):(column("send_failures")) with impulses linewidth 2 linecolor rgb "#ff7f0e" title "send failures", \
-     "" using (column("second")+0.5):(column("dropped")) with impulses linewidth 2 linecolor rgb "#9467bd" title "dropped", \
-     "" using (column("second")+0.65):(column("accepted")-column("delivered")) with impulses linewidth 2 linecolor rgb "#d62728" title "undelivered"
+     "" using (column("second")+0.5):(column("dropped")) with impulses linewidth 2 linecolor rgb "#9467bd" title "dropped"{{if not .SendOnly}}, \
+     "" using (column("second")+0.65):(column("accepted")-column("delivered")) with impulses linewidth 2 linecolor rgb "#d62728" title "undelivered"{{end}}
 unset multiplot
 {{end}}
 
@@ -297,8 +299,8 @@ set xrange [-0.5:{{.LastIndex}}.5]
 set ylabel "events/s"
 set yrange [0:{{.RateMax}}]
 plot "steps.tsv" using (column("step")):(column("target_rps")):xtic(sprintf("%s%g%s", strcol("phase") eq "warmup" ? "w " : "", column("target_rps"), int(column("broken")) ? " ✗" : "")) with linespoints dashtype 3 linecolor rgb "#888888" title "target", \
-     "" using (column("step")):(column("achieved_send_rps")) with linespoints pointtype 7 linecolor rgb "#1f77b4" title "sent", \
-     "" using (column("step")):(column("delivered_rps")) with linespoints pointtype 5 linecolor rgb "#2ca02c" title "delivered"
+     "" using (column("step")):(column("achieved_send_rps")) with linespoints pointtype 7 linecolor rgb "#1f77b4" title "sent"{{if not .SendOnly}}, \
+     "" using (column("step")):(column("delivered_rps")) with linespoints pointtype 5 linecolor rgb "#2ca02c" title "delivered"{{end}}
 set ylabel "latency (ms)"
 set logscale y
 {{if or .Publish.Has .E2E.Has}}set yrange [{{lower .Publish .E2E}}:{{upper .Publish .E2E}}]

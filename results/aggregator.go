@@ -161,6 +161,9 @@ type StepExtra struct {
 	Lost               int64 `json:"lost"`
 	DeliveredUnacked   int64 `json:"delivered_unacknowledged"`
 	GeneratorSaturated bool  `json:"generator_saturated"`
+	// SendOnly is a step of a load whose sink does not deliver to the
+	// run's receivers: nothing can be delivered, lost or timed end to end.
+	SendOnly bool `json:"send_only,omitempty"`
 }
 
 // NewAggregator returns an empty aggregator for the run meta names. Close

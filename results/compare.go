@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 )
 
@@ -29,7 +30,7 @@ type StepFigure struct {
 	AchievedSendRPS float64            `json:"achieved_send_rps"`
 	DeliveredRPS    float64            `json:"delivered_rps"`
 	PublishMS       Quantiles          `json:"publish_ms"`
-	E2EMS           Quantiles          `json:"e2e_ms"`
+	E2EMS           Quantiles          `json:"e2e_ms,omitzero"`
 	TargetRPS       float64            `json:"target_rps"`
 	SendFailures    int64              `json:"send_failures"`
 	Dropped         int64              `json:"dropped"`
@@ -53,8 +54,14 @@ func comparedFigures(s *StepFigure) []struct {
 	}{
 		{"achieved_send_rps", s.AchievedSendRPS, true}, {"delivered_rps", s.DeliveredRPS, true},
 		{"publish_p50", s.PublishMS.P50, false}, {"publish_p99", s.PublishMS.P99, false}, {"publish_p9999", s.PublishMS.P9999, false},
-		{"e2e_p50", s.E2EMS.P50, false}, {"e2e_p99", s.E2EMS.P99, false}, {"e2e_p9999", s.E2EMS.P9999, false},
+		{"e2e_p50", e2e(s, P50), false}, {"e2e_p99", e2e(s, P99), false}, {"e2e_p9999", e2e(s, P9999), false},
 	}
+}
+
+// e2e returns a statistic of s's end-to-end latencies, NaN when not
+// measured.
+func e2e(s *StepFigure, stat func(Quantiles) float64) float64 {
+	return Figures{E2EMS: s.E2EMS}.E2E(stat)
 }
 
 // Compare compares runs' summaries. Steps are matched by position among the
@@ -115,7 +122,7 @@ func judgeAgainst(f, base *StepFigure, tolerance float64) {
 	bf := comparedFigures(base)
 	for k, x := range comparedFigures(f) {
 		b := bf[k].value
-		if b == 0 {
+		if b == 0 || math.IsNaN(b) || math.IsNaN(x.value) {
 			continue
 		}
 		d := (x.value - b) / b
@@ -170,7 +177,7 @@ func (c Comparison) WriteTable(w io.Writer, markdown bool) error {
 				continue
 			}
 			cell := func(v float64, key string) string {
-				out := fmt.Sprintf("%.3f", v)
+				out := FormatMS(v)
 				if strings.HasSuffix(key, "_rps") {
 					out = fmt.Sprintf("%.1f", v)
 				}
@@ -187,7 +194,7 @@ func (c Comparison) WriteTable(w io.Writer, markdown bool) error {
 				fmt.Sprint(s.Index + 1), fmt.Sprintf("%g", s.TargetRPS), fmt.Sprint(r + 1),
 				cell(f.AchievedSendRPS, "achieved_send_rps"), cell(f.DeliveredRPS, "delivered_rps"),
 				cell(f.PublishMS.P50, "publish_p50"), cell(f.PublishMS.P99, "publish_p99"), cell(f.PublishMS.P9999, "publish_p9999"),
-				cell(f.E2EMS.P50, "e2e_p50"), cell(f.E2EMS.P99, "e2e_p99"), cell(f.E2EMS.P9999, "e2e_p9999"),
+				cell(e2e(f, P50), "e2e_p50"), cell(e2e(f, P99), "e2e_p99"), cell(e2e(f, P9999), "e2e_p9999"),
 				fmt.Sprint(f.SendFailures), fmt.Sprint(f.Lost), verdict,
 			})
 		}

@@ -14,7 +14,7 @@ func fixture(p99 float64, lost int64, targets ...float64) Summary {
 		st := step(t, t)
 		st.AchievedSendRPS = t
 		st.PublishMS = Quantiles{P50: 1, P99: p99, P9999: 2 * p99}
-		st.E2EMS = Quantiles{P50: 1.5, P99: p99 + 1, P9999: 2*p99 + 1}
+		st.E2EMS = Quantiles{P50: 1.5, P99: p99 + 1, P9999: 2*p99 + 1, Count: 1000}
 		st.Lost = lost
 		s.Paces = append(s.Paces, st)
 	}

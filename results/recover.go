@@ -88,7 +88,7 @@ func Recover(dir string) (Recovery, error) {
 				kept++
 			}
 		}
-		st := StepTally{Phase: p.Phase, Index: p.Index, TargetRPS: p.TargetRPS, Seconds: p.Seconds, StartSecond: p.StartSecond, b: b}
+		st := StepTally{Phase: p.Phase, Index: p.Index, TargetRPS: p.TargetRPS, Seconds: p.Seconds, StartSecond: p.StartSecond, b: b, Extra: StepExtra{SendOnly: p.SendOnly}}
 		switch {
 		case p.Intended > 0: // its load finished: its losses are exact
 			st.Extra = p.StepExtra
@@ -96,7 +96,9 @@ func Recover(dir string) (Recovery, error) {
 			st.NotRun = true
 		default:
 			st.Seconds = float64(kept)
-			st.Extra.Lost = max(0, b.Accepted-b.Delivered)
+			if !p.SendOnly {
+				st.Extra.Lost = max(0, b.Accepted-b.Delivered)
+			}
 		}
 		t.Steps = append(t.Steps, st)
 		phase := t.Phases[p.Phase]

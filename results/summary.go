@@ -3,7 +3,9 @@ package results
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"path/filepath"
+	"strconv"
 
 	"github.com/perfrunner/runner/internal/atomicfile"
 )
@@ -36,7 +38,7 @@ type Figures struct {
 	AchievedSendRPS float64   `json:"achieved_send_rps"`
 	DeliveredRPS    float64   `json:"delivered_rps"`
 	PublishMS       Quantiles `json:"publish_ms"`
-	E2EMS           Quantiles `json:"e2e_ms"`
+	E2EMS           Quantiles `json:"e2e_ms,omitzero"` // absent when no event was delivered (a send-only load)
 	SendLagMS       Quantiles `json:"send_lag_ms"`
 	ServiceMS       Quantiles `json:"service_ms"`
 }
@@ -48,6 +50,31 @@ func figures(w *bucket, seconds float64) Figures {
 		PublishMS: w.digests[Publish].Summary(), E2EMS: w.digests[E2E].Summary(),
 		SendLagMS: w.digests[SendLag].Summary(), ServiceMS: w.digests[Service].Summary(),
 	}
+}
+
+// E2E returns statistic stat of the end-to-end latencies, NaN when none was
+// measured: no event was delivered (a send-only load delivers none).
+func (f Figures) E2E(stat func(Quantiles) float64) float64 {
+	if f.E2EMS.Count == 0 {
+		return math.NaN()
+	}
+	return stat(f.E2EMS)
+}
+
+// Statistics of Quantiles, for Figures.E2E.
+var (
+	P50   = func(q Quantiles) float64 { return q.P50 }
+	P99   = func(q Quantiles) float64 { return q.P99 }
+	P9999 = func(q Quantiles) float64 { return q.P9999 }
+)
+
+// FormatMS writes a latency in ms with three decimals, or "—" when it was
+// not measured (NaN).
+func FormatMS(v float64) string {
+	if math.IsNaN(v) {
+		return "—"
+	}
+	return strconv.FormatFloat(v, 'f', 3, 64)
 }
 
 // Summary is summary.json. Paces and Totals cover the measure phase only;

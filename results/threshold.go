@@ -105,6 +105,18 @@ func ParseThreshold(text string) (Threshold, error) {
 	return t, nil
 }
 
+// NeedsDelivery reports whether the threshold names a figure only events
+// delivered to the run's receivers give: end-to-end latency, deliveries,
+// losses or duplicates. Over a send-only load it is not evaluated.
+func (t Threshold) NeedsDelivery() bool {
+	name, _, _ := strings.Cut(t.figure, ".")
+	switch name {
+	case "e2e", "lost", "duplicates", "delivered", "delivered_rps", "delivered_ratio":
+		return true
+	}
+	return false
+}
+
 // PerStep reports whether the threshold applies to each pace step.
 func (t Threshold) PerStep() bool { return t.perStep }
 
@@ -173,13 +185,16 @@ func Evaluate(thresholds []Threshold, sum Summary) []Breach {
 	for _, t := range thresholds {
 		if t.perStep {
 			for i, p := range sum.Paces {
-				if p.Verdict == "not-run" {
+				if p.Verdict == "not-run" || p.SendOnly && t.NeedsDelivery() {
 					continue
 				}
 				if v, ok := t.check(stepSource(p)); !ok {
 					out = append(out, Breach{Threshold: t.Text, Scope: fmt.Sprintf("step %d (%g/s)", i+1, p.TargetRPS), Value: v, Unit: t.unit()})
 				}
 			}
+			continue
+		}
+		if allSendOnly(sum) && t.NeedsDelivery() {
 			continue
 		}
 		src := figureSource{counts: sum.Totals.Counts, figures: sum.Totals.Figures, lost: sum.Totals.Lost, seconds: sum.Totals.Seconds}
@@ -192,4 +207,14 @@ func Evaluate(thresholds []Threshold, sum Summary) []Breach {
 
 func stepSource(p StepSummary) figureSource {
 	return figureSource{counts: p.Counts, figures: p.Figures, lost: p.Lost, target: p.TargetRPS, seconds: p.Seconds}
+}
+
+// allSendOnly reports whether every measured step was send-only.
+func allSendOnly(sum Summary) bool {
+	for _, p := range sum.Paces {
+		if !p.SendOnly {
+			return false
+		}
+	}
+	return len(sum.Paces) > 0
 }

@@ -105,8 +105,8 @@ func Windowed(dir, out string, w Window) (Summary, error) {
 		}
 		// Exact losses are known per whole step; over part of one they are
 		// the events acknowledged and not delivered in the seconds kept.
-		extra := StepExtra{Lost: p.Lost, GeneratorSaturated: p.GeneratorSaturated}
-		if start > p.StartSecond || end < p.StartSecond+p.Seconds {
+		extra := StepExtra{Lost: p.Lost, GeneratorSaturated: p.GeneratorSaturated, SendOnly: p.SendOnly}
+		if !p.SendOnly && (start > p.StartSecond || end < p.StartSecond+p.Seconds) {
 			extra.Lost = max(0, steps[i].Accepted-steps[i].Delivered)
 		}
 		t.Steps = append(t.Steps, StepTally{Phase: p.Phase, Index: p.Index, TargetRPS: p.TargetRPS, Seconds: end - start, StartSecond: start, Extra: extra, b: steps[i]})

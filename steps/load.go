@@ -3,13 +3,16 @@ package steps
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/perfrunner/runner/internal/redact"
 	"github.com/perfrunner/runner/loadgen"
 	"github.com/perfrunner/runner/measure"
 	"github.com/perfrunner/runner/pace"
+	"github.com/perfrunner/runner/results"
 )
 
 func init() {
@@ -39,6 +42,8 @@ type Load struct {
 	ProbeTimeout   time.Duration `yaml:"probeTimeout" doc:"how long the probe event may take to make the round trip before the first event (default 30s)"`
 	GC             string        `yaml:"gc" doc:"normal (default), or between-steps: Go GC off during a pace step, a collection at each boundary"`
 	MaxSendLag     time.Duration `yaml:"maxSendLag" doc:"a pace step whose send-lag p99 exceeds this is flagged as generator-saturated (default 5ms)"`
+	SendOnly       bool          `yaml:"sendOnly" doc:"the sink does not deliver to the run's receivers (an ingress reachable from outside, a plain HTTP service): the probe waits for its HTTP answer only, nothing is drained, and deliveries, losses and end-to-end latencies are not measured"`
+	Tick           time.Duration `yaml:"tick" doc:"the pacer wakes at most once per tick and sends the events due since; an event's send starts at most a tick after its intended time (default 500µs; a tick shorter than the events' interval, e.g. 1ns, wakes for every event at its own time)"`
 
 	phase string
 }
@@ -64,6 +69,15 @@ func (l *Load) Validate() []FieldError {
 		bad("", "needs a sink (e.g. sink: receiver/perf) or a url")
 	case l.Sink != "" && l.URL != "":
 		bad("url", "give sink or url, not both")
+	case l.URL != "":
+		if u, err := url.Parse(l.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != loadgen.KafkaScheme) || u.Host == "" {
+			bad("url", "%q is not an http:// or https:// URL", redact.String(l.URL))
+		}
+	}
+	if l.SendOnly && l.Sink != "" {
+		if kind, _, _ := strings.Cut(l.Sink, "/"); kind == "receiver" {
+			bad("sendOnly", "sink %s is the run's own receiver, which sees every event: sendOnly is for sinks that do not deliver to it", l.Sink)
+		}
 	}
 	if l.Pace != "" {
 		if _, err := pace.Parse(l.Pace); err != nil {
@@ -84,7 +98,7 @@ func (l *Load) Validate() []FieldError {
 	if l.Senders < 0 || l.Senders > 64 {
 		bad("senders", "must be between 1 and 64")
 	}
-	for field, d := range map[string]time.Duration{"requestTimeout": l.RequestTimeout, "drainTimeout": l.DrainTimeout, "probeTimeout": l.ProbeTimeout, "maxSendLag": l.MaxSendLag} {
+	for field, d := range map[string]time.Duration{"requestTimeout": l.RequestTimeout, "drainTimeout": l.DrainTimeout, "probeTimeout": l.ProbeTimeout, "maxSendLag": l.MaxSendLag, "tick": l.Tick} {
 		switch {
 		case d < 0:
 			bad(field, "must be positive")
@@ -170,7 +184,9 @@ func (l *Load) load(name string, steps []pace.Step, url string) measure.Load {
 			Connections:    l.Connections,
 			ProbeTimeout:   l.ProbeTimeout,
 			GCBetweenSteps: l.GC == "between-steps",
+			Tick:           l.Tick,
 		},
+		SendOnly:     l.SendOnly,
 		Phase:        l.phase,
 		DrainTimeout: l.DrainTimeout,
 		MaxSendLag:   l.MaxSendLag,
@@ -206,9 +222,13 @@ func printSteps(env *Env, m *measure.Measurement, spans []int) {
 		if s.GeneratorSaturated {
 			flag = "  generator saturated"
 		}
-		fmt.Fprintf(env.Output, "  %-7s %8g %9.1f %9.1f %7d %7d %6d %5d | %9.3f %9.3f %9.3f | %9.3f %9.3f %9.3f | %8.3f%s\n",
-			s.Phase, s.TargetRPS, s.AchievedSendRPS, s.DeliveredRPS, s.Dropped, s.SendFailures, s.Lost, s.Duplicates,
-			s.PublishMS.P50, s.PublishMS.P99, s.PublishMS.P9999, s.E2EMS.P50, s.E2EMS.P99, s.E2EMS.P9999, s.SendLagMS.P99, flag)
+		delivered, lost, dup := fmt.Sprintf("%.1f", s.DeliveredRPS), fmt.Sprint(s.Lost), fmt.Sprint(s.Duplicates)
+		if s.SendOnly {
+			delivered, lost, dup = "—", "—", "—"
+		}
+		fmt.Fprintf(env.Output, "  %-7s %8g %9.1f %9s %7d %7d %6s %5s | %9.3f %9.3f %9.3f | %9s %9s %9s | %8.3f%s\n",
+			s.Phase, s.TargetRPS, s.AchievedSendRPS, delivered, s.Dropped, s.SendFailures, lost, dup,
+			s.PublishMS.P50, s.PublishMS.P99, s.PublishMS.P9999, results.FormatMS(s.E2E(results.P50)), results.FormatMS(s.E2E(results.P99)), results.FormatMS(s.E2E(results.P9999)), s.SendLagMS.P99, flag)
 	}
 }
 

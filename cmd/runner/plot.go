@@ -59,7 +59,7 @@ run whose first seconds carry a cold start, without editing any data.`,
 				return &exitError{code: exitFailed, err: err}
 			}
 			for _, p := range sum.Paces {
-				line := fmt.Sprintf("  %8g/s  sent %9.1f/s  delivered %9.1f/s  publish p99.99 %9.3f ms  e2e p99.99 %9.3f ms  %s", p.TargetRPS, p.AchievedSendRPS, p.DeliveredRPS, p.PublishMS.P9999, p.E2EMS.P9999, p.Verdict)
+				line := fmt.Sprintf("  %8g/s  sent %9.1f/s  delivered %9.1f/s  publish p99.99 %9.3f ms  e2e p99.99 %9s ms  %s", p.TargetRPS, p.AchievedSendRPS, p.DeliveredRPS, p.PublishMS.P9999, results.FormatMS(p.E2E(results.P9999)), p.Verdict)
 				if p.Reason != "" {
 					line += ": " + p.Reason
 				}
