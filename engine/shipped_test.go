@@ -132,6 +132,10 @@ func TestShippedScenariosRunOnLocal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if resp, err := http.Get(recv.URL()); err == nil { // served: 405
+		resp.Body.Close()
+	}
+	http.DefaultClient.CloseIdleConnections()
 	_ = recv.Close(context.Background())
 	for _, file := range files {
 		name := strings.TrimSuffix(filepath.Base(file), ".yaml")
@@ -142,16 +146,18 @@ func TestShippedScenariosRunOnLocal(t *testing.T) {
 			if name != "lifecycle" {
 				opts = scenario.Options{Pace: paceSpec, Set: []string{warmup}}
 			}
+			stopSink := func() {}
 			if name == "url" {
 				// A plain HTTP service, which delivers nothing anywhere.
 				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					_, _ = io.Copy(io.Discard, r.Body)
 					w.WriteHeader(http.StatusOK)
 				}))
-				defer srv.Close()
+				stopSink = srv.Close
 				opts.Set = append(opts.Set, "sinkURL="+srv.URL+"/events")
 			}
 			dir, err := runFile(t, file, opts)
+			stopSink()
 			if err != nil {
 				t.Fatalf("run: %v", err)
 			}

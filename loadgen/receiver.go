@@ -92,6 +92,11 @@ func (r *Receiver) Close(ctx context.Context) error {
 		r.ln.closeAll()
 		err = nil
 	}
+	// A server whose Serve has not begun yet shuts down nothing: closing
+	// the listener ends that Serve as soon as it begins.
+	if cerr := r.ln.Listener.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) && err == nil {
+		err = cerr
+	}
 	<-r.done
 	return err
 }

@@ -128,3 +128,24 @@ func TestReceiverCloseEndsOpenConnections(t *testing.T) {
 		t.Error("the receiver's port still accepts connections")
 	}
 }
+
+// TestReceiverClosesAtOnce closes receivers right after they start, before
+// their server may have begun to serve.
+func TestReceiverClosesAtOnce(t *testing.T) {
+	for range 50 {
+		r, err := Listen("127.0.0.1:0", func(Receipt) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- r.Close(context.Background()) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Close of a receiver that had just started did not return")
+		}
+	}
+}

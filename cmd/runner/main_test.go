@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -345,9 +346,21 @@ func shippedScenarios(t *testing.T) []string {
 
 func TestValidateShippedScenarios(t *testing.T) {
 	files := shippedScenarios(t)
-	code, stdout, stderr := runCLI(append([]string{"validate"}, files...)...)
-	if code != exitOK {
+	// url.yaml sends to an endpoint of the user's: valid once it is given.
+	const url = "../../scenarios/url.yaml"
+	others := slices.DeleteFunc(slices.Clone(files), func(f string) bool { return f == url })
+	code, stdout, stderr := runCLI(append([]string{"validate"}, others...)...)
+	if code != exitOK || len(others) != len(files)-1 {
 		t.Fatalf("validate exit code %d:\n%s%s", code, stdout, stderr)
+	}
+	if code, stdout, stderr := runCLI("validate", url, "--set", "sinkURL=http://127.0.0.1:8080/events"); code != exitOK {
+		t.Errorf("validate url.yaml with a sinkURL: exit code %d:\n%s%s", code, stdout, stderr)
+	}
+	if code, _, stderr := runCLI("validate", url); code != exitBadInput || !strings.Contains(stderr, `step "paced load" (load): needs a sink (e.g. sink: receiver/perf) or a url`) {
+		t.Errorf("validate url.yaml without a sinkURL: exit code %d:\n%s", code, stderr)
+	}
+	if code, _, stderr := runCLI("validate", url, "--set", "sinkURL=127.0.0.1:8080"); code != exitBadInput || !strings.Contains(stderr, `url: "127.0.0.1:8080" is not an http:// or https:// URL`) {
+		t.Errorf("validate url.yaml with a sinkURL that is no URL: exit code %d:\n%s", code, stderr)
 	}
 	for _, f := range files {
 		src, _ := os.ReadFile(f)
