@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -44,7 +43,12 @@ var idHeader = http.CanonicalHeaderKey("ce-id")
 type Sender struct {
 	client  *fasthttp.HostClient
 	timeout time.Duration
-	reqs    sync.Pool // of *fasthttp.Request, template headers and payload in place
+	// reqs holds idle requests, the template's headers and payload in
+	// place: a free list rather than a sync.Pool, which every GC empties
+	// (a young process collects often, and refilled the pool by copying
+	// the template for thousands of sends).
+	reqs     chan *fasthttp.Request
+	template *fasthttp.Request
 }
 
 // NewSender returns a sender to target whose events carry payloadBytes
@@ -88,14 +92,9 @@ func NewSender(target string, payloadBytes int, timeout time.Duration, maxConns 
 			// per request.
 			WriteBufferSize: payloadBytes + 4096,
 		},
-		timeout: timeout,
-	}
-	s.reqs.New = func() any {
-		req := new(fasthttp.Request)
-		template.CopyTo(req)
-		// The payload is shared by every request, never copied.
-		req.SetBodyRaw(template.Body())
-		return req
+		timeout:  timeout,
+		reqs:     make(chan *fasthttp.Request, maxConns),
+		template: template,
 	}
 	return s, nil
 }
@@ -181,8 +180,8 @@ func (s *Sender) Send(ctx context.Context, id string, intended int64) (bool, err
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	req := s.reqs.Get().(*fasthttp.Request)
-	defer s.reqs.Put(req)
+	req := s.request()
+	defer s.release(req)
 	req.Header.Set(idHeader, id)
 	var buf [20]byte
 	req.Header.SetBytesV(intendedHeader, strconv.AppendInt(buf[:0], intended, 10))
@@ -198,6 +197,28 @@ func (s *Sender) Send(ctx context.Context, id string, intended int64) (bool, err
 		return false, StatusError{code}
 	}
 	return true, nil
+}
+
+// request returns an idle request, or a new one.
+func (s *Sender) request() *fasthttp.Request {
+	select {
+	case req := <-s.reqs:
+		return req
+	default:
+	}
+	req := new(fasthttp.Request)
+	s.template.CopyTo(req)
+	// The payload is shared by every request, never copied.
+	req.SetBodyRaw(s.template.Body())
+	return req
+}
+
+// release keeps req for a later send, as many as there are connections.
+func (s *Sender) release(req *fasthttp.Request) {
+	select {
+	case s.reqs <- req:
+	default:
+	}
 }
 
 // Close closes the sender's idle connections.
