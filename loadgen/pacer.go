@@ -48,7 +48,7 @@ const DefaultTick = 500 * time.Microsecond
 // Waking is what pacing costs: on a virtual machine a precise wake-up from
 // idle costs 30 to 40 µs of CPU, whatever wakes the thread (measured with
 // clock_nanosleep and timerfd alike), which at 10000 events/s is a third
-// of a core; a tick of 500 µs makes it a twentieth. The pacer waits on a
+// of a core; a tick of 500 µs makes it a fifth of that. The pacer waits on a
 // periodic timerfd (CLOCK_MONOTONIC) read through Go's network poller: the
 // kernel's high-resolution timer wakes it within tens of microseconds,
 // where a Go timer can be a millisecond late (the poller's wait has

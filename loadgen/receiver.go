@@ -36,9 +36,9 @@ const maxEventBytes = 32 << 20
 // structured-mode event is decoded by the SDK's format.
 //
 // It serves with fasthttp, whose server reuses every buffer of a
-// connection: per event it costs less than half the CPU of net/http's
-// server, which allocates a request, its header map and a response writer
-// for each.
+// connection, where net/http's allocates a request, its header map and a
+// response writer for each event. `make bench` compares its CPU per event
+// with a CloudEvents SDK receiver's.
 type Receiver struct {
 	handle func(Receipt)
 	ln     *trackingListener

@@ -34,10 +34,10 @@ var idHeader = http.CanonicalHeaderKey("ce-id")
 // Sender sends CloudEvents in binary mode to one target over HTTP/1.1, with
 // no retries and a per-request timeout. It is safe for concurrent use.
 //
-// The transport is fasthttp's client: against the same receiver it costs
-// about a third of the CPU per event of net/http's (whose every request
-// crosses three goroutines: the caller's, the connection's writer and its
-// reader), and it allocates nothing per request. The headers are the SDK's
+// The transport is fasthttp's client: it writes a request and reads its
+// answer on the caller's goroutine and allocates nothing per request,
+// where net/http's transport crosses three goroutines per request (the
+// caller's, the connection's writer and its reader). The headers are the SDK's
 // own: the SDK's HTTP binding writes every attribute of a template event
 // once, and each send only sets its event's id and intended time.
 type Sender struct {
