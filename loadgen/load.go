@@ -35,6 +35,15 @@ type Config struct {
 	Tick time.Duration
 }
 
+// peakRPS returns the highest rate of c's pace.
+func (c Config) peakRPS() float64 {
+	peak := 0.0
+	for _, s := range c.Pace {
+		peak = math.Max(peak, s.RPS)
+	}
+	return peak
+}
+
 // WithDefaults returns c with its zero fields filled in.
 func (c Config) WithDefaults() Config {
 	if c.PayloadBytes == 0 {
@@ -53,11 +62,7 @@ func (c Config) WithDefaults() Config {
 		c.ProbeTimeout = 30 * time.Second
 	}
 	if c.InFlight == 0 {
-		peak := 0.0
-		for _, s := range c.Pace {
-			peak = math.Max(peak, s.RPS)
-		}
-		c.InFlight = max(1, int(math.Ceil(peak*c.RequestTimeout.Seconds())))
+		c.InFlight = max(1, int(math.Ceil(c.peakRPS()*c.RequestTimeout.Seconds())))
 	}
 	if c.Connections == 0 {
 		c.Connections = max(1, min(c.InFlight/c.Senders, 1024))
@@ -257,11 +262,7 @@ const warmWindow = 2 * time.Millisecond
 // dials and queued sends that can take a second to clear. Errors are left
 // to the load itself.
 func (l *Load) Warm(ctx context.Context) {
-	peak := 0.0
-	for _, s := range l.cfg.Pace {
-		peak = math.Max(peak, s.RPS)
-	}
-	n := min(l.cfg.Connections, max(2, int(math.Ceil(peak*(max(l.cfg.Tick, 0)+warmWindow).Seconds()))))
+	n := min(l.cfg.Connections, max(2, int(math.Ceil(l.cfg.peakRPS()*(max(l.cfg.Tick, 0)+warmWindow).Seconds()))))
 	var wg sync.WaitGroup
 	for k, s := range l.senders {
 		for i := range n {

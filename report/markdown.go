@@ -24,7 +24,7 @@ func WriteReport(dir string, sum results.Summary, images []string) error {
 		b.WriteString("No pace step held.\n\n")
 	}
 	t := sum.Totals
-	if allSendOnly(sum) {
+	if sum.AllSendOnly() {
 		fmt.Fprintf(&b, "Measured: %d intended, %d sent, %d accepted, %d dropped, %d send failures; deliveries not measured (send-only).\n\n",
 			t.Intended, t.Sent, t.Accepted, t.Dropped, t.SendFailures)
 	} else {
@@ -55,16 +55,6 @@ func WriteReport(dir string, sum results.Summary, images []string) error {
 		fmt.Fprintf(&b, "\n![%s](%s)\n", strings.TrimSuffix(img, filepath.Ext(img)), img)
 	}
 	return os.WriteFile(filepath.Join(dir, ReportFile), []byte(b.String()), 0o600)
-}
-
-// allSendOnly reports whether every measured step was send-only.
-func allSendOnly(sum results.Summary) bool {
-	for _, s := range sum.Paces {
-		if !s.SendOnly {
-			return false
-		}
-	}
-	return len(sum.Paces) > 0
 }
 
 // sendOnly reports whether a step of the run was send-only.

@@ -194,7 +194,7 @@ func Evaluate(thresholds []Threshold, sum Summary) []Breach {
 			}
 			continue
 		}
-		if allSendOnly(sum) && t.NeedsDelivery() {
+		if sum.AllSendOnly() && t.NeedsDelivery() {
 			continue
 		}
 		src := figureSource{counts: sum.Totals.Counts, figures: sum.Totals.Figures, lost: sum.Totals.Lost, seconds: sum.Totals.Seconds}
@@ -209,8 +209,8 @@ func stepSource(p StepSummary) figureSource {
 	return figureSource{counts: p.Counts, figures: p.Figures, lost: p.Lost, target: p.TargetRPS, seconds: p.Seconds}
 }
 
-// allSendOnly reports whether every measured step was send-only.
-func allSendOnly(sum Summary) bool {
+// AllSendOnly reports whether every measured step was send-only.
+func (sum Summary) AllSendOnly() bool {
 	for _, p := range sum.Paces {
 		if !p.SendOnly {
 			return false
