@@ -255,6 +255,12 @@ func (l *Load) Probe(parent context.Context, arrived <-chan string) error {
 // of the next 2 ms.
 const warmWindow = 2 * time.Millisecond
 
+// warmConnections is how many connections each sender opens before the
+// first event.
+func (c Config) warmConnections() int {
+	return min(c.Connections, max(2, int(math.Ceil(c.peakRPS()*(max(c.Tick, 0)+warmWindow).Seconds()))))
+}
+
 // Warm opens, before the first event is due, the connections the load's
 // first events will need: it sends that many probe events at once through
 // each sender and waits for their answers (not for their arrival). A load
@@ -262,7 +268,7 @@ const warmWindow = 2 * time.Millisecond
 // dials and queued sends that can take a second to clear. Errors are left
 // to the load itself.
 func (l *Load) Warm(ctx context.Context) {
-	n := min(l.cfg.Connections, max(2, int(math.Ceil(l.cfg.peakRPS()*(max(l.cfg.Tick, 0)+warmWindow).Seconds()))))
+	n := l.cfg.warmConnections()
 	var wg sync.WaitGroup
 	for k, s := range l.senders {
 		for i := range n {

@@ -43,6 +43,7 @@ var idHeader = http.CanonicalHeaderKey("ce-id")
 type Sender struct {
 	client  *fasthttp.HostClient
 	timeout time.Duration
+	conns   *connGate
 	// reqs holds idle requests, the template's headers and payload in
 	// place: a free list rather than a sync.Pool, which every GC empties
 	// (a young process collects often, and refilled the pool by copying
@@ -55,8 +56,15 @@ type Sender struct {
 // bytes of data, built once. maxConns bounds its connections, idle or not
 // (an unbounded client runs out of file descriptors when a sink stalls). A
 // send that finds every connection busy waits for one, and that wait counts
-// in its latency.
+// in its latency; the sender opens another connection only when a send has
+// waited a millisecond (see growAfter), so it starts with one.
 func NewSender(target string, payloadBytes int, timeout time.Duration, maxConns int) (*Sender, error) {
+	return newHTTPSender(target, payloadBytes, timeout, 1, maxConns)
+}
+
+// newHTTPSender is NewSender with room for startConns connections before
+// any send has to wait.
+func newHTTPSender(target string, payloadBytes int, timeout time.Duration, startConns, maxConns int) (*Sender, error) {
 	u, err := url.Parse(target)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("sender: %q is not an http:// or https:// URL", target)
@@ -93,6 +101,7 @@ func NewSender(target string, payloadBytes int, timeout time.Duration, maxConns 
 			WriteBufferSize: payloadBytes + 4096,
 		},
 		timeout:  timeout,
+		conns:    newConnGate(startConns, maxConns),
 		reqs:     make(chan *fasthttp.Request, maxConns),
 		template: template,
 	}
@@ -155,7 +164,7 @@ func newSender(cfg Config) (sender, error) {
 	if strings.HasPrefix(cfg.URL, KafkaScheme+"://") {
 		return NewKafkaSender(cfg.URL, cfg.PayloadBytes, cfg.RequestTimeout)
 	}
-	return NewSender(cfg.URL, cfg.PayloadBytes, cfg.RequestTimeout, cfg.Connections)
+	return newHTTPSender(cfg.URL, cfg.PayloadBytes, cfg.RequestTimeout, cfg.warmConnections(), cfg.Connections)
 }
 
 // StatusError is the error of a send the sink answered without a 2xx.
@@ -173,13 +182,20 @@ var errTimeout = errors.New("request timeout")
 // deadline when it is sooner, bounds the send, the wait for a connection
 // included.
 func (s *Sender) Send(ctx context.Context, id string, intended int64) (bool, error) {
-	timeout := s.timeout
-	if deadline, ok := ctx.Deadline(); ok {
-		timeout = min(timeout, time.Until(deadline))
+	deadline := time.Now().Add(s.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
 	}
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
+	if !s.conns.acquire(deadline) {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		return false, errTimeout
+	}
+	defer s.conns.release()
 	req := s.request()
 	defer s.release(req)
 	req.Header.Set(idHeader, id)
@@ -187,7 +203,7 @@ func (s *Sender) Send(ctx context.Context, id string, intended int64) (bool, err
 	req.Header.SetBytesV(intendedHeader, strconv.AppendInt(buf[:0], intended, 10))
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
-	if err := s.client.DoTimeout(req, resp, timeout); err != nil {
+	if err := s.client.DoDeadline(req, resp, deadline); err != nil {
 		if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrNoFreeConns) {
 			return false, errTimeout
 		}

@@ -41,7 +41,10 @@ import (
 	"github.com/perfrunner/runner/results"
 )
 
-var tick *time.Duration
+var (
+	tick        *time.Duration
+	connections *int
+)
 
 func main() {
 	serve := flag.String("serve", "", "run as a receiver process: runner, sdk, or a delay such as 2ms (internal)")
@@ -51,6 +54,7 @@ func main() {
 	longRPS := flag.Float64("long-rps", 10000, "rate of the memory run")
 	profileRPS := flag.Float64("profile-rps", 0, "only run the runner at this rate for one trial, writing CPU, mutex and block profiles (cpu.pprof, mutex.pprof, block.pprof)")
 	tick = flag.Duration("tick", 0, "the runner's pacer tick (0: the default)")
+	connections = flag.Int("connections", 0, "the runner's connections per sender (0: the default)")
 	at := flag.String("at", "", "only run one trial of the runner and one of vegeta at each of these rates (comma-separated)")
 	flag.Parse()
 	if *quick {
@@ -258,7 +262,7 @@ func oursTo(kind string, rps float64, d time.Duration) (outcome, error) {
 	}
 	steps := []pace.Step{{RPS: rps, Duration: d}}
 	cpu0, rcpu0 := selfCPU(), recv.cpu()
-	_, err = m.Run(context.Background(), measure.Load{Config: loadgen.Config{Name: "bench", Pace: steps, URL: recv.url, Tick: *tick}, Phase: "measure", SendOnly: true})
+	_, err = m.Run(context.Background(), measure.Load{Config: loadgen.Config{Name: "bench", Pace: steps, URL: recv.url, Tick: *tick, Connections: *connections}, Phase: "measure", SendOnly: true})
 	cpu, rcpu := selfCPU()-cpu0, recv.cpu()-rcpu0
 	if err != nil {
 		return outcome{}, err
