@@ -27,7 +27,7 @@ type Past struct {
 	Start        time.Time
 	Status       string
 	SustainedRPS float64
-	E2EP9999MS   float64 // over the measure phase
+	E2EP9999MS   float64 // over the measure phase; NaN when no event was delivered (a send-only run)
 	Vars         string  // the run's variables, canonical JSON
 	Label        string  // scenario · pace set · target, and the variables that tell its runs apart
 	Matrix       string  // the matrix run directory the run is a cell of, or ""
@@ -66,7 +66,7 @@ func History(root string) ([]Past, error) {
 		}
 		vars, _ := json.Marshal(rec.Vars) // map keys sorted: canonical
 		out = append(out, Past{Dir: dir, Scenario: rec.Scenario, PaceSet: rec.PaceSet, Target: rec.Target, Start: rec.Start,
-			Status: rec.Status, SustainedRPS: sum.SustainedRPS, E2EP9999MS: sum.Totals.E2EMS.P9999, Vars: string(vars), Matrix: matrixOf(dir)})
+			Status: rec.Status, SustainedRPS: sum.SustainedRPS, E2EP9999MS: sum.Totals.E2E(results.P9999), Vars: string(vars), Matrix: matrixOf(dir)})
 		return nil
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
@@ -143,7 +143,7 @@ func WriteHistory(dir string, runs []Past) (string, []string, error) {
 		fmt.Fprintf(&tsv, "# %s\n# time\tsustained_rps\te2e_p9999_ms\n", labels[k])
 		fmt.Fprintf(&b, "## %s\n\n| start (UTC) | status | sustained events/s | p99.99 end-to-end (ms) | run |\n| --- | --- | --- | --- | --- |\n", k)
 		for _, r := range byKey[k] {
-			fmt.Fprintf(&b, "| %s | %s | %g | %.2f | %s |\n", r.Start.UTC().Format("2006-01-02 15:04:05"), r.Status, r.SustainedRPS, r.E2EP9999MS, r.Dir)
+			fmt.Fprintf(&b, "| %s | %s | %g | %s | %s |\n", r.Start.UTC().Format("2006-01-02 15:04:05"), r.Status, r.SustainedRPS, results.FormatMS(r.E2EP9999MS), r.Dir)
 			fmt.Fprintf(&tsv, "%d\t%g\t%g\n", r.Start.Unix(), r.SustainedRPS, r.E2EP9999MS)
 		}
 		b.WriteString("\n")
@@ -267,11 +267,16 @@ func Check(runs []Past, n int, pinned string, tolerance float64) ([]Regression, 
 			var sus, e2e []float64
 			for _, p := range prev {
 				sus = append(sus, p.SustainedRPS)
-				e2e = append(e2e, p.E2EP9999MS)
+				if !math.IsNaN(p.E2EP9999MS) { // a send-only run has none
+					e2e = append(e2e, p.E2EP9999MS)
+				}
 			}
-			baseSus, baseE2E = spread(sus).Median, spread(e2e).Median
+			baseSus, baseE2E = spread(sus).Median, math.NaN()
+			if len(e2e) > 0 {
+				baseE2E = spread(e2e).Median
+			}
 		}
-		notes = append(notes, fmt.Sprintf("%s: newest sustained %g, p99.99 e2e %.2f ms; baseline %g, %.2f ms", newest.Label, newest.SustainedRPS, newest.E2EP9999MS, baseSus, baseE2E))
+		notes = append(notes, fmt.Sprintf("%s: newest sustained %g, p99.99 e2e %s ms; baseline %g, %s ms", newest.Label, newest.SustainedRPS, results.FormatMS(newest.E2EP9999MS), baseSus, results.FormatMS(baseE2E)))
 		if baseSus > 0 && newest.SustainedRPS < baseSus*(1-tolerance) {
 			regs = append(regs, Regression{Run: newest, Figure: "sustained events/s", Baseline: baseSus, Got: newest.SustainedRPS})
 		}

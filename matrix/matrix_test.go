@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -174,7 +175,9 @@ func pastRunWith(t *testing.T, root, scenario string, start time.Time, sustained
 	write(engine.RunFile, engine.RunRecord{Schema: "runner.run/v1", Scenario: scenario, PaceSet: "1k-2k", Target: "local", Start: start, Status: status, Vars: vars})
 	sum := results.Summary{Schema: "runner.summary/v1", SustainedRPS: sustained, Scenario: scenario, PaceSet: "1k-2k",
 		Paces: []results.StepSummary{{TargetRPS: 1000, Verdict: "held"}}}
-	sum.Totals.E2EMS.P9999 = e2e
+	if !math.IsNaN(e2e) { // NaN: a send-only run, which delivers nothing
+		sum.Totals.E2EMS = results.Quantiles{P9999: e2e, Count: 1000}
+	}
 	write("summary.json", sum)
 	return dir
 }
@@ -274,4 +277,30 @@ func TestLoadReportsProblemsWithPositions(t *testing.T) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
 	}
+}
+
+// A send-only run has no end-to-end latency: the history says so rather
+// than 0, and the baseline of a later run leaves it out.
+func TestHistoryOfSendOnlyRuns(t *testing.T) {
+	root := t.TempDir()
+	t0 := time.Date(2026, 11, 1, 3, 0, 0, 0, time.UTC)
+	pastRun(t, root, "url", t0, 2000, math.NaN())
+	pastRun(t, root, "url", t0.Add(24*time.Hour), 2000, 8)
+	pastRun(t, root, "url", t0.Add(48*time.Hour), 2000, 10)
+	runs, err := History(root)
+	if err != nil || len(runs) != 3 {
+		t.Fatalf("%d runs, %v", len(runs), err)
+	}
+	regs, notes := Check(runs, 3, "", 0.1)
+	if len(regs) != 1 || regs[0].Figure != "p99.99 end-to-end ms" || regs[0].Baseline != 8 {
+		t.Errorf("regressions %v (notes %v): the send-only run must not count as a baseline of 0", regs, notes)
+	}
+	md, images, err := WriteHistory(filepath.Join(root, "history"), runs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(md, "| 2000 | — |") || strings.Contains(md, "| 0.00 |") {
+		t.Errorf("history table:\n%s", md)
+	}
+	requireRendered(t, images, 1)
 }

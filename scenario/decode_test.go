@@ -222,6 +222,18 @@ setup:
 			want: []string{`--set kafka.replicsa=3: variable "kafka" has no key "replicsa" (did you mean "replicas"?)`},
 		},
 		{
+			name: "a threshold on deliveries when every load is send-only",
+			src: `name: s
+thresholds: ["publish.p99 < 50ms", "e2e.p99 < 50ms", "lost == 0 per step"]
+measure:
+  - load: {url: "http://127.0.0.1:9/", pace: "10:1s", sendOnly: true}
+`,
+			want: []string{
+				`s.yaml:2:36: threshold "e2e.p99 < 50ms" needs events delivered to the run's receivers, and every load of the measure phase is sendOnly: it would never be checked`,
+				`s.yaml:2:54: threshold "lost == 0 per step" needs events delivered to the run's receivers, and every load of the measure phase is sendOnly: it would never be checked`,
+			},
+		},
+		{
 			name: "invalid YAML",
 			src:  "name: s\nsetup: [\n",
 			want: []string{`s.yaml:2: invalid YAML: did not find expected node content`},

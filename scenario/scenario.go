@@ -203,6 +203,7 @@ func Decode(file string, src []byte, opts Options) (*Scenario, error) {
 		sc.Steps[i] = decodePhase(d, n, Phase(i))
 	}
 	checkSteps(d, sc, kind)
+	checkSendOnlyThresholds(d, root, sc)
 	if len(list) == 0 {
 		checkMemory(d, sc)
 	}
@@ -245,6 +246,41 @@ func parseThresholds(d strictyaml.Diags, root *yaml.Node) []results.Threshold {
 		out = append(out, t)
 	}
 	return out
+}
+
+// checkSendOnlyThresholds refuses a threshold on deliveries (end-to-end
+// latency, losses, duplicates) in a scenario whose every measured load is
+// send-only: such a run measures none, and the threshold would never be
+// checked.
+func checkSendOnlyThresholds(d strictyaml.Diags, root *yaml.Node, sc *Scenario) {
+	loads := 0
+	for _, s := range sc.Steps[Measure] {
+		l, ok := s.Spec.(*steps.Load)
+		if !ok {
+			continue
+		}
+		if !l.SendOnly {
+			return
+		}
+		loads++
+	}
+	if loads == 0 {
+		return
+	}
+	_, n := strictyaml.FieldNode(root, "thresholds")
+	n = strictyaml.ResolveAlias(n)
+	if n == nil || n.Kind != yaml.SequenceNode {
+		return
+	}
+	for _, item := range n.Content {
+		item = strictyaml.ResolveAlias(item)
+		if !strictyaml.IsScalar(item) {
+			continue
+		}
+		if t, err := results.ParseThreshold(item.Value); err == nil && t.NeedsDelivery() {
+			d.At(item, "threshold %q needs events delivered to the run's receivers, and every load of the measure phase is sendOnly: it would never be checked", item.Value)
+		}
+	}
 }
 
 // checkDefaults reports durations that would make steps or teardown fail at
