@@ -214,10 +214,11 @@ func (r *receiverProcess) cpu() time.Duration {
 	return time.Duration(utime+stime) * time.Second / ticksPerSecond
 }
 
-func selfCPU() time.Duration {
+// selfCPUSplit returns this process's user and system CPU time.
+func selfCPUSplit() (user, sys time.Duration) {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
 }
 
 func rssMiB() float64 {
@@ -244,6 +245,7 @@ type outcome struct {
 	serviceP99MS float64 // from the actual send: what vegeta measures
 	sendLagP99MS float64
 	senderUS     float64 // CPU µs per event
+	senderSys    float64 // the share of it in the kernel
 	receiverUS   float64
 	held         bool // by the runner's own criterion (see run)
 	heldLoose    bool // by the criterion vegeta is held to
@@ -271,9 +273,12 @@ func oursTo(kind string, rps float64, d time.Duration) (outcome, error) {
 		return outcome{}, err
 	}
 	steps := []pace.Step{{RPS: rps, Duration: d}}
-	cpu0, rcpu0 := selfCPU(), recv.cpu()
+	user0, sys0 := selfCPUSplit()
+	rcpu0 := recv.cpu()
 	_, err = m.Run(context.Background(), measure.Load{Config: loadgen.Config{Name: "bench", Pace: steps, URL: recv.url, Tick: *tick, Connections: *connections}, Phase: "measure", SendOnly: true})
-	cpu, rcpu := selfCPU()-cpu0, recv.cpu()-rcpu0
+	user1, sys1 := selfCPUSplit()
+	rcpu := recv.cpu() - rcpu0
+	cpu, sys := user1-user0+sys1-sys0, sys1-sys0
 	if err != nil {
 		return outcome{}, err
 	}
@@ -282,7 +287,8 @@ func oursTo(kind string, rps float64, d time.Duration) (outcome, error) {
 	o := outcome{
 		rps: rps, achieved: s.AchievedSendRPS, dropped: s.Dropped, failures: s.SendFailures,
 		p99MS: s.PublishMS.P99, serviceP99MS: s.ServiceMS.P99, sendLagP99MS: s.SendLagMS.P99,
-		senderUS: float64(cpu.Microseconds()) / float64(s.Sent), receiverUS: float64(rcpu.Microseconds()) / float64(s.Sent),
+		senderUS: float64(cpu.Microseconds()) / float64(s.Sent), senderSys: sys.Seconds() / cpu.Seconds(),
+		receiverUS: float64(rcpu.Microseconds()) / float64(s.Sent),
 	}
 	o.held = o.achieved >= 0.995*rps && o.dropped == 0 && o.failures == 0 && o.sendLagP99MS <= 1
 	o.heldLoose = o.achieved >= 0.995*rps && o.dropped == 0 && o.failures <= int64(0.005*float64(s.Sent)) && o.p99MS <= 10
@@ -320,7 +326,7 @@ func vegetaRun(rps float64, d time.Duration) (outcome, error) {
 	o := outcome{
 		rps: rps, achieved: a.Rate, failures: int64(float64(a.Requests) * (1 - a.Success)),
 		p99MS: a.P99MS, serviceP99MS: a.P99MS,
-		senderUS: a.CPUUS / float64(a.Requests), receiverUS: float64(rcpu.Microseconds()) / float64(a.Warm+a.Requests),
+		senderUS: a.CPUUS / float64(a.Requests), senderSys: a.SysUS / a.CPUUS, receiverUS: float64(rcpu.Microseconds()) / float64(a.Warm+a.Requests),
 	}
 	o.held = o.achieved >= 0.995*rps && a.Success >= 0.995 && o.p99MS <= 10
 	o.heldLoose = o.held
@@ -334,6 +340,7 @@ type attackResult struct {
 	Success  float64 `json:"success"`
 	P99MS    float64 `json:"p99_ms"`
 	CPUUS    float64 `json:"cpu_us"` // the attack's own, the process's start and the warm-up left out
+	SysUS    float64 `json:"sys_us"` // of which in the kernel
 	Warm     uint64  `json:"warm_up_requests"`
 }
 
@@ -367,17 +374,18 @@ func attack(url string, rps float64, d time.Duration) error {
 	}
 	atk := vegeta.NewAttacker(vegeta.Client(client))
 	var m vegeta.Metrics
-	cpu0 := selfCPU()
+	user0, sys0 := selfCPUSplit()
 	for res := range atk.Attack(tr, rate, d, "bench") {
 		m.Add(res)
 	}
 	m.Close()
-	cpu := selfCPU() - cpu0
+	user1, sys1 := selfCPUSplit()
+	cpu, sys := user1-user0+sys1-sys0, sys1-sys0
 	if m.Requests == 0 {
 		return fmt.Errorf("vegeta sent nothing")
 	}
 	return json.NewEncoder(os.Stdout).Encode(attackResult{
-		Rate: m.Rate, Requests: m.Requests, Success: m.Success, P99MS: float64(m.Latencies.P99) / 1e6, CPUUS: float64(cpu.Microseconds()), Warm: warm,
+		Rate: m.Rate, Requests: m.Requests, Success: m.Success, P99MS: float64(m.Latencies.P99) / 1e6, CPUUS: float64(cpu.Microseconds()), SysUS: float64(sys.Microseconds()), Warm: warm,
 	})
 }
 
@@ -434,8 +442,8 @@ func verdict(o outcome) string {
 }
 
 func report(name string, o outcome) {
-	fmt.Printf("  %-7s %7.0f/s  sent %8.1f/s  dropped %5d  failed %5d  p99 %8.3f ms  (from actual send %8.3f ms)  send-lag p99 %7.3f ms  cpu/event sender %5.1f µs receiver %5.1f µs  %s\n",
-		name, o.rps, o.achieved, o.dropped, o.failures, o.p99MS, o.serviceP99MS, o.sendLagP99MS, o.senderUS, o.receiverUS, verdict(o))
+	fmt.Printf("  %-7s %7.0f/s  sent %8.1f/s  dropped %5d  failed %5d  p99 %8.3f ms  (from actual send %8.3f ms)  send-lag p99 %7.3f ms  cpu/event sender %5.1f µs (kernel %2.0f %%) receiver %5.1f µs  %s\n",
+		name, o.rps, o.achieved, o.dropped, o.failures, o.p99MS, o.serviceP99MS, o.sendLagP99MS, o.senderUS, 100*o.senderSys, o.receiverUS, verdict(o))
 }
 
 // trials runs one trial of each generator at each rate of list.
