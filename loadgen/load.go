@@ -33,16 +33,24 @@ type Config struct {
 	// Tick is how often the pacer wakes at most (see Pace); 0:
 	// DefaultTick, negative: at every event.
 	Tick time.Duration
+	// Part of Parts: a load shared by Parts generators (agents) sends only
+	// the events whose sequence number is Part modulo Parts, so that the
+	// parts' ids stay unique and their intended times interleave as one
+	// generator's would. Parts 0 or 1: every event.
+	Part, Parts int
 }
 
-// peakRPS returns the highest rate of c's pace.
+// peakRPS returns the highest rate of c's pace that c's part sends.
 func (c Config) peakRPS() float64 {
 	peak := 0.0
 	for _, s := range c.Pace {
 		peak = math.Max(peak, s.RPS)
 	}
-	return peak
+	return peak / float64(max(1, c.Parts))
 }
+
+// Mine reports whether event seq is c's to send.
+func (c Config) Mine(seq int64) bool { return c.Parts <= 1 || seq%int64(c.Parts) == int64(c.Part) }
 
 // WithDefaults returns c with its zero fields filled in.
 func (c Config) WithDefaults() Config {
@@ -105,6 +113,16 @@ type Result struct {
 	// Stopped is when the pace stopped early (its context ended); zero
 	// when every event was scheduled.
 	Stopped time.Time
+	// Parts lists the parts of a load shared by agents that ended early.
+	Parts []PartLoss
+}
+
+// PartLoss is a part of a load whose agent could not start it, failed, or
+// was lost: its events no agent reported as sent count as dropped.
+type PartLoss struct {
+	Agent   string
+	Error   string
+	Dropped int64
 }
 
 // Load is one load with its senders open. Probe it, Run it once, then
@@ -180,6 +198,9 @@ func (l *Load) Run(ctx context.Context, start time.Time, out Output) (Result, er
 		restoreGC = gcBetweenSteps(ctx, start, cfg.Pace)
 	}
 	paceErr := Pace(ctx, cfg.Pace, start, max(cfg.Tick, 0), func(t Tick) {
+		if !cfg.Mine(t.Seq) {
+			return
+		}
 		out.Add(Record{Op: OpIntended, Seq: t.Seq, Intended: t.Intended})
 		if !p.submit(t) {
 			out.Add(Record{Op: OpDropped, Seq: t.Seq, Intended: t.Intended})
@@ -220,11 +241,21 @@ func ParseID(id string) (name string, seq int64, ok bool) {
 // Probe sends probe events until arrived delivers the id of one of them,
 // so that the receiver is known to see the load before its first event.
 func (l *Load) Probe(parent context.Context, arrived <-chan string) error {
-	ctx, cancel := context.WithTimeout(parent, l.cfg.ProbeTimeout)
+	return ProbeVia(parent, l.cfg, l.SendProbe, arrived)
+}
+
+// SendProbe sends one probe event with id through the load's first sender.
+func (l *Load) SendProbe(ctx context.Context, id string) (bool, error) {
+	return l.senders[0].Send(ctx, id, time.Now().UnixNano())
+}
+
+// ProbeVia is Probe for a load whose probes go through send (an agent's).
+func ProbeVia(parent context.Context, cfg Config, send func(ctx context.Context, id string) (bool, error), arrived <-chan string) error {
+	ctx, cancel := context.WithTimeout(parent, cfg.ProbeTimeout)
 	defer cancel()
 	for n := 0; ; n++ {
-		id := ProbePrefix + l.cfg.Name + "-" + strconv.Itoa(n)
-		acked, sendErr := l.senders[0].Send(ctx, id, time.Now().UnixNano())
+		id := ProbePrefix + cfg.Name + "-" + strconv.Itoa(n)
+		acked, sendErr := send(ctx, id)
 		wait := time.NewTimer(500 * time.Millisecond)
 	waiting:
 		for {
@@ -242,9 +273,9 @@ func (l *Load) Probe(parent context.Context, arrived <-chan string) error {
 					return context.Cause(parent)
 				}
 				if acked {
-					return fmt.Errorf("no probe event came back from %s within %s: the sink acknowledged the probes, but none reached the run's receivers (a sink that does not deliver to them needs sendOnly: true)", l.cfg.URL, l.cfg.ProbeTimeout)
+					return fmt.Errorf("no probe event came back from %s within %s: the sink acknowledged the probes, but none reached the run's receivers (a sink that does not deliver to them needs sendOnly: true)", cfg.URL, cfg.ProbeTimeout)
 				}
-				return fmt.Errorf("no probe event came back from %s within %s (last send: %v)", l.cfg.URL, l.cfg.ProbeTimeout, sendErr)
+				return fmt.Errorf("no probe event came back from %s within %s (last send: %v)", cfg.URL, cfg.ProbeTimeout, sendErr)
 			}
 		}
 	}
@@ -286,10 +317,15 @@ func (l *Load) Warm(ctx context.Context) {
 // sink that does not deliver to the run's receivers: the load starts once
 // the sink answers.
 func (l *Load) ProbeAnswer(parent context.Context) error {
-	ctx, cancel := context.WithTimeout(parent, l.cfg.ProbeTimeout)
+	return ProbeAnswerVia(parent, l.cfg, l.SendProbe)
+}
+
+// ProbeAnswerVia is ProbeAnswer for a load whose probes go through send.
+func ProbeAnswerVia(parent context.Context, cfg Config, send func(ctx context.Context, id string) (bool, error)) error {
+	ctx, cancel := context.WithTimeout(parent, cfg.ProbeTimeout)
 	defer cancel()
 	for n := 0; ; n++ {
-		ok, err := l.senders[0].Send(ctx, ProbePrefix+l.cfg.Name+"-"+strconv.Itoa(n), time.Now().UnixNano())
+		ok, err := send(ctx, ProbePrefix+cfg.Name+"-"+strconv.Itoa(n))
 		if ok {
 			return nil
 		}
@@ -299,7 +335,7 @@ func (l *Load) ProbeAnswer(parent context.Context) error {
 			if parent.Err() != nil {
 				return context.Cause(parent)
 			}
-			return fmt.Errorf("%s did not acknowledge a probe event within %s (last send: %v)", l.cfg.URL, l.cfg.ProbeTimeout, err)
+			return fmt.Errorf("%s did not acknowledge a probe event within %s (last send: %v)", cfg.URL, cfg.ProbeTimeout, err)
 		}
 	}
 }

@@ -96,6 +96,21 @@ func Pace(ctx context.Context, steps []pace.Step, start time.Time, tick time.Dur
 	return ctxErr(ctx, clock.waitFor(monoStart+stepOffset, 0))
 }
 
+// IntendedAt returns the intended time (Unix ns) Pace gives event seq of
+// steps from start, and false when the steps hold fewer events.
+func IntendedAt(steps []pace.Step, start time.Time, seq int64) (int64, bool) {
+	offset := start.UnixNano()
+	for _, st := range steps {
+		if n := st.Events(); seq >= n {
+			seq -= n
+			offset += int64(st.Duration)
+			continue
+		}
+		return offset + int64(math.Round(float64(seq)*(1e9/st.RPS))), true
+	}
+	return 0, false
+}
+
 // ctxErr returns ctx's error when it ended, err otherwise.
 func ctxErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {

@@ -26,7 +26,28 @@ type Load struct {
 	SendOnly bool
 	// OnSecond, when set, is called about once a second with the live state.
 	OnSecond func(Status)
+	// Open returns what sends the load: nil, a loadgen.Load in this
+	// process; the agent package's, agents in other processes or pods.
+	Open func(loadgen.Config) (Generator, error)
 }
+
+// Generator sends a load's events and reports each as loadgen.Records:
+// loadgen.Load in this process, or agents elsewhere.
+type Generator interface {
+	Config() loadgen.Config // with its defaults filled in
+	Events() int64          // how many events the pace schedules
+	// Probe sends probe events until one comes back on arrived;
+	// ProbeAnswer until the sink acknowledges one.
+	Probe(ctx context.Context, arrived <-chan string) error
+	ProbeAnswer(ctx context.Context) error
+	// Warm opens the connections the first events need.
+	Warm(ctx context.Context)
+	// Run sends the pace from start, reporting every event to out.
+	Run(ctx context.Context, start time.Time, out loadgen.Output) (loadgen.Result, error)
+	Close()
+}
+
+func openLocal(cfg loadgen.Config) (Generator, error) { return loadgen.New(cfg) }
 
 // DefaultDrainTimeout is a load's drain when it gives none.
 const DefaultDrainTimeout = 30 * time.Second
@@ -77,7 +98,11 @@ func (m *Measurement) Run(ctx context.Context, l Load) (Result, error) {
 		return Result{}, ErrFinished
 	}
 	l = l.withDefaults()
-	gen, err := loadgen.New(l.Config)
+	open := l.Open
+	if open == nil {
+		open = openLocal
+	}
+	gen, err := open(l.Config)
 	if err != nil {
 		return Result{}, err
 	}

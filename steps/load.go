@@ -8,11 +8,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/perfrunner/runner/agent"
 	"github.com/perfrunner/runner/internal/redact"
 	"github.com/perfrunner/runner/loadgen"
 	"github.com/perfrunner/runner/measure"
 	"github.com/perfrunner/runner/pace"
 	"github.com/perfrunner/runner/results"
+	"github.com/perfrunner/runner/target"
 )
 
 func init() {
@@ -43,6 +45,7 @@ type Load struct {
 	GC             string        `yaml:"gc" doc:"normal (default), or between-steps: Go GC off during a pace step, a collection at each boundary"`
 	MaxSendLag     time.Duration `yaml:"maxSendLag" doc:"a pace step whose send-lag p99 exceeds this is flagged as generator-saturated (default 5ms)"`
 	SendOnly       bool          `yaml:"sendOnly" doc:"the sink does not deliver to the run's receivers (an ingress reachable from outside, a plain HTTP service): the probe waits for its HTTP answer only, nothing is drained, and deliveries, losses and end-to-end latencies are not measured"`
+	Agents         int           `yaml:"agents" doc:"agent processes that share the load, each sending every N-th event from one start instant (default 0: this process sends); on local they are child processes of the runner"`
 	Tick           time.Duration `yaml:"tick" doc:"the pacer wakes at most once per tick and sends the events due since; an event's send starts at most a tick after its intended time (default 500µs; a tick shorter than the events' interval, e.g. 1ns, wakes for every event at its own time)"`
 
 	phase string
@@ -56,6 +59,7 @@ const (
 	maxInFlight     = 10_000_000
 	maxConnections  = 65_535 // one runner's ports toward one sink
 	maxLoadTimeout  = time.Hour
+	maxAgents       = 64
 )
 
 // Validate checks the spec's fields on their own.
@@ -94,6 +98,9 @@ func (l *Load) Validate() []FieldError {
 		case v[0] > v[1]:
 			bad(field, "%d is above the bound of %d", v[0], v[1])
 		}
+	}
+	if l.Agents < 0 || l.Agents > maxAgents {
+		bad("agents", "must be between 0 and %d", maxAgents)
 	}
 	if l.Senders < 0 || l.Senders > 64 {
 		bad("senders", "must be between 1 and 64")
@@ -158,9 +165,24 @@ func (l *Load) Run(ctx context.Context, env *Env) error {
 		env.Status(fmt.Sprintf("pace step %d/%d at %g rps: sent %d/s, delivered %d/s, p99 publish %.2f ms, e2e %.2f ms",
 			st.Step+1, len(steps), st.TargetRPS, st.Last.Counts.Sent, st.Last.Counts.Delivered, st.Last.PublishP99MS, st.Last.E2EP99MS))
 	}
+	if l.Agents > 0 {
+		if env.Shared.Info.Target != target.Local {
+			return fmt.Errorf("agents on %s need the perf-agents chart, which this runner does not install yet", env.Shared.Info.Target)
+		}
+		agents, err := agent.StartLocal(ctx, l.Agents)
+		if err != nil {
+			return err
+		}
+		defer agents.Stop()
+		load.Open = agent.Opener(agents.Clients)
+		env.Log.Info("agents started", "agents", len(agents.Clients))
+	}
 	env.Log.Info("load starting", "phase", l.phase, "url", redact.String(url), "pace", pace.Pace{Steps: steps}.Duration().String())
 	res, runErr := m.Run(ctx, load)
 	printSteps(env, m, res.Steps)
+	for _, p := range res.Parts {
+		fmt.Fprintf(env.Output, "  agent %s: %s; %d events of its part counted as dropped\n", p.Agent, p.Error, p.Dropped)
+	}
 	for _, e := range res.TopErrors() {
 		fmt.Fprintf(env.Output, "  send errors: %s\n", e)
 	}

@@ -11,6 +11,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/perfrunner/runner/agent"
+
 	"github.com/spf13/cobra"
 
 	"github.com/perfrunner/runner/kube"
@@ -89,8 +91,29 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		newHistoryCommand(stdout),
 		newSchemaCommand(stdout),
 		newVersionCommand(stdout),
+		newAgentCommand(stdout, stderr),
 	)
 	return root
+}
+
+func newAgentCommand(stdout, stderr io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "agent [--listen host:port]",
+		Short: "Run as a load agent: send the loads a runner opens on this control port",
+		Long: `Run as a load agent: an HTTP control port on which a runner opens loads,
+starts them at an instant it chooses, and pulls their records. Agents are
+started by the runner itself (agents: N in a load step, on local) or run
+as pods of the runner's image; an agent serves only a runner of its own
+build. It stops on SIGTERM or SIGINT.`,
+		Example:            "  runner agent --listen :8080",
+		DisableFlagParsing: true,
+		RunE: func(_ *cobra.Command, args []string) error {
+			if code := agent.Main(args, stdout, stderr); code != 0 {
+				return &exitError{code: code}
+			}
+			return nil
+		},
+	}
 }
 
 func newVersionCommand(stdout io.Writer) *cobra.Command {

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perfrunner/runner/agent"
+
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"gopkg.in/yaml.v3"
 
@@ -25,6 +27,7 @@ import (
 // TestMain lets tests run this test binary as the runner itself, so that
 // signals reach a real runner process.
 func TestMain(m *testing.M) {
+	agent.RunIfChild()
 	if os.Getenv("RUNNER_TEST_AS_CLI") == "1" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
@@ -568,6 +571,36 @@ func TestDirectScenarioEndToEnd(t *testing.T) {
 	}
 	if code, _, _ := runCLI("plot", dirs[0], "--window", "3s:1s"); code != exitBadInput {
 		t.Errorf("a backwards window: exit %d, want 2", code)
+	}
+}
+
+// TestAgentsShareALoad runs the in-memory channel's twin with its measured
+// load sent by three agent processes: every event is intended, sent,
+// accepted and delivered exactly once, as when the runner sends.
+func TestAgentsShareALoad(t *testing.T) {
+	out := t.TempDir()
+	code, stdout, stderr := runCLI("exec", "../../scenarios/channel-imc.yaml", "--pace", "1000:2", "--set", "warmupPace=200:1", "--set", "agents=3", "--out", out)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	dirs := runDirs(t, out)
+	data, err := os.ReadFile(filepath.Join(dirs[0], "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum struct {
+		Totals map[string]any `json:"totals"`
+	}
+	if err := json.Unmarshal(data, &sum); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]float64{"intended": 2000, "sent": 2000, "accepted": 2000, "delivered": 2000, "lost": 0, "duplicates": 0, "dropped": 0} {
+		if sum.Totals[key] != want {
+			t.Errorf("totals.%s = %v, want %g", key, sum.Totals[key], want)
+		}
+	}
+	if log, _ := os.ReadFile(filepath.Join(dirs[0], "runner.log")); !strings.Contains(string(log), "agents started") {
+		t.Errorf("the log does not say the agents started:\n%s", log)
 	}
 }
 

@@ -1,0 +1,169 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/perfrunner/runner/loadgen"
+)
+
+// Client is the runner's side of one agent's control port.
+type Client struct {
+	base string // http://host:port
+	http *http.Client
+	Info Info
+}
+
+// Dial reads the agent's info at base (http://host:port) and refuses an
+// agent of another protocol or version than want.
+func Dial(ctx context.Context, base, want string) (*Client, error) {
+	c := &Client{base: strings.TrimSuffix(base, "/"), http: &http.Client{Timeout: 30 * time.Second}}
+	if err := c.call(ctx, http.MethodGet, "/v1/info", nil, &c.Info); err != nil {
+		return nil, err
+	}
+	if c.Info.Protocol != Protocol {
+		return nil, fmt.Errorf("agent %s speaks protocol %d, this runner %d", c.base, c.Info.Protocol, Protocol)
+	}
+	if c.Info.Version != want {
+		return nil, fmt.Errorf("agent %s (%s) is runner %s, this runner is %s: agents must be of the runner's own build", c.base, c.Info.Name(), c.Info.Version, want)
+	}
+	return c, nil
+}
+
+// String names the agent in messages.
+func (c *Client) String() string { return c.Info.Name() }
+
+// call sends a JSON request and decodes a JSON answer into out (when not
+// nil); an answer outside 2xx is an error carrying the agent's message.
+func (c *Client) call(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("agent %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		return fmt.Errorf("agent %s: %s %s: %s", c.base, method, path, strings.TrimSpace(string(msg)))
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+func loadPath(name string) string { return "/v1/loads/" + url.PathEscape(name) }
+
+// Open opens a load on the agent.
+func (c *Client) Open(ctx context.Context, cfg loadgen.Config) error {
+	return c.call(ctx, http.MethodPut, loadPath(cfg.Name), cfg, nil)
+}
+
+// Probe has the agent send one probe event of the load.
+func (c *Client) Probe(ctx context.Context, name, id string) (bool, error) {
+	var ans ProbeAnswer
+	if err := c.call(ctx, http.MethodPost, loadPath(name)+"/probe", ProbeRequest{ID: id}, &ans); err != nil {
+		return false, err
+	}
+	if ans.Error != "" {
+		return ans.Acked, fmt.Errorf("%s", ans.Error)
+	}
+	return ans.Acked, nil
+}
+
+// Start has the agent warm the load's connections and send its part from
+// start, an instant on the agent's clock.
+func (c *Client) Start(ctx context.Context, name string, start time.Time) error {
+	return c.call(ctx, http.MethodPost, loadPath(name)+"/start", StartRequest{Start: start.UnixNano()}, nil)
+}
+
+// Stop ends the load's pace early; sends in flight finish.
+func (c *Client) Stop(ctx context.Context, name string) error {
+	return c.call(ctx, http.MethodPost, loadPath(name)+"/stop", nil, nil)
+}
+
+// Status returns the load's state.
+func (c *Client) Status(ctx context.Context, name string) (Status, error) {
+	var st Status
+	err := c.call(ctx, http.MethodGet, loadPath(name), nil, &st)
+	return st, err
+}
+
+// Remove stops the load and forgets it.
+func (c *Client) Remove(ctx context.Context, name string) error {
+	return c.call(ctx, http.MethodDelete, loadPath(name), nil, nil)
+}
+
+// Pull is one answer to a pull of records.
+type Pull struct {
+	Next  int64  // the cursor to pull from next
+	End   int64  // records the load emitted when the answer was cut
+	State string // the load's state then
+}
+
+// Final reports whether the load's records end at p.Next.
+func (p Pull) Final() bool {
+	return (p.State == StateDone || p.State == StateFailed) && p.Next == p.End
+}
+
+// Records pulls the load's records from cursor from, calling fn for each,
+// and acknowledges those before from. A pull cut short calls fn for none
+// of its records, so pulling again from the same cursor counts nothing
+// twice.
+func (c *Client) Records(ctx context.Context, name string, from int64, fn func(loadgen.Record)) (Pull, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+loadPath(name)+"/records?from="+strconv.FormatInt(from, 10), nil)
+	if err != nil {
+		return Pull{}, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return Pull{}, fmt.Errorf("agent %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return Pull{}, fmt.Errorf("agent %s: records: %w", c.base, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return Pull{}, fmt.Errorf("agent %s: records: %s", c.base, strings.TrimSpace(string(body)))
+	}
+	var p Pull
+	if p.Next, err = strconv.ParseInt(resp.Header.Get(headerNext), 10, 64); err != nil {
+		return Pull{}, fmt.Errorf("agent %s: records: no cursor", c.base)
+	}
+	if p.End, err = strconv.ParseInt(resp.Header.Get(headerEnd), 10, 64); err != nil {
+		return Pull{}, fmt.Errorf("agent %s: records: no end", c.base)
+	}
+	p.State = resp.Header.Get(headerState)
+	// Decode all first: a body that does not parse counts nothing.
+	recs := make([]loadgen.Record, 0, p.Next-from)
+	if err := decodeRecords(body, func(r loadgen.Record) { recs = append(recs, r) }); err != nil {
+		return Pull{}, fmt.Errorf("agent %s: %w", c.base, err)
+	}
+	if int64(len(recs)) != p.Next-from {
+		return Pull{}, fmt.Errorf("agent %s: records: %d in a body that should hold %d", c.base, len(recs), p.Next-from)
+	}
+	for _, r := range recs {
+		fn(r)
+	}
+	return p, nil
+}

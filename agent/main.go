@@ -1,0 +1,180 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Version identifies the runner's build, which an agent must share: the
+// main module's version and, when the build stamped it, its revision.
+func Version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Path + "@" + bi.Main.Version
+	for _, s := range bi.Settings {
+		switch {
+		case s.Key == "vcs.revision":
+			v += "+" + s.Value
+		case s.Key == "vcs.modified" && s.Value == "true":
+			v += "-dirty"
+		}
+	}
+	return v
+}
+
+// listening starts the line an agent prints once it serves.
+const listening = "agent listening on "
+
+// Main runs `runner agent` with args (after "agent") until SIGTERM or
+// SIGINT, and returns its exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("listen", ":8080", "host:port of the control port")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintln(stderr, "agent:", err)
+		return 1
+	}
+	srv := NewServer(Version())
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(stdout, "%shttp://%s\n", listening, ln.Addr())
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		fmt.Fprintln(stderr, "agent:", err)
+		srv.Close()
+		return 1
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(sctx)
+	srv.Close()
+	return 0
+}
+
+// ChildEnv marks a process started by StartLocal: a test binary that
+// starts agents runs Main when it finds it (see RunIfChild).
+const ChildEnv = "PERFRUNNER_AGENT"
+
+// RunIfChild runs the agent and exits when this process is one that
+// StartLocal started; a test binary calls it first in its TestMain.
+func RunIfChild() {
+	if os.Getenv(ChildEnv) != "1" {
+		return
+	}
+	args := os.Args[1:]
+	if len(args) > 0 && args[0] == "agent" {
+		args = args[1:]
+	}
+	os.Exit(Main(args, os.Stdout, os.Stderr))
+}
+
+// Local is agents running as child processes of this binary.
+type Local struct {
+	Clients []*Client
+	cmds    []*exec.Cmd
+	once    sync.Once
+}
+
+// StartLocal starts n agents as child processes of this binary on
+// loopback, and dials them. They die with this process (PDEATHSIG).
+func StartLocal(ctx context.Context, n int) (*Local, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	l := &Local{}
+	for range n {
+		cmd := exec.Command(self, "agent", "--listen", "127.0.0.1:0")
+		cmd.Env = append(os.Environ(), ChildEnv+"=1")
+		cmd.Stderr = os.Stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			l.Stop()
+			return nil, err
+		}
+		if err := cmd.Start(); err != nil {
+			l.Stop()
+			return nil, fmt.Errorf("starting an agent: %w", err)
+		}
+		l.cmds = append(l.cmds, cmd)
+		url, err := readURL(out)
+		if err != nil {
+			l.Stop()
+			return nil, err
+		}
+		c, err := Dial(ctx, url, Version())
+		if err != nil {
+			l.Stop()
+			return nil, err
+		}
+		l.Clients = append(l.Clients, c)
+	}
+	return l, nil
+}
+
+// readURL reads the agent's first line, which says where it listens, and
+// drains the rest.
+func readURL(r io.Reader) (string, error) {
+	br := bufio.NewReader(r)
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return "", fmt.Errorf("an agent did not start: %w", err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, br) }()
+	url, ok := strings.CutPrefix(strings.TrimSpace(line), listening)
+	if !ok {
+		return "", fmt.Errorf("an agent said %q instead of where it listens", line)
+	}
+	return url, nil
+}
+
+// Kill kills agent k at once, as a crash would.
+func (l *Local) Kill(k int) error { return l.cmds[k].Process.Kill() }
+
+// Stop ends the agents: SIGTERM, then SIGKILL after 10 s.
+func (l *Local) Stop() {
+	l.once.Do(func() {
+		for _, c := range l.cmds {
+			_ = c.Process.Signal(syscall.SIGTERM)
+		}
+		for _, c := range l.cmds {
+			done := make(chan struct{})
+			go func() { _ = c.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				_ = c.Process.Kill()
+				<-done
+			}
+		}
+	})
+}
