@@ -179,3 +179,60 @@ func TestACutConnectionResumesFromItsCursor(t *testing.T) {
 		t.Errorf("only %d connections were cut: the test did not test resuming", cuts)
 	}
 }
+
+// TestAnAgentsClockOffsetIsCorrected runs a load through two agents, the
+// second with its clock 50 ms ahead: the runner measures the offset within
+// its stated uncertainty, corrects the agent's records by it (no negative
+// or inflated end-to-end latency), and the summary records both clocks.
+func TestAnAgentsClockOffsetIsCorrected(t *testing.T) {
+	const skew = 50 * time.Millisecond
+	local, err := startLocal(context.Background(), 2, func(k int) []string {
+		if k == 1 {
+			return []string{SkewEnv + "=" + skew.String()}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Stop()
+	sum, _ := measureWith(t, local.Clients, nil)
+	if len(sum.Agents) != 2 {
+		t.Fatalf("agents in the summary: %+v", sum.Agents)
+	}
+	for k, a := range sum.Agents {
+		want := 0.0
+		if k == 1 {
+			want = float64(skew) / 1e6
+		}
+		for _, got := range []float64{a.OffsetMS, a.OffsetEndMS} {
+			// Within the stated uncertainty, and a little for the
+			// scheduler between the agent's reading and its answer.
+			if d := got - want; d > a.UncertaintyMS+1 || d < -a.UncertaintyMS-1 {
+				t.Errorf("agent %d: offset %.3f ms, want %.3f ± %.3f ms", k, got, want, a.UncertaintyMS)
+			}
+		}
+		if a.Agent != local.Clients[k].String() || a.Load != "load" || a.Error != "" {
+			t.Errorf("agent %d: %+v", k, a)
+		}
+	}
+	c := sum.Totals.Counts
+	want := twoSteps[0].Events() + twoSteps[1].Events()
+	if c.Delivered != want || c.NegativeE2E != 0 {
+		t.Errorf("delivered %d of %d, %d with negative end-to-end latency", c.Delivered, want, c.NegativeE2E)
+	}
+	// Uncorrected, half the events would be 50 ms early (negative) or,
+	// corrected the wrong way, 50 ms late.
+	if p99 := sum.Totals.E2EMS.P99; p99 > 40 {
+		t.Errorf("e2e p99 %.2f ms: the skewed agent's records were not corrected", p99)
+	}
+	// The clocks are known to about 0.1 ms here, which is more than a
+	// tenth of a loopback p99: such a step is flagged, one whose p99 is
+	// ten times the uncertainty is not.
+	unc := max(sum.Agents[0].UncertaintyMS, sum.Agents[1].UncertaintyMS)
+	for i, p := range sum.Paces {
+		if want := unc > 0.1*p.E2EMS.P99; p.ClockUncertain != want {
+			t.Errorf("step %d: clock_uncertain %v with an uncertainty of %.3f ms and an e2e p99 of %.3f ms", i+1, p.ClockUncertain, unc, p.E2EMS.P99)
+		}
+	}
+}

@@ -113,6 +113,37 @@ func (c *Client) Remove(ctx context.Context, name string) error {
 	return c.call(ctx, http.MethodDelete, loadPath(name), nil, nil)
 }
 
+// Clock is an agent's wall clock against the runner's.
+type Clock struct {
+	Offset      time.Duration // the agent's clock minus the runner's
+	Uncertainty time.Duration // half the round trip it was measured over
+}
+
+// MeasureClock reads the agent's clock samples times and keeps the reading
+// of the shortest round trip: the agent read its clock within that round
+// trip, so its offset from the round trip's middle is known to within half
+// of it.
+func (c *Client) MeasureClock(ctx context.Context, samples int) (Clock, error) {
+	best := Clock{Uncertainty: -1}
+	var err error
+	for range samples {
+		var info Info
+		t0 := time.Now()
+		if err = c.call(ctx, http.MethodGet, "/v1/info", nil, &info); err != nil {
+			continue
+		}
+		rtt := time.Since(t0)
+		mid := t0.UnixNano() + int64(rtt/2)
+		if best.Uncertainty < 0 || rtt/2 < best.Uncertainty {
+			best = Clock{Offset: time.Duration(info.Now - mid), Uncertainty: rtt / 2}
+		}
+	}
+	if best.Uncertainty < 0 {
+		return Clock{}, fmt.Errorf("agent %s: its clock: %w", c.base, err)
+	}
+	return best, nil
+}
+
 // Pull is one answer to a pull of records.
 type Pull struct {
 	Next  int64  // the cursor to pull from next

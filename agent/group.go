@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/perfrunner/runner/loadgen"
 	"github.com/perfrunner/runner/measure"
+	"github.com/perfrunner/runner/results"
 )
 
 // lostAfter is how long an agent may fail every pull before the run gives
@@ -32,14 +32,44 @@ type Group struct {
 	// counted as dropped.
 	intended, finished bits
 	parts              []*part
+	lost               []loadgen.PartLoss
 }
 
 // part is one agent's share of a group's load, as the pulls saw it.
 type part struct {
-	agent   *Client
-	err     error // why the part ended early
-	status  Status
-	records int64
+	agent           *Client
+	err             error // why the part ended early
+	status          Status
+	records         int64
+	clock, clockEnd Clock // before the load and after it
+	clockErr        error
+	endMeasured     bool
+}
+
+// clockSamples is how many round trips an agent's clock is read over.
+const clockSamples = 8
+
+// shifted is an Output that moves a part's records from the agent's clock
+// to the runner's.
+type shifted struct {
+	out    loadgen.Output
+	offset int64
+	g      *Group
+}
+
+func (s shifted) Add(r loadgen.Record) {
+	switch r.Op {
+	case loadgen.OpIntended:
+		s.g.intended.set(r.Seq)
+	default:
+		s.g.finished.set(r.Seq)
+	}
+	r.Intended -= s.offset
+	if r.Op == loadgen.OpSent {
+		r.Started -= s.offset
+		r.Answered -= s.offset
+	}
+	s.out.Add(r)
 }
 
 // Opener returns a measure.Load's Open for loads sent by agents.
@@ -99,9 +129,23 @@ func (g *Group) ProbeAnswer(ctx context.Context) error {
 	return loadgen.ProbeAnswerVia(ctx, g.cfg, g.sendProbe)
 }
 
-// Warm does nothing: each agent warms its connections when it starts,
-// before the start instant.
-func (g *Group) Warm(context.Context) {}
+// Warm measures each agent's clock; each agent warms its connections
+// itself when it starts, before the start instant.
+func (g *Group) Warm(ctx context.Context) {
+	for _, p := range g.parts {
+		p.clock, p.clockErr = p.agent.MeasureClock(ctx, clockSamples)
+	}
+}
+
+// ClockOffsets returns each part's clock offset, as Warm measured it: the
+// intended time an event of part k carries is on agent k's clock.
+func (g *Group) ClockOffsets() []time.Duration {
+	out := make([]time.Duration, len(g.parts))
+	for k, p := range g.parts {
+		out[k] = p.clock.Offset
+	}
+	return out
+}
 
 // Close removes the load from every agent.
 func (g *Group) Close() { g.removeFrom(len(g.agents)) }
@@ -127,14 +171,23 @@ func (g *Group) Run(ctx context.Context, start time.Time, out loadgen.Output) (l
 	defer stopAll()
 	var wg sync.WaitGroup
 	for _, p := range g.parts {
-		if err := g.start(ctx, p.agent, start); err != nil {
+		if p.clockErr != nil {
+			p.err = p.clockErr
+			continue
+		}
+		if err := g.start(ctx, p.agent, start.Add(p.clock.Offset)); err != nil {
 			p.err = err
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			g.pull(pullCtx, p, out)
+			g.pull(pullCtx, p, shifted{out: out, offset: int64(p.clock.Offset), g: g})
+			if p.err == nil {
+				if c, err := p.agent.MeasureClock(pullCtx, clockSamples); err == nil {
+					p.clockEnd, p.endMeasured = c, true
+				}
+			}
 		}()
 	}
 	wg.Wait()
@@ -148,6 +201,7 @@ func (g *Group) Run(ctx context.Context, start time.Time, out loadgen.Output) (l
 			}
 		}
 		if p.status.Stopped != 0 {
+			p.status.Stopped -= int64(p.clock.Offset)
 			stopAt = max(stopAt, p.status.Stopped)
 		}
 		if p.err == nil && p.status.State == StateFailed && !stopped.Load() {
@@ -164,6 +218,7 @@ func (g *Group) Run(ctx context.Context, start time.Time, out loadgen.Output) (l
 			res.Parts = append(res.Parts, loadgen.PartLoss{Agent: p.agent.String(), Error: p.err.Error(), Dropped: g.dropRest(k, start, limit, out)})
 		}
 	}
+	g.lost = res.Parts
 	if stopped.Load() {
 		if stopAt < 0 {
 			stopAt = time.Now().UnixNano()
@@ -194,19 +249,11 @@ func (g *Group) start(ctx context.Context, a *Client, start time.Time) error {
 }
 
 // pull hands p's records to out until its load ends, or the agent is lost.
-func (g *Group) pull(ctx context.Context, p *part, out loadgen.Output) {
+func (g *Group) pull(ctx context.Context, p *part, out shifted) {
 	var from int64
 	var failing time.Time
 	for {
-		pl, err := p.agent.Records(ctx, g.cfg.Name, from, func(r loadgen.Record) {
-			switch r.Op {
-			case loadgen.OpIntended:
-				g.intended.set(r.Seq)
-			default:
-				g.finished.set(r.Seq)
-			}
-			out.Add(r)
-		})
+		pl, err := p.agent.Records(ctx, g.cfg.Name, from, out.Add)
 		if err != nil {
 			if failing.IsZero() {
 				failing = time.Now()
@@ -255,15 +302,32 @@ func (g *Group) dropRest(k int, start time.Time, limit int64, out loadgen.Output
 	return n
 }
 
-// Names returns the agents' names, sorted.
-func (g *Group) Names() []string {
-	var out []string
-	for _, a := range g.agents {
-		out = append(out, a.String())
+// AgentParts reports each agent's part of the load once it ran: its clock
+// and how it ended.
+func (g *Group) AgentParts() []results.AgentPart {
+	var out []results.AgentPart
+	for _, p := range g.parts {
+		ap := results.AgentPart{Load: g.cfg.Name, Agent: p.agent.String(), OffsetMS: ms(p.clock.Offset), UncertaintyMS: ms(p.clock.Uncertainty)}
+		if p.endMeasured {
+			ap.OffsetEndMS = ms(p.clockEnd.Offset)
+			ap.UncertaintyMS = ms(max(p.clock.Uncertainty, p.clockEnd.Uncertainty))
+		}
+		if p.err != nil {
+			ap.Error = p.err.Error()
+		}
+		out = append(out, ap)
 	}
-	sort.Strings(out)
+	for i := range out {
+		for _, l := range g.lost {
+			if l.Agent == out[i].Agent {
+				out[i].Dropped = l.Dropped
+			}
+		}
+	}
 	return out
 }
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 
 // bits is a set of sequence numbers, safe for concurrent use.
 type bits []atomic.Uint64

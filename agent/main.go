@@ -59,6 +59,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	srv := NewServer(Version())
+	if v := os.Getenv(SkewEnv); v != "" {
+		skew, err := time.ParseDuration(v)
+		if err != nil {
+			fmt.Fprintf(stderr, "agent: %s: %v\n", SkewEnv, err)
+			return 2
+		}
+		srv.skew = skew
+	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(stdout, "%shttp://%s\n", listening, ln.Addr())
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -78,6 +86,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	srv.Close()
 	return 0
 }
+
+// SkewEnv, a duration, sets an agent's clock off by that much, for tests of
+// the runner's clock correction.
+const SkewEnv = "PERFRUNNER_AGENT_CLOCK_SKEW"
 
 // ChildEnv marks a process started by StartLocal: a test binary that
 // starts agents runs Main when it finds it (see RunIfChild).
@@ -105,15 +117,21 @@ type Local struct {
 
 // StartLocal starts n agents as child processes of this binary on
 // loopback, and dials them. They die with this process (PDEATHSIG).
-func StartLocal(ctx context.Context, n int) (*Local, error) {
+func StartLocal(ctx context.Context, n int) (*Local, error) { return startLocal(ctx, n, nil) }
+
+// startLocal is StartLocal with env(k) added to agent k's environment.
+func startLocal(ctx context.Context, n int, env func(k int) []string) (*Local, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	l := &Local{}
-	for range n {
+	for k := range n {
 		cmd := exec.Command(self, "agent", "--listen", "127.0.0.1:0")
 		cmd.Env = append(os.Environ(), ChildEnv+"=1")
+		if env != nil {
+			cmd.Env = append(cmd.Env, env(k)...)
+		}
 		cmd.Stderr = os.Stderr
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		out, err := cmd.StdoutPipe()

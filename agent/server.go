@@ -27,6 +27,10 @@ const pullWait = 250 * time.Millisecond
 type Server struct {
 	version string
 	buffer  int
+	// skew is added to every instant the agent tells and taken from every
+	// instant it is told: an agent whose wall clock is off by skew, to
+	// test the runner's correction (see SkewEnv).
+	skew time.Duration
 
 	mu    sync.Mutex
 	loads map[string]*load
@@ -66,7 +70,7 @@ func (s *Server) info(w http.ResponseWriter, _ *http.Request) {
 	host, _ := os.Hostname()
 	writeJSON(w, http.StatusOK, Info{
 		Protocol: Protocol, Version: s.version, Host: host, Pod: os.Getenv("POD_NAME"), Node: os.Getenv("NODE_NAME"),
-		PID: os.Getpid(), Now: time.Now().UnixNano(),
+		PID: os.Getpid(), Now: time.Now().Add(s.skew).UnixNano(),
 	})
 }
 
@@ -87,6 +91,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusConflict, "a load named %q is already open", name)
 		return
 	}
+	cfg.Skew = s.skew
 	gen, err := loadgen.New(cfg)
 	if err != nil {
 		httpError(w, http.StatusBadRequest, "%v", err)
@@ -109,7 +114,11 @@ func (s *Server) load(w http.ResponseWriter, r *http.Request) *load {
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	if l := s.load(w, r); l != nil {
-		writeJSON(w, http.StatusOK, l.status())
+		st := l.status()
+		if st.Stopped != 0 {
+			st.Stopped += int64(s.skew)
+		}
+		writeJSON(w, http.StatusOK, st)
 	}
 }
 
@@ -141,7 +150,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "a start needs its instant")
 		return
 	}
-	if err := l.begin(time.Unix(0, req.Start)); err != nil {
+	if err := l.begin(time.Unix(0, req.Start).Add(-s.skew)); err != nil {
 		httpError(w, http.StatusConflict, "%v", err)
 		return
 	}
@@ -158,7 +167,7 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "records need a cursor: from=N")
 		return
 	}
-	body, next, end, state, err := l.pull(r.Context(), from)
+	body, next, end, state, err := l.pull(r.Context(), from, int64(s.skew))
 	if err != nil {
 		httpError(w, http.StatusGone, "%v", err)
 		return
@@ -253,9 +262,10 @@ func (l *load) cancelRun() {
 	}
 }
 
-// pull answers records from cursor from on, waiting a little when none are
-// new; what is before from is acknowledged and forgotten.
-func (l *load) pull(ctx context.Context, from int64) (body []byte, next, end int64, state string, err error) {
+// pull answers records from cursor from on, their instants moved by skew
+// ns, waiting a little when none are new; what is before from is
+// acknowledged and forgotten.
+func (l *load) pull(ctx context.Context, from, skew int64) (body []byte, next, end int64, state string, err error) {
 	deadline := time.Now().Add(pullWait)
 	for {
 		l.mu.Lock()
@@ -282,6 +292,11 @@ func (l *load) pull(ctx context.Context, from int64) (body []byte, next, end int
 			body = make([]byte, 0, n*16)
 			var prev int64
 			for _, r := range l.recs[:n] {
+				r.Intended += skew
+				if r.Op == loadgen.OpSent {
+					r.Started += skew
+					r.Answered += skew
+				}
 				body = appendRecord(body, r, prev)
 				prev = r.Intended
 			}

@@ -38,6 +38,10 @@ type Config struct {
 	// parts' ids stay unique and their intended times interleave as one
 	// generator's would. Parts 0 or 1: every event.
 	Part, Parts int
+	// Skew is added to the intended time every event carries: an agent
+	// whose clock is off by Skew, for tests of a runner's clock
+	// correction. Never set by a runner.
+	Skew time.Duration `json:"-"`
 }
 
 // peakRPS returns the highest rate of c's pace that c's part sends.
@@ -177,7 +181,7 @@ func (l *Load) Run(ctx context.Context, start time.Time, out Output) (Result, er
 	sendCtx := context.WithoutCancel(ctx)
 	work := func(t Tick) {
 		started := time.Now().UnixNano()
-		ok, err := l.senders[t.Seq%int64(len(l.senders))].Send(sendCtx, ID(cfg.Name, t.Seq), t.Intended)
+		ok, err := l.senders[t.Seq%int64(len(l.senders))].Send(sendCtx, ID(cfg.Name, t.Seq), t.Intended+int64(cfg.Skew))
 		answered := time.Now().UnixNano()
 		if !ok {
 			errMu.Lock()

@@ -49,6 +49,11 @@ type Generator interface {
 
 func openLocal(cfg loadgen.Config) (Generator, error) { return loadgen.New(cfg) }
 
+// clockTolerance is the share of a step's end-to-end p99 that the clock
+// uncertainty of the agents that sent it may reach before the step's
+// end-to-end figures are flagged.
+const clockTolerance = 0.1
+
 // DefaultDrainTimeout is a load's drain when it gives none.
 const DefaultDrainTimeout = 30 * time.Second
 
@@ -121,6 +126,9 @@ func (m *Measurement) Run(ctx context.Context, l Load) (Result, error) {
 	}
 
 	gen.Warm(ctx)
+	if c, ok := gen.(interface{ ClockOffsets() []time.Duration }); ok {
+		stream.SetClockOffsets(c.ClockOffsets())
+	}
 	start := m.rec.AlignStart(time.Now().Add(l.StartDelay))
 	var res Result
 	firstSeq := make([]int64, len(cfg.Pace)+1)
@@ -156,6 +164,15 @@ func (m *Measurement) Run(ctx context.Context, l Load) (Result, error) {
 	}
 	stopStatus()
 	stream.tallied.Store(true)
+	// A load sent by agents: their clocks and how their parts ended.
+	var uncertainty float64
+	if ag, ok := gen.(interface{ AgentParts() []results.AgentPart }); ok {
+		parts := ag.AgentParts()
+		m.rec.AddAgentParts(parts...)
+		for _, p := range parts {
+			uncertainty = max(uncertainty, p.UncertaintyMS)
+		}
+	}
 	for k, idx := range res.Steps {
 		var lost, unacked int64
 		if !l.SendOnly {
@@ -166,6 +183,7 @@ func (m *Measurement) Run(ctx context.Context, l Load) (Result, error) {
 			DeliveredUnacked:   unacked,
 			GeneratorSaturated: m.rec.StepQuantile(idx, results.SendLag, 0.99) > float64(l.MaxSendLag)/1e6,
 			SendOnly:           l.SendOnly,
+			ClockUncertain:     !l.SendOnly && uncertainty > clockTolerance*m.rec.StepQuantile(idx, results.E2E, 0.99),
 		})
 	}
 	m.lateReceipts()

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/perfrunner/runner/loadgen"
 )
@@ -33,6 +34,30 @@ type Stream struct {
 	acks      atomic.Int64 // accepted events
 	receipts  atomic.Int64 // delivered events that were also accepted, or not yet known to be
 	tallied   atomic.Bool  // the drain is over: later receipts are not deliveries
+	// offsets are the clocks of the agents that send the stream, part k
+	// sending the events whose seq is k modulo len(offsets): an event's
+	// intended time is on its agent's clock, ahead of the runner's by
+	// its offset. Set before the first event.
+	offsets atomic.Pointer[[]int64]
+}
+
+// SetClockOffsets sets the clock offsets of the agents that send s.
+func (s *Stream) SetClockOffsets(offsets []time.Duration) {
+	ns := make([]int64, len(offsets))
+	for k, o := range offsets {
+		ns[k] = int64(o)
+	}
+	s.offsets.Store(&ns)
+}
+
+// onRunnerClock returns the intended time of event seq, as its receipt
+// carries it, on the runner's clock.
+func (s *Stream) onRunnerClock(seq, intended int64) int64 {
+	p := s.offsets.Load()
+	if p == nil || len(*p) == 0 {
+		return intended
+	}
+	return intended - (*p)[seq%int64(len(*p))]
 }
 
 // NewStream returns a stream of n events named name. Ids are name-seq and
@@ -138,6 +163,7 @@ func (rt *Router) Route(r loadgen.Receipt) {
 		return
 	}
 	dup := s.deliver(seq)
+	r.Intended = s.onRunnerClock(seq, r.Intended)
 	if handle != nil {
 		handle(s, r, dup)
 	}

@@ -148,9 +148,10 @@ type Aggregator struct {
 	open       map[int64]*bucket
 	closed     int64 // seconds below this are closed
 	free       []*bucket
-	late       int64 // records for seconds already closed
-	outOfRange int64 // receipts that matched no event sent
-	afterDrain int64 // receipts after their drain
+	late       int64       // records for seconds already closed
+	outOfRange int64       // receipts that matched no event sent
+	afterDrain int64       // receipts after their drain
+	agents     []AgentPart // the parts of loads agents sent
 	thresholds []Threshold
 	rng        *rand.Rand // for the reservoirs; guarded by mu
 }
@@ -164,6 +165,10 @@ type StepExtra struct {
 	// SendOnly is a step of a load whose sink does not deliver to the
 	// run's receivers: nothing can be delivered, lost or timed end to end.
 	SendOnly bool `json:"send_only,omitempty"`
+	// ClockUncertain is a step sent by agents whose clocks are known
+	// less well than a tenth of its end-to-end p99: its end-to-end
+	// figures cross clocks known no better (see Summary.Agents).
+	ClockUncertain bool `json:"clock_uncertain,omitempty"`
 }
 
 // NewAggregator returns an empty aggregator for the run meta names. Close
@@ -220,6 +225,13 @@ func (r *Aggregator) BeginStep(s Span) int {
 func (r *Aggregator) SetThresholds(ts []Threshold) {
 	r.mu.Lock()
 	r.thresholds = ts
+	r.mu.Unlock()
+}
+
+// AddAgentParts records the parts of a load that agents sent.
+func (r *Aggregator) AddAgentParts(parts ...AgentPart) {
+	r.mu.Lock()
+	r.agents = append(r.agents, parts...)
 	r.mu.Unlock()
 }
 

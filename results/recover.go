@@ -78,7 +78,7 @@ func Recover(dir string) (Recovery, error) {
 		Meta:       Meta{Scenario: orig.Scenario, PaceSet: orig.PaceSet, Target: orig.Target},
 		Phases:     map[string]PhaseTally{},
 		Thresholds: limits,
-		OutOfRange: orig.OutOfRange, AfterDrain: orig.AfterDrain, LateToTimeline: orig.LateToTimeline,
+		OutOfRange: orig.OutOfRange, AfterDrain: orig.AfterDrain, LateToTimeline: orig.LateToTimeline, Agents: orig.Agents,
 	}
 	for _, p := range planned {
 		b, kept := newBucket(), 0

@@ -94,6 +94,20 @@ type Summary struct {
 	Thresholds     []string      `json:"thresholds,omitempty"`  // as written in the scenario
 	Breaches       []Breach      `json:"threshold_breaches,omitempty"`
 	Recovered      *Recovery     `json:"recovered,omitempty"` // rebuilt by runner cleanup after the run was killed
+	Agents         []AgentPart   `json:"agents,omitempty"`    // the agents that sent loads, one entry per load and agent
+}
+
+// AgentPart is one agent's part of a load: the agent's wall clock against
+// the runner's, as measured before and after the load (its records are
+// corrected by the first), and how its part ended.
+type AgentPart struct {
+	Load          string  `json:"load"`
+	Agent         string  `json:"agent"`
+	OffsetMS      float64 `json:"clock_offset_ms"`     // the agent's clock minus the runner's, before the load
+	OffsetEndMS   float64 `json:"clock_offset_end_ms"` // the same after it; 0 when it could not be measured
+	UncertaintyMS float64 `json:"clock_uncertainty_ms"`
+	Error         string  `json:"error,omitempty"`   // why the part ended early
+	Dropped       int64   `json:"dropped,omitempty"` // its events counted as dropped because it did
 }
 
 // Recovery says how the figures of a killed run were rebuilt from what it
@@ -118,8 +132,10 @@ type Tally struct {
 	Steps      []StepTally
 	Phases     map[string]PhaseTally
 	Thresholds []Threshold
-	// LateToTimeline, OutOfRange and AfterDrain go to the summary as they are.
+	// LateToTimeline, OutOfRange, AfterDrain and Agents go to the summary
+	// as they are.
 	LateToTimeline, OutOfRange, AfterDrain int64
+	Agents                                 []AgentPart
 }
 
 // StepTally is one pace step as measured.
@@ -147,7 +163,7 @@ const SummarySchema = "runner.summary/v1"
 // the phases' totals, the sustained rate and the thresholds breached. It
 // does no I/O and keeps nothing of t.
 func Summarize(t Tally) Summary {
-	s := Summary{Schema: SummarySchema, Scenario: t.Meta.Scenario, PaceSet: t.Meta.PaceSet, Target: t.Meta.Target, Paces: []StepSummary{}, LateToTimeline: t.LateToTimeline, OutOfRange: t.OutOfRange, AfterDrain: t.AfterDrain}
+	s := Summary{Schema: SummarySchema, Scenario: t.Meta.Scenario, PaceSet: t.Meta.PaceSet, Target: t.Meta.Target, Paces: []StepSummary{}, LateToTimeline: t.LateToTimeline, OutOfRange: t.OutOfRange, AfterDrain: t.AfterDrain, Agents: t.Agents}
 	var warmupSteps []StepSummary
 	totals := map[string]*PhaseSummary{}
 	for _, in := range t.Steps {
@@ -206,7 +222,7 @@ func (r *Aggregator) Summary() Summary {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.applyPending()
-	t := Tally{Meta: r.meta, Phases: map[string]PhaseTally{}, Thresholds: r.thresholds, LateToTimeline: r.late, OutOfRange: r.outOfRange, AfterDrain: r.afterDrain}
+	t := Tally{Meta: r.meta, Phases: map[string]PhaseTally{}, Thresholds: r.thresholds, LateToTimeline: r.late, OutOfRange: r.outOfRange, AfterDrain: r.afterDrain, Agents: r.agents}
 	for i, span := range r.spans {
 		t.Steps = append(t.Steps, r.stepTally(i))
 		p := t.Phases[span.Phase]

@@ -244,6 +244,9 @@ func printSteps(env *Env, m *measure.Measurement, spans []int) {
 		if s.GeneratorSaturated {
 			flag = "  generator saturated"
 		}
+		if s.ClockUncertain {
+			flag += "  e2e across agents' clocks known to no better than a tenth of its p99"
+		}
 		delivered, lost, dup := fmt.Sprintf("%.1f", s.DeliveredRPS), fmt.Sprint(s.Lost), fmt.Sprint(s.Duplicates)
 		if s.SendOnly {
 			delivered, lost, dup = "—", "—", "—"
