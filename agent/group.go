@@ -32,7 +32,6 @@ type Group struct {
 	// counted as dropped.
 	intended, finished bits
 	parts              []*part
-	lost               []loadgen.PartLoss
 }
 
 // part is one agent's share of a group's load, as the pulls saw it.
@@ -44,13 +43,15 @@ type part struct {
 	clock, clockEnd Clock // before the load and after it
 	clockErr        error
 	endMeasured     bool
+	dropped         int64 // its events counted as dropped because it ended early
 }
 
 // clockSamples is how many round trips an agent's clock is read over.
 const clockSamples = 8
 
-// shifted is an Output that moves a part's records from the agent's clock
-// to the runner's.
+// shifted is the Output of one part: it notes which events the part
+// reported (for dropRest) and moves their records from the agent's clock to
+// the runner's.
 type shifted struct {
 	out    loadgen.Output
 	offset int64
@@ -215,10 +216,10 @@ func (g *Group) Run(ctx context.Context, start time.Time, out loadgen.Output) (l
 			case stopped.Load():
 				limit = stoppedAt.Load()
 			}
-			res.Parts = append(res.Parts, loadgen.PartLoss{Agent: p.agent.String(), Error: p.err.Error(), Dropped: g.dropRest(k, start, limit, out)})
+			p.dropped = g.dropRest(k, start, limit, out)
+			res.Parts = append(res.Parts, loadgen.PartLoss{Agent: p.agent.String(), Error: p.err.Error(), Dropped: p.dropped})
 		}
 	}
-	g.lost = res.Parts
 	if stopped.Load() {
 		if stopAt < 0 {
 			stopAt = time.Now().UnixNano()
@@ -307,7 +308,7 @@ func (g *Group) dropRest(k int, start time.Time, limit int64, out loadgen.Output
 func (g *Group) AgentParts() []results.AgentPart {
 	var out []results.AgentPart
 	for _, p := range g.parts {
-		ap := results.AgentPart{Load: g.cfg.Name, Agent: p.agent.String(), OffsetMS: ms(p.clock.Offset), UncertaintyMS: ms(p.clock.Uncertainty)}
+		ap := results.AgentPart{Load: g.cfg.Name, Agent: p.agent.String(), OffsetMS: ms(p.clock.Offset), UncertaintyMS: ms(p.clock.Uncertainty), Dropped: p.dropped}
 		if p.endMeasured {
 			ap.OffsetEndMS = ms(p.clockEnd.Offset)
 			ap.UncertaintyMS = ms(max(p.clock.Uncertainty, p.clockEnd.Uncertainty))
@@ -316,13 +317,6 @@ func (g *Group) AgentParts() []results.AgentPart {
 			ap.Error = p.err.Error()
 		}
 		out = append(out, ap)
-	}
-	for i := range out {
-		for _, l := range g.lost {
-			if l.Agent == out[i].Agent {
-				out[i].Dropped = l.Dropped
-			}
-		}
 	}
 	return out
 }

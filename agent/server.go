@@ -76,7 +76,7 @@ func (s *Server) info(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Server) open(w http.ResponseWriter, r *http.Request) {
 	var cfg loadgen.Config
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&cfg); err != nil {
+	if err := readJSON(w, r, 1<<20, &cfg); err != nil {
 		httpError(w, http.StatusBadRequest, "the load's configuration: %v", err)
 		return
 	}
@@ -128,7 +128,7 @@ func (s *Server) probe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req ProbeRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<10)).Decode(&req); err != nil || req.ID == "" {
+	if err := readJSON(w, r, 1<<10, &req); err != nil || req.ID == "" {
 		httpError(w, http.StatusBadRequest, "a probe needs an id")
 		return
 	}
@@ -146,7 +146,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req StartRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<10)).Decode(&req); err != nil || req.Start == 0 {
+	if err := readJSON(w, r, 1<<10, &req); err != nil || req.Start == 0 {
 		httpError(w, http.StatusBadRequest, "a start needs its instant")
 		return
 	}
@@ -328,6 +328,11 @@ func (l *load) close() {
 		<-l.done
 	}
 	l.gen.Close()
+}
+
+// readJSON decodes r's body, at most limit bytes, into v.
+func readJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	return json.NewDecoder(http.MaxBytesReader(w, r.Body, limit)).Decode(v)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -11,10 +11,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/perfrunner/runner/agent"
-
 	"github.com/spf13/cobra"
 
+	"github.com/perfrunner/runner/agent"
 	"github.com/perfrunner/runner/kube"
 	"github.com/perfrunner/runner/matrix"
 	"github.com/perfrunner/runner/scenario"

@@ -14,11 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/perfrunner/runner/agent"
-
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"gopkg.in/yaml.v3"
 
+	"github.com/perfrunner/runner/agent"
 	"github.com/perfrunner/runner/engine"
 	"github.com/perfrunner/runner/scenario"
 	"github.com/perfrunner/runner/steps"

@@ -214,11 +214,19 @@ func (r *receiverProcess) cpu() time.Duration {
 	return time.Duration(utime+stime) * time.Second / ticksPerSecond
 }
 
-// selfCPUSplit returns this process's user and system CPU time.
-func selfCPUSplit() (user, sys time.Duration) {
+// cpuMark is this process's user and system CPU time at one instant.
+type cpuMark struct{ user, sys time.Duration }
+
+func markCPU() cpuMark {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
+	return cpuMark{time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())}
+}
+
+// since returns the CPU time used since m, and the part of it in the kernel.
+func (m cpuMark) since() (cpu, sys time.Duration) {
+	now := markCPU()
+	return now.user - m.user + now.sys - m.sys, now.sys - m.sys
 }
 
 func rssMiB() float64 {
@@ -273,12 +281,11 @@ func oursTo(kind string, rps float64, d time.Duration) (outcome, error) {
 		return outcome{}, err
 	}
 	steps := []pace.Step{{RPS: rps, Duration: d}}
-	user0, sys0 := selfCPUSplit()
+	mark := markCPU()
 	rcpu0 := recv.cpu()
 	_, err = m.Run(context.Background(), measure.Load{Config: loadgen.Config{Name: "bench", Pace: steps, URL: recv.url, Tick: *tick, Connections: *connections}, Phase: "measure", SendOnly: true})
-	user1, sys1 := selfCPUSplit()
+	cpu, sys := mark.since()
 	rcpu := recv.cpu() - rcpu0
-	cpu, sys := user1-user0+sys1-sys0, sys1-sys0
 	if err != nil {
 		return outcome{}, err
 	}
@@ -374,13 +381,12 @@ func attack(url string, rps float64, d time.Duration) error {
 	}
 	atk := vegeta.NewAttacker(vegeta.Client(client))
 	var m vegeta.Metrics
-	user0, sys0 := selfCPUSplit()
+	mark := markCPU()
 	for res := range atk.Attack(tr, rate, d, "bench") {
 		m.Add(res)
 	}
 	m.Close()
-	user1, sys1 := selfCPUSplit()
-	cpu, sys := user1-user0+sys1-sys0, sys1-sys0
+	cpu, sys := mark.since()
 	if m.Requests == 0 {
 		return fmt.Errorf("vegeta sent nothing")
 	}
