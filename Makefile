@@ -10,7 +10,7 @@ FUZZTIME ?= 30s
 # scenario took the whole minute).
 FUZZMINIMIZE ?= 2s
 
-.PHONY: build run test unit test-integration vet fuzz schema clean bench cluster-up cluster-down
+.PHONY: build run test unit test-integration vet fuzz schema clean bench image image-push cluster-up cluster-down
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/runner
@@ -49,6 +49,29 @@ schema: build
 
 clean:
 	rm -rf bin
+
+## image: the runner's OCI image for linux/amd64 and linux/arm64, with no
+## container engine (internal/mkimage): static binaries, a non-root user,
+## the charts and scenarios in /usr/share/runner. Prints its digest; the same
+## commit gives the same digest. Written to bin/image/oci (an OCI layout) and
+## bin/image/runner.oci.tar.
+IMAGE_DIR       := bin/image
+IMAGE_PLATFORMS := amd64 arm64
+image:
+	@for arch in $(IMAGE_PLATFORMS); do \
+	  echo "building the runner for linux/$$arch"; \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" \
+	    -o $(IMAGE_DIR)/linux-$$arch/runner ./cmd/runner || exit 1; \
+	done
+	$(GO) run ./internal/mkimage -out $(IMAGE_DIR) -version $(VERSION) \
+	  -revision "$$(git rev-parse HEAD 2>/dev/null)" -created "$$(git log -1 --format=%ct 2>/dev/null || echo 0)" \
+	  $(foreach arch,$(IMAGE_PLATFORMS),-binary linux/$(arch)=$(IMAGE_DIR)/linux-$(arch)/runner)
+
+## image-push: push the image make image built to IMAGE (registry/repo:tag),
+## with the credentials of docker login or podman login
+image-push:
+	@test -n "$(IMAGE)" || { echo "make image-push IMAGE=registry/repository:tag"; exit 2; }
+	$(GO) run ./internal/mkimage -out $(IMAGE_DIR) -push $(IMAGE)
 
 ## bench: the load generator's highest held pace, CPU per event and memory,
 ## against vegeta in the same run (about 10 minutes)
