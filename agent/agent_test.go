@@ -236,3 +236,46 @@ func TestAnAgentsClockOffsetIsCorrected(t *testing.T) {
 		}
 	}
 }
+
+// TestASenderBehindItsPaceIsNamed runs a load whose maxSendLag no sender
+// can hold (1 ns) through two agents, then one every sender holds (1 s):
+// the first marks both agents as fallen behind in the summary, the second
+// neither, and each part counts its own sends.
+func TestASenderBehindItsPaceIsNamed(t *testing.T) {
+	local, err := StartLocal(context.Background(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Stop()
+	for _, c := range []struct {
+		lag    time.Duration
+		behind bool
+	}{{time.Nanosecond, true}, {time.Second, false}} {
+		m, err := measure.Open(t.TempDir(), results.Meta{Scenario: "behind"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		url, err := m.Receive("perf", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := m.Run(context.Background(), measure.Load{Config: loadgen.Config{Name: "load", Pace: twoSteps, URL: url}, Phase: "measure", MaxSendLag: c.lag, Open: Opener(local.Clients)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err := m.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sends int64
+		for k, a := range sum.Agents {
+			sends += a.Sends
+			if a.FellBehind != c.behind || res.Agents[k].FellBehind != c.behind || a.SendLagP99MS <= 0 {
+				t.Errorf("maxSendLag %s: agent %s fell behind %v (send-lag p99 %.3f ms), want %v", c.lag, a.Agent, a.FellBehind, a.SendLagP99MS, c.behind)
+			}
+		}
+		if want := twoSteps[0].Events() + twoSteps[1].Events(); sends != want || len(sum.Agents) != 2 {
+			t.Errorf("maxSendLag %s: %d sends over %d agents, want %d over 2", c.lag, sends, len(sum.Agents), want)
+		}
+	}
+}

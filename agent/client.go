@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/perfrunner/runner/loadgen"
@@ -20,12 +22,26 @@ type Client struct {
 	base string // http://host:port
 	http *http.Client
 	Info Info
+	// The bytes its connections read and wrote: the control traffic.
+	read, written atomic.Int64
 }
 
 // Dial reads the agent's info at base (http://host:port) and refuses an
 // agent of another protocol or version than want.
 func Dial(ctx context.Context, base, want string) (*Client, error) {
-	c := &Client{base: strings.TrimSuffix(base, "/"), http: &http.Client{Timeout: 30 * time.Second}}
+	c := &Client{base: strings.TrimSuffix(base, "/")}
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	c.http = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		MaxIdleConnsPerHost: 16,
+		IdleConnTimeout:     90 * time.Second,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &countingConn{Conn: conn, c: c}, nil
+		},
+	}}
 	if err := c.call(ctx, http.MethodGet, "/v1/info", nil, &c.Info); err != nil {
 		return nil, err
 	}
@@ -161,30 +177,14 @@ func (p Pull) Final() bool {
 // of its records, so pulling again from the same cursor counts nothing
 // twice.
 func (c *Client) Records(ctx context.Context, name string, from int64, fn func(loadgen.Record)) (Pull, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+loadPath(name)+"/records?from="+strconv.FormatInt(from, 10), nil)
+	body, h, err := c.pull(ctx, loadPath(name)+"/records", from)
 	if err != nil {
 		return Pull{}, err
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return Pull{}, fmt.Errorf("agent %s: %w", c.base, err)
+	p := Pull{State: h.Get(headerState)}
+	if p.Next, p.End, err = c.cursors(h); err != nil {
+		return Pull{}, err
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return Pull{}, fmt.Errorf("agent %s: records: %w", c.base, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return Pull{}, fmt.Errorf("agent %s: records: %s", c.base, strings.TrimSpace(string(body)))
-	}
-	var p Pull
-	if p.Next, err = strconv.ParseInt(resp.Header.Get(headerNext), 10, 64); err != nil {
-		return Pull{}, fmt.Errorf("agent %s: records: no cursor", c.base)
-	}
-	if p.End, err = strconv.ParseInt(resp.Header.Get(headerEnd), 10, 64); err != nil {
-		return Pull{}, fmt.Errorf("agent %s: records: no end", c.base)
-	}
-	p.State = resp.Header.Get(headerState)
 	// Decode all first: a body that does not parse counts nothing.
 	recs := make([]loadgen.Record, 0, p.Next-from)
 	if err := decodeRecords(body, func(r loadgen.Record) { recs = append(recs, r) }); err != nil {
@@ -197,4 +197,59 @@ func (c *Client) Records(ctx context.Context, name string, from int64, fn func(l
 		fn(r)
 	}
 	return p, nil
+}
+
+// pull GETs path?from=N and returns the answer's body and headers; an
+// answer other than 200 is an error carrying the agent's message.
+func (c *Client) pull(ctx context.Context, path string, from int64) ([]byte, http.Header, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path+"?from="+strconv.FormatInt(from, 10), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("agent %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("agent %s: %s: %w", c.base, path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, nil, fmt.Errorf("agent %s: %s: %s", c.base, path, strings.TrimSpace(string(body)))
+	}
+	return body, resp.Header, nil
+}
+
+// cursors reads a pull answer's next cursor and end.
+func (c *Client) cursors(h http.Header) (next, end int64, err error) {
+	if next, err = strconv.ParseInt(h.Get(headerNext), 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("agent %s: a pull's answer has no cursor", c.base)
+	}
+	if end, err = strconv.ParseInt(h.Get(headerEnd), 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("agent %s: a pull's answer has no end", c.base)
+	}
+	return next, end, nil
+}
+
+// Traffic returns the bytes the runner's connections to the agent read and
+// wrote so far, HTTP headers included.
+func (c *Client) Traffic() (read, written int64) { return c.read.Load(), c.written.Load() }
+
+// countingConn counts a control connection's bytes.
+type countingConn struct {
+	net.Conn
+	c *Client
+}
+
+func (cc *countingConn) Read(b []byte) (int, error) {
+	n, err := cc.Conn.Read(b)
+	cc.c.read.Add(int64(n))
+	return n, err
+}
+
+func (cc *countingConn) Write(b []byte) (int, error) {
+	n, err := cc.Conn.Write(b)
+	cc.c.written.Add(int64(n))
+	return n, err
 }

@@ -44,6 +44,9 @@ type part struct {
 	clockErr        error
 	endMeasured     bool
 	dropped         int64 // its events counted as dropped because it ended early
+	// lag is its sends' lag behind their intended times (ms): written by
+	// its pull only, read once the load ended.
+	lag *results.Digest
 }
 
 // clockSamples is how many round trips an agent's clock is read over.
@@ -56,12 +59,16 @@ type shifted struct {
 	out    loadgen.Output
 	offset int64
 	g      *Group
+	lag    *results.Digest
 }
 
 func (s shifted) Add(r loadgen.Record) {
 	switch r.Op {
 	case loadgen.OpIntended:
 		s.g.intended.set(r.Seq)
+	case loadgen.OpSent:
+		s.lag.Add(float64(r.Started-r.Intended) / 1e6)
+		fallthrough
 	default:
 		s.g.finished.set(r.Seq)
 	}
@@ -95,7 +102,7 @@ func Open(ctx context.Context, agents []*Client, cfg loadgen.Config) (*Group, er
 			g.removeFrom(k)
 			return nil, err
 		}
-		g.parts = append(g.parts, &part{agent: a})
+		g.parts = append(g.parts, &part{agent: a, lag: results.NewDigest()})
 	}
 	return g, nil
 }
@@ -183,7 +190,7 @@ func (g *Group) Run(ctx context.Context, start time.Time, out loadgen.Output) (l
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			g.pull(pullCtx, p, shifted{out: out, offset: int64(p.clock.Offset), g: g})
+			g.pull(pullCtx, p, shifted{out: out, offset: int64(p.clock.Offset), g: g, lag: p.lag})
 			if p.err == nil {
 				if c, err := p.agent.MeasureClock(pullCtx, clockSamples); err == nil {
 					p.clockEnd, p.endMeasured = c, true
@@ -308,7 +315,8 @@ func (g *Group) dropRest(k int, start time.Time, limit int64, out loadgen.Output
 func (g *Group) AgentParts() []results.AgentPart {
 	var out []results.AgentPart
 	for _, p := range g.parts {
-		ap := results.AgentPart{Load: g.cfg.Name, Agent: p.agent.String(), OffsetMS: ms(p.clock.Offset), UncertaintyMS: ms(p.clock.Uncertainty), Dropped: p.dropped}
+		ap := results.AgentPart{Load: g.cfg.Name, Agent: p.agent.String(), OffsetMS: ms(p.clock.Offset), UncertaintyMS: ms(p.clock.Uncertainty), Dropped: p.dropped,
+			Sends: p.lag.Count(), SendLagP99MS: p.lag.Quantile(0.99)}
 		if p.endMeasured {
 			ap.OffsetEndMS = ms(p.clockEnd.Offset)
 			ap.UncertaintyMS = ms(max(p.clock.Uncertainty, p.clockEnd.Uncertainty))

@@ -13,20 +13,30 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 )
 
-// Version identifies the runner's build, which an agent must share: the
-// main module's version and, when the build stamped it, its revision.
+// Stamp is the runner's version as its build set it (cmd/runner's
+// main.version, which make build and make image set to git describe
+// --always --dirty); cmd/runner sets it.
+var Stamp string
+
+// Version identifies the runner's build, which an agent must share: Stamp,
+// the main module's version and, when the build recorded it, its VCS
+// revision (a build with -buildvcs=false records none).
 func Version() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return "unknown"
+		return Stamp + " unknown"
 	}
 	v := bi.Main.Path + "@" + bi.Main.Version
+	if Stamp != "" {
+		v = Stamp + " " + v
+	}
 	for _, s := range bi.Settings {
 		switch {
 		case s.Key == "vcs.revision":
@@ -47,6 +57,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("listen", ":8080", "host:port of the control port")
+	receive := fs.String("receive", "", "host:port of a measuring receiver whose receipts the runner pulls (none when empty)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -67,8 +78,18 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 		srv.skew = skew
 	}
+	var receiverURL string
+	if *receive != "" {
+		if receiverURL, err = srv.Receive(*receive); err != nil {
+			fmt.Fprintln(stderr, "agent:", err)
+			return 1
+		}
+	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(stdout, "%shttp://%s\n", listening, ln.Addr())
+	if receiverURL != "" {
+		fmt.Fprintf(stdout, "agent receiving on %s\n", receiverURL)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	errc := make(chan error, 1)
@@ -119,15 +140,16 @@ type Local struct {
 // loopback, and dials them. They die with this process (PDEATHSIG).
 func StartLocal(ctx context.Context, n int) (*Local, error) { return startLocal(ctx, n, nil) }
 
-// startLocal is StartLocal with env(k) added to agent k's environment.
-func startLocal(ctx context.Context, n int, env func(k int) []string) (*Local, error) {
+// startLocal is StartLocal with env(k) added to agent k's environment and
+// args to its command line.
+func startLocal(ctx context.Context, n int, env func(k int) []string, args ...string) (*Local, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	l := &Local{}
 	for k := range n {
-		cmd := exec.Command(self, "agent", "--listen", "127.0.0.1:0")
+		cmd := exec.Command(self, append([]string{"agent", "--listen", "127.0.0.1:0"}, args...)...)
 		cmd.Env = append(os.Environ(), ChildEnv+"=1")
 		if env != nil {
 			cmd.Env = append(cmd.Env, env(k)...)
@@ -173,6 +195,35 @@ func readURL(r io.Reader) (string, error) {
 		return "", fmt.Errorf("an agent said %q instead of where it listens", line)
 	}
 	return url, nil
+}
+
+// CPU returns the user and system CPU time the agents used so far, and
+// the system part of it.
+func (l *Local) CPU() (cpu, sys time.Duration) {
+	for _, c := range l.cmds {
+		c, s := ProcessCPU(c.Process.Pid)
+		cpu, sys = cpu+c, sys+s
+	}
+	return cpu, sys
+}
+
+// ProcessCPU returns a process's user and system CPU time, and the system
+// part of it, from /proc; 0 when it cannot be read.
+func ProcessCPU(pid int) (cpu, sys time.Duration) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0
+	}
+	// The fields after the command name, which is in parentheses.
+	s := string(data)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(fields) < 13 {
+		return 0, 0
+	}
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	const tick = time.Second / 100 // CLK_TCK on Linux
+	return time.Duration(utime+stime) * tick, time.Duration(stime) * tick
 }
 
 // Kill kills agent k at once, as a crash would.

@@ -30,7 +30,8 @@ type Info struct {
 	Pod      string `json:"pod,omitempty"`  // from POD_NAME, when set
 	Node     string `json:"node,omitempty"` // from NODE_NAME, when set
 	PID      int    `json:"pid"`
-	Now      int64  `json:"now_unix_ns"` // the agent's wall clock as it answered
+	Receiver string `json:"receiver,omitempty"` // the URL of its receiver, whose receipts GET /v1/receipts pulls; empty when it runs none
+	Now      int64  `json:"now_unix_ns"`        // the agent's wall clock as it answered
 }
 
 // Name is how a run names the agent: its pod, else its host and process.

@@ -32,8 +32,10 @@ type Server struct {
 	// test the runner's correction (see SkewEnv).
 	skew time.Duration
 
-	mu    sync.Mutex
-	loads map[string]*load
+	mu       sync.Mutex
+	loads    map[string]*load
+	receipts *receipts         // nil unless the agent receives
+	receiver *loadgen.Receiver // the sink that fills receipts
 }
 
 // NewServer returns an agent of the runner's version.
@@ -52,25 +54,37 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/loads/{name}/records", s.records)
 	mux.HandleFunc("POST /v1/loads/{name}/stop", s.stop)
 	mux.HandleFunc("DELETE /v1/loads/{name}", s.remove)
+	mux.HandleFunc("GET /v1/receipts", s.pullReceipts)
 	return mux
 }
 
-// Close stops every load and closes its senders.
+// Close stops every load and closes its senders, and stops the receiver.
 func (s *Server) Close() {
 	s.mu.Lock()
-	loads := s.loads
-	s.loads = map[string]*load{}
+	loads, recv := s.loads, s.receiver
+	s.loads, s.receiver = map[string]*load{}, nil
 	s.mu.Unlock()
 	for _, l := range loads {
 		l.close()
+	}
+	if recv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = recv.Close(ctx)
 	}
 }
 
 func (s *Server) info(w http.ResponseWriter, _ *http.Request) {
 	host, _ := os.Hostname()
+	s.mu.Lock()
+	var receiver string
+	if s.receiver != nil {
+		receiver = s.receiver.URL()
+	}
+	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, Info{
 		Protocol: Protocol, Version: s.version, Host: host, Pod: os.Getenv("POD_NAME"), Node: os.Getenv("NODE_NAME"),
-		PID: os.Getpid(), Now: time.Now().Add(s.skew).UnixNano(),
+		PID: os.Getpid(), Receiver: receiver, Now: time.Now().Add(s.skew).UnixNano(),
 	})
 }
 
@@ -162,12 +176,27 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 	if l == nil {
 		return
 	}
-	from, err := strconv.ParseInt(r.URL.Query().Get("from"), 10, 64)
-	if err != nil || from < 0 {
-		httpError(w, http.StatusBadRequest, "records need a cursor: from=N")
+	from, ok := cursor(w, r, "records")
+	if !ok {
 		return
 	}
 	body, next, end, state, err := l.pull(r.Context(), from, int64(s.skew))
+	writePull(w, body, next, end, err, headerState, state)
+}
+
+// cursor reads a pull's from=N, or answers that what needs one.
+func cursor(w http.ResponseWriter, r *http.Request, what string) (int64, bool) {
+	from, err := strconv.ParseInt(r.URL.Query().Get("from"), 10, 64)
+	if err != nil || from < 0 {
+		httpError(w, http.StatusBadRequest, "%s need a cursor: from=N", what)
+		return 0, false
+	}
+	return from, true
+}
+
+// writePull answers a pull: the encoded body, its cursors, and one more
+// header.
+func writePull(w http.ResponseWriter, body []byte, next, end int64, err error, header, value string) {
 	if err != nil {
 		httpError(w, http.StatusGone, "%v", err)
 		return
@@ -175,7 +204,7 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set(headerNext, strconv.FormatInt(next, 10))
 	w.Header().Set(headerEnd, strconv.FormatInt(end, 10))
-	w.Header().Set(headerState, state)
+	w.Header().Set(header, value)
 	_, _ = w.Write(body)
 }
 

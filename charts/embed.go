@@ -30,3 +30,12 @@ var libraryType = regexp.MustCompile(`(?m)^type:\s*library\s*$`)
 // ClusterOnlyAnnotation, set to "true" in Chart.yaml, marks a chart that has
 // no twin on purpose: it only makes sense in a cluster.
 const ClusterOnlyAnnotation = "runner.perf/cluster-only"
+
+// AgentsAnnotation is the Chart.yaml annotation of a chart whose pods are
+// the runner's agents; its value is the name of their control port.
+const AgentsAnnotation = "runner.perf/agents"
+
+// ImageRepository is where the runner's image is published; an agents
+// chart installed without an image gets this repository at the runner's
+// version.
+const ImageRepository = "ghcr.io/perfrunner/runner"

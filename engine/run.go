@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/perfrunner/runner/charts"
 	"github.com/perfrunner/runner/internal/redact"
 	"github.com/perfrunner/runner/results"
 	"github.com/perfrunner/runner/scenario"
@@ -34,11 +35,14 @@ var ErrInterrupted = errors.New("interrupted")
 
 // Runner executes one scenario once. Set its fields, then call Run.
 type Runner struct {
-	Scenario    *scenario.Scenario
-	OutDir      string        // results root; "results" when empty
-	Target      target.Kind   // where the systems live; target.Local when empty
-	Open        target.Opener // opens the run's target
-	Version     string        // the runner's version, recorded in run.json
+	Scenario *scenario.Scenario
+	OutDir   string        // results root; "results" when empty
+	Target   target.Kind   // where the systems live; target.Local when empty
+	Open     target.Opener // opens the run's target
+	Version  string        // the runner's version, recorded in run.json
+	// AgentImage is the image agents' pods run when an agents chart's
+	// values name none; charts.ImageRepository at Version when empty.
+	AgentImage  string
 	StepTimeout time.Duration // the global step timeout; DefaultStepTimeout when zero
 	Observer    Observer      // progress; nil for none
 	// CleanStale, on a target shared with other runs, deletes the objects
@@ -317,7 +321,10 @@ func (r *Runner) prepare() error {
 		Start:         now.UTC(),
 		Status:        "running",
 	}
-	info := steps.RunInfo{Dir: r.dir, Scenario: sc.Name, PaceSet: sc.Pace.Name, Target: r.Target, Pace: sc.Pace.Steps, Thresholds: sc.Thresholds}
+	info := steps.RunInfo{Dir: r.dir, Scenario: sc.Name, PaceSet: sc.Pace.Name, Target: r.Target, Pace: sc.Pace.Steps, Thresholds: sc.Thresholds, AgentImage: r.AgentImage}
+	if info.AgentImage == "" {
+		info.AgentImage = charts.ImageRepository + ":" + r.Version
+	}
 	if sc.File != "" {
 		info.ScenarioDir = filepath.Dir(sc.File)
 	}
@@ -345,6 +352,11 @@ func (r *Runner) prepare() error {
 // save writes run.json. A failure to write it is logged, not fatal: the
 // run's own work matters more than its record.
 func (r *Runner) save() {
+	if r.shared != nil {
+		if agents := r.shared.Agents(); len(agents) > 0 {
+			r.record.Agents = agents
+		}
+	}
 	if err := writeJSON(filepath.Join(r.dir, RunFile), r.record); err != nil {
 		r.log.Error("write run record", "err", err)
 	}

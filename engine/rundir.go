@@ -15,6 +15,7 @@ import (
 	"github.com/perfrunner/runner/internal/atomicfile"
 	"github.com/perfrunner/runner/internal/flock"
 	"github.com/perfrunner/runner/pace"
+	"github.com/perfrunner/runner/steps"
 	"github.com/perfrunner/runner/target"
 )
 
@@ -47,6 +48,8 @@ type RunRecord struct {
 	Reason        string         `json:"reason,omitempty"` // why it failed, when one cause explains it: "disk full"
 	Steps         []StepRecord   `json:"steps"`
 	Undone        []UndoRecord   `json:"undone,omitempty"`
+	// Agents are the agent pods the run drove, with the image each ran.
+	Agents []steps.AgentRecord `json:"agents,omitempty"`
 }
 
 // ClusterRecord names the cluster of a run on kubernetes: never

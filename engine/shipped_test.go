@@ -289,7 +289,7 @@ paces:
 defaults: {pace: p}
 setup:
   - name: receiver
-    helm.install: {release: perf-receiver, chart: perf-receiver, values: {name: perf}}
+    helm.install: {release: perf-agents, chart: perf-agents, values: {name: perf}}
   - name: channel
     helm.install:
       release: imc

@@ -92,6 +92,7 @@ type Options struct {
 	Out          string // results root: a new run goes to Out/matrix/<name>/<time>-<id>/
 	PaceOverride string // a pace every cell runs instead of its set's
 	Version      string
+	AgentImage   string // see engine.Runner's
 	StepTimeout  time.Duration
 	// Observer returns the progress observer of a cell's run; nil for none.
 	Observer func(CellResult) engine.Observer
@@ -283,7 +284,7 @@ func runCell(ctx context.Context, dir string, m *Matrix, c *CellResult, ix *Inde
 		}
 		_ = writeIndex(dir, ix)
 	}}
-	r := &engine.Runner{Scenario: sc, OutDir: filepath.Join(dir, RunsDir), Target: target.Kind(m.Target), Open: opts.Open, Version: opts.Version, StepTimeout: opts.StepTimeout, Observer: watch}
+	r := &engine.Runner{Scenario: sc, OutDir: filepath.Join(dir, RunsDir), Target: target.Kind(m.Target), Open: opts.Open, Version: opts.Version, AgentImage: opts.AgentImage, StepTimeout: opts.StepTimeout, Observer: watch}
 	runErr := r.Run(ctx)
 	if closer, ok := obs.(interface{ Close() }); ok {
 		closer.Close()

@@ -54,6 +54,9 @@ func openLocal(cfg loadgen.Config) (Generator, error) { return loadgen.New(cfg) 
 // end-to-end figures are flagged.
 const clockTolerance = 0.1
 
+// DefaultMaxSendLag is the send lag of a load that gives no MaxSendLag.
+const DefaultMaxSendLag = 5 * time.Millisecond
+
 // DefaultDrainTimeout is a load's drain when it gives none.
 const DefaultDrainTimeout = 30 * time.Second
 
@@ -62,7 +65,7 @@ func (l Load) withDefaults() Load {
 		l.DrainTimeout = DefaultDrainTimeout
 	}
 	if l.MaxSendLag == 0 {
-		l.MaxSendLag = 5 * time.Millisecond
+		l.MaxSendLag = DefaultMaxSendLag
 	}
 	if l.StartDelay == 0 {
 		l.StartDelay = 200 * time.Millisecond
@@ -84,6 +87,9 @@ type Result struct {
 	loadgen.Result
 	Steps   []int // the measurement's indexes of the load's pace steps (see Step)
 	Drained bool  // every accepted event arrived before the drain timeout
+	// Agents are the parts of a load sent by agents: their clocks, how
+	// they ended, whether they fell behind.
+	Agents []results.AgentPart
 }
 
 // ErrFinished is the error of a load that starts after the measurement
@@ -161,17 +167,29 @@ func (m *Measurement) Run(ctx context.Context, l Load) (Result, error) {
 	}
 	if !l.SendOnly {
 		res.Drained = drain(stream, drainFor)
+		// Receipts that remote receivers took before the drain ended
+		// are this load's, whether or not they were pulled yet.
+		m.syncRemotes()
+		if !res.Drained {
+			lost, _ := stream.Tally(0, stream.n)
+			res.Drained = lost == 0
+		}
 	}
 	stopStatus()
 	stream.tallied.Store(true)
 	// A load sent by agents: their clocks and how their parts ended.
 	var uncertainty float64
+	for _, r := range m.remotes() {
+		uncertainty = max(uncertainty, float64(r.Uncertainty())/1e6)
+	}
 	if ag, ok := gen.(interface{ AgentParts() []results.AgentPart }); ok {
 		parts := ag.AgentParts()
-		m.rec.AddAgentParts(parts...)
-		for _, p := range parts {
+		for k, p := range parts {
 			uncertainty = max(uncertainty, p.UncertaintyMS)
+			parts[k].FellBehind = p.SendLagP99MS > float64(l.MaxSendLag)/1e6
 		}
+		m.rec.AddAgentParts(parts...)
+		res.Agents = parts
 	}
 	for k, idx := range res.Steps {
 		var lost, unacked int64

@@ -23,9 +23,33 @@ type Measurement struct {
 	router *Router
 
 	mu        sync.Mutex
-	receivers map[string]*loadgen.Receiver
+	receivers map[string]receiver
 	finished  bool
 }
+
+// receiver is a receiver whose receipts feed the measurement: one in this
+// process (loadgen.Receiver), or a Remote.
+type receiver interface {
+	Close(ctx context.Context) error
+}
+
+// Remote is a receiver in other processes or pods whose receipts something
+// pulls and hands to Route (the agent package's Receivers).
+type Remote interface {
+	// Sync returns once every receipt the receiver took before the call
+	// has been routed, or ctx ends.
+	Sync(ctx context.Context) error
+	// Uncertainty bounds the error of its arrival times on this process's
+	// clock.
+	Uncertainty() time.Duration
+	// AgentParts describes its clocks for the summary.
+	AgentParts() []results.AgentPart
+	Close(ctx context.Context) error
+}
+
+// syncTimeout bounds the wait for a remote receiver's receipts at the end
+// of a load's drain.
+const syncTimeout = 10 * time.Second
 
 // Open starts the measurement of a run whose files go to dir.
 func Open(dir string, meta results.Meta, thresholds []results.Threshold) (*Measurement, error) {
@@ -38,7 +62,7 @@ func open(dir string, meta results.Meta, thresholds []results.Threshold, horizon
 		return nil, err
 	}
 	rec.SetThresholds(thresholds)
-	m := &Measurement{rec: rec, receivers: map[string]*loadgen.Receiver{}}
+	m := &Measurement{rec: rec, receivers: map[string]receiver{}}
 	m.router = NewRouter(func(_ *Stream, r loadgen.Receipt, dup bool) {
 		rec.Delivered(r.Intended, r.Received, dup)
 	})
@@ -61,6 +85,49 @@ func (m *Measurement) Receive(name, addr string) (string, error) {
 	return recv.URL(), nil
 }
 
+// Route accounts for a receipt of a remote receiver.
+func (m *Measurement) Route(r loadgen.Receipt) { m.router.Route(r) }
+
+// AddRemote makes a remote receiver one of the measurement's, named name:
+// its receipts come through Route, each load's drain waits for it, and its
+// clock uncertainty counts in the steps' end-to-end figures.
+func (m *Measurement) AddRemote(name string, r Remote) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, dup := m.receivers[name]; dup {
+		return fmt.Errorf("a receiver named %q is already running", name)
+	}
+	m.receivers[name] = r
+	return nil
+}
+
+// remotes returns the remote receivers, by name.
+func (m *Measurement) remotes() []Remote {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	names := make([]string, 0, len(m.receivers))
+	for n, r := range m.receivers {
+		if _, ok := r.(Remote); ok {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	out := make([]Remote, len(names))
+	for k, n := range names {
+		out[k] = m.receivers[n].(Remote)
+	}
+	return out
+}
+
+// syncRemotes waits until the remote receivers' receipts so far are routed.
+func (m *Measurement) syncRemotes() {
+	ctx, cancel := context.WithTimeout(context.Background(), syncTimeout)
+	defer cancel()
+	for _, r := range m.remotes() {
+		_ = r.Sync(ctx)
+	}
+}
+
 // StopReceiver stops the receiver named name, if it runs.
 func (m *Measurement) StopReceiver(ctx context.Context, name string) error {
 	m.mu.Lock()
@@ -70,7 +137,16 @@ func (m *Measurement) StopReceiver(ctx context.Context, name string) error {
 	if r == nil {
 		return nil
 	}
-	return r.Close(ctx)
+	err := r.Close(ctx)
+	// A remote receiver stopped before the measurement finished: its
+	// clocks go in the summary from here.
+	m.mu.Lock()
+	finished := m.finished
+	m.mu.Unlock()
+	if rem, ok := r.(Remote); ok && !finished {
+		m.rec.AddAgentParts(rem.AgentParts()...)
+	}
+	return err
 }
 
 // StopReceivers stops every receiver still running.
@@ -107,6 +183,10 @@ func (m *Measurement) Finish() (results.Summary, error) {
 	m.mu.Unlock()
 	if already {
 		return m.rec.Summary(), nil
+	}
+	m.syncRemotes()
+	for _, r := range m.remotes() {
+		m.rec.AddAgentParts(r.AgentParts()...)
 	}
 	m.lateReceipts()
 	err := m.rec.Close()

@@ -9,29 +9,19 @@ import (
 	"net/http/httptest"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/perfrunner/runner/internal/truth"
 	"github.com/perfrunner/runner/loadgen"
 	"github.com/perfrunner/runner/pace"
 	"github.com/perfrunner/runner/results"
 )
 
-// seqOf returns the sequence number in a request's CloudEvents id.
-func seqOf(req *http.Request) int64 {
-	id := req.Header.Get("Ce-Id")
-	seq, _ := strconv.ParseInt(id[strings.LastIndexByte(id, '-')+1:], 10, 64)
-	if strings.HasPrefix(id, loadgen.ProbePrefix) {
-		return -1
-	}
-	return seq
-}
-
 // sink serves a receiver through a test handler that can delay, drop or
 // duplicate events before the receiver sees them.
-func sink(t *testing.T, m *Measurement, wrap func(w http.ResponseWriter, req *http.Request, recv http.Handler)) string {
+func sink(t *testing.T, m *Measurement, wrap truth.Wrap) string {
 	t.Helper()
 	recv := loadgen.Handler(m.router.Route)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { wrap(w, req, recv) }))
@@ -73,13 +63,13 @@ func TestPercentilesMatchAppliedDelays(t *testing.T) {
 	// Ground truth: when each event reached the receiver after its delay,
 	// relative to its intended time, as the sink itself saw it.
 	var mu sync.Mutex
-	var truth []float64
+	var seen []float64
 	url := sink(t, m, func(w http.ResponseWriter, req *http.Request, recv http.Handler) {
-		if seq := seqOf(req); seq >= 0 {
+		if seq := truth.Seq(req); seq >= 0 {
 			time.Sleep(delays[seq])
 			intended, _ := strconv.ParseInt(req.Header.Get("Ce-Intendedns"), 10, 64)
 			mu.Lock()
-			truth = append(truth, float64(time.Now().UnixNano()-intended)/1e6)
+			seen = append(seen, float64(time.Now().UnixNano()-intended)/1e6)
 			mu.Unlock()
 		}
 		recv.ServeHTTP(w, req)
@@ -95,9 +85,9 @@ func TestPercentilesMatchAppliedDelays(t *testing.T) {
 
 	// The digest's end-to-end quantiles against the exact ones of what the
 	// sink saw: only the digest's rank error separates them.
-	sort.Float64s(truth)
+	sort.Float64s(seen)
 	exact := func(q float64) float64 {
-		return truth[max(0, min(len(truth)-1, int(math.Ceil(q*float64(len(truth))))-1))]
+		return seen[max(0, min(len(seen)-1, int(math.Ceil(q*float64(len(seen))))-1))]
 	}
 	for _, p := range []struct {
 		q   float64
@@ -165,7 +155,7 @@ func TestStallShowsInTheTail(t *testing.T) {
 	var stallUntil time.Time
 	var mu sync.Mutex
 	url := sink(t, m, func(w http.ResponseWriter, req *http.Request, recv http.Handler) {
-		if seqOf(req) == int64(2*rate) {
+		if truth.Seq(req) == int64(2*rate) {
 			once.Do(func() {
 				mu.Lock()
 				stallUntil = time.Now().Add(time.Second)
@@ -199,37 +189,7 @@ func TestStallShowsInTheTail(t *testing.T) {
 // sink that drops, duplicates and refuses known events.
 func TestExactLossDuplicatesAndFailures(t *testing.T) {
 	m := newRun(t)
-	dropped := map[int64]bool{}
-	duplicated := map[int64]bool{}
-	refused := map[int64]bool{}
-	r := rand.New(rand.NewPCG(9, 9))
-	for len(dropped) < 37 {
-		dropped[r.Int64N(4000)] = true
-	}
-	for len(duplicated) < 23 {
-		if s := r.Int64N(4000); !dropped[s] {
-			duplicated[s] = true
-		}
-	}
-	for len(refused) < 11 {
-		if s := r.Int64N(4000); !dropped[s] && !duplicated[s] {
-			refused[s] = true
-		}
-	}
-	url := sink(t, m, func(w http.ResponseWriter, req *http.Request, recv http.Handler) {
-		seq := seqOf(req)
-		switch {
-		case dropped[seq]:
-			w.WriteHeader(http.StatusAccepted) // acknowledged, never delivered
-		case refused[seq]:
-			w.WriteHeader(http.StatusServiceUnavailable)
-		case duplicated[seq]:
-			recv.ServeHTTP(httptest.NewRecorder(), req.Clone(req.Context()))
-			recv.ServeHTTP(w, req)
-		default:
-			recv.ServeHTTP(w, req)
-		}
-	})
+	url := sink(t, m, truth.NewFaults(4000, 37, 23, 11, 9).Sink)
 	sum := runLoad(t, "1000:2,2000:1", url, m)
 	tot := sum.Totals
 	if tot.Intended != 4000 || tot.Sent != 4000 {
@@ -261,24 +221,7 @@ func TestKnownCapacityNamesTheBreakingStep(t *testing.T) {
 	}
 	m := newRun(t)
 	capacity := 1500 * scale
-	var mu sync.Mutex
-	tokens, last := capacity/10, time.Now()
-	url := sink(t, m, func(w http.ResponseWriter, req *http.Request, recv http.Handler) {
-		mu.Lock()
-		now := time.Now()
-		tokens = math.Min(capacity/10, tokens+now.Sub(last).Seconds()*capacity)
-		last = now
-		ok := tokens >= 1 || seqOf(req) < 0
-		if ok {
-			tokens--
-		}
-		mu.Unlock()
-		if !ok {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		recv.ServeHTTP(w, req)
-	})
+	url := sink(t, m, truth.Capacity(capacity))
 	sum := runLoad(t, fmt.Sprintf("%g:2,%g:2,%g:2", 500*scale, 1000*scale, 2000*scale), url, m)
 	want := []string{"held", "held", "broken"}
 	for i, p := range sum.Paces {

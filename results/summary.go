@@ -108,6 +108,11 @@ type AgentPart struct {
 	UncertaintyMS float64 `json:"clock_uncertainty_ms"`
 	Error         string  `json:"error,omitempty"`   // why the part ended early
 	Dropped       int64   `json:"dropped,omitempty"` // its events counted as dropped because it did
+	Sends         int64   `json:"sends,omitempty"`   // a sender's sends
+	SendLagP99MS  float64 `json:"send_lag_p99_ms,omitempty"`
+	// FellBehind marks a sender whose send-lag p99 over its part exceeded
+	// the load's maxSendLag: it could not hold its share of the pace.
+	FellBehind bool `json:"fell_behind,omitempty"`
 }
 
 // Recovery says how the figures of a killed run were rebuilt from what it

@@ -105,6 +105,8 @@ func (h *HelmInstall) checkRender(c *Check) []FieldError {
 	if err != nil {
 		return fail(field, "%v", err)
 	}
+	// The image the run gives agents does not change what renders.
+	withAgentImage(ch, values, charts.ImageRepository)
 	r, err := ch.Render(c.Ctx, h.Release, "default", values)
 	if err != nil {
 		return fail("values", "chart %s does not render with these values: %s", ch.Name, helmMessage(ch.Name, err))
@@ -184,10 +186,10 @@ func (l *Load) Check(c *Check) []FieldError {
 		for name := range c.receivers {
 			have = append(have, target.SinkName(target.SinkReceiver, name))
 		}
-		// A release of the receiver chart provides one too.
+		// A release of the agents chart provides one too: its Service.
 		for _, rel := range c.releases {
 			for _, o := range rel.objects {
-				if rel.twin == "receiver" && o.Kind == "Service" {
+				if rel.twin == "agents" && o.Kind == "Service" {
 					if o.Name == sink.Name {
 						return nil
 					}

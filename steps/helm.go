@@ -109,7 +109,11 @@ func (h *HelmInstall) Run(ctx context.Context, env *Env) error {
 	}
 	env.Status("installing " + c.Name + " as " + h.Release)
 	env.Log.Info("installing", "release", h.Release, "namespace", h.namespace(env), "chart", c.Source, "version", c.Version)
-	return t.Install(ctx, c, h.Release, h.namespace(env), values)
+	if err := t.Install(ctx, c, h.Release, h.namespace(env), values); err != nil {
+		return err
+	}
+	// The release is journaled: teardown uninstalls it if this fails.
+	return env.Shared.attachAgents(ctx, c, h.Release, h.namespace(env), values)
 }
 
 // load loads the chart and merges the values: files, then inline values,
@@ -123,6 +127,7 @@ func (h *HelmInstall) load(env *Env) (*helm.Chart, map[string]any, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	withAgentImage(c, values, env.Shared.Info.AgentImage)
 	return c, values, nil
 }
 
@@ -285,5 +290,9 @@ func (h *HelmUninstall) Run(ctx context.Context, env *Env) error {
 		return err
 	}
 	env.Status("uninstalling " + h.Release)
-	return t.Uninstall(ctx, h.Release, h.namespace(env))
+	derr := env.Shared.detachAgents(ctx, h.Release, h.namespace(env))
+	if err := t.Uninstall(ctx, h.Release, h.namespace(env)); err != nil {
+		return err
+	}
+	return derr
 }

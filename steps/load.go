@@ -45,7 +45,7 @@ type Load struct {
 	GC             string        `yaml:"gc" doc:"normal (default), or between-steps: Go GC off during a pace step, a collection at each boundary"`
 	MaxSendLag     time.Duration `yaml:"maxSendLag" doc:"a pace step whose send-lag p99 exceeds this is flagged as generator-saturated (default 5ms)"`
 	SendOnly       bool          `yaml:"sendOnly" doc:"the sink does not deliver to the run's receivers (an ingress reachable from outside, a plain HTTP service): the probe waits for its HTTP answer only, nothing is drained, and deliveries, losses and end-to-end latencies are not measured"`
-	Agents         int           `yaml:"agents" doc:"agent processes that share the load, each sending every N-th event from one start instant (default 0: this process sends); on local they are child processes of the runner"`
+	Agents         int           `yaml:"agents" doc:"agents that share the load, each sending every N-th event from one start instant; on local, child processes of the runner (default 0: the runner sends); on kubernetes, the first N pods of the run's perf-agents releases (default 0: all of them)"`
 	Tick           time.Duration `yaml:"tick" doc:"the pacer wakes at most once per tick and sends the events due since; an event's send starts at most a tick after its intended time (default 500µs; a tick shorter than the events' interval, e.g. 1ns, wakes for every event at its own time)"`
 
 	phase string
@@ -165,23 +165,31 @@ func (l *Load) Run(ctx context.Context, env *Env) error {
 		env.Status(fmt.Sprintf("pace step %d/%d at %g rps: sent %d/s, delivered %d/s, p99 publish %.2f ms, e2e %.2f ms",
 			st.Step+1, len(steps), st.TargetRPS, st.Last.Counts.Sent, st.Last.Counts.Delivered, st.Last.PublishP99MS, st.Last.E2EP99MS))
 	}
-	if l.Agents > 0 {
-		if env.Shared.Info.Target != target.Local {
-			return fmt.Errorf("agents on %s need the perf-agents chart, which this runner does not install yet", env.Shared.Info.Target)
-		}
-		agents, err := agent.StartLocal(ctx, l.Agents)
+	switch agents, err := l.agents(env, url); {
+	case err != nil:
+		return err
+	case agents != nil:
+		load.Open = agent.Opener(agents)
+		env.Log.Info("sent by agents", "agents", len(agents))
+	case l.Agents > 0:
+		local, err := agent.StartLocal(ctx, l.Agents)
 		if err != nil {
 			return err
 		}
-		defer agents.Stop()
-		load.Open = agent.Opener(agents.Clients)
-		env.Log.Info("agents started", "agents", len(agents.Clients))
+		defer local.Stop()
+		load.Open = agent.Opener(local.Clients)
+		env.Log.Info("agents started", "agents", len(local.Clients))
 	}
 	env.Log.Info("load starting", "phase", l.phase, "url", redact.String(url), "pace", pace.Pace{Steps: steps}.Duration().String())
 	res, runErr := m.Run(ctx, load)
 	printSteps(env, m, res.Steps)
 	for _, p := range res.Parts {
 		fmt.Fprintf(env.Output, "  agent %s: %s; %d events of its part counted as dropped\n", p.Agent, p.Error, p.Dropped)
+	}
+	for _, a := range res.Agents {
+		if a.FellBehind {
+			fmt.Fprintf(env.Output, "  agent %s fell behind: send-lag p99 %.3f ms over its %d sends (maxSendLag %s)\n", a.Agent, a.SendLagP99MS, a.Sends, maxSendLag(l.MaxSendLag))
+		}
 	}
 	for _, e := range res.TopErrors() {
 		fmt.Fprintf(env.Output, "  send errors: %s\n", e)
@@ -190,6 +198,42 @@ func (l *Load) Run(ctx context.Context, env *Env) error {
 		fmt.Fprintf(env.Output, "  drain: some accepted events had not arrived after %s; they count as lost\n", drainTimeout(l.DrainTimeout))
 	}
 	return runErr
+}
+
+// agents returns the agent pods that send the step on a cluster, or nil
+// when this process sends it or starts agents of its own (local). On a
+// cluster, the run's agents send to addresses inside it: all of them when
+// agents is 0, else the first N. A sink that a port-forward reaches
+// (service/, pod/) is sent to from this process.
+func (l *Load) agents(env *Env, url string) ([]*agent.Client, error) {
+	if env.Shared.Info.Target == target.Local {
+		return nil, nil
+	}
+	forwarded := false
+	if l.Sink != "" {
+		if s, err := target.ParseSink(l.Sink); err == nil && (s.Kind == target.SinkService || s.Kind == target.SinkPod) {
+			forwarded = true
+		}
+	}
+	pods := env.Shared.agentClients()
+	switch {
+	case forwarded && l.Agents > 0:
+		return nil, fmt.Errorf("sink %s is reached by a port-forward from this machine, which agents in the cluster cannot use: name the sink they reach (receiver/, channel/, broker/) or a url", l.Sink)
+	case forwarded:
+		return nil, nil
+	case len(pods) == 0 && l.Agents > 0:
+		return nil, fmt.Errorf("agents: %d on %s: the run has no agents; install the perf-agents chart in a setup step first", l.Agents, env.Shared.Info.Target)
+	case len(pods) == 0:
+		if strings.Contains(url, ".svc.cluster.local") {
+			return nil, fmt.Errorf("sink %s is an address inside the cluster (%s), which only agents reach: install the perf-agents chart in a setup step first", l.Sink, redact.String(url))
+		}
+		return nil, nil
+	case l.Agents > len(pods):
+		return nil, fmt.Errorf("agents: %d, but the run's agents releases have %d pods: raise their replicas", l.Agents, len(pods))
+	case l.Agents > 0:
+		return pods[:l.Agents], nil
+	}
+	return pods, nil
 }
 
 // load returns what the measurement runs for this step.
@@ -255,6 +299,15 @@ func printSteps(env *Env, m *measure.Measurement, spans []int) {
 			s.Phase, s.TargetRPS, s.AchievedSendRPS, delivered, s.Dropped, s.SendFailures, lost, dup,
 			s.PublishMS.P50, s.PublishMS.P99, s.PublishMS.P9999, results.FormatMS(s.E2E(results.P50)), results.FormatMS(s.E2E(results.P99)), results.FormatMS(s.E2E(results.P9999)), s.SendLagMS.P99, flag)
 	}
+}
+
+// maxSendLag is the send lag above which a load step's sender is behind:
+// its own, or the default.
+func maxSendLag(d time.Duration) time.Duration {
+	if d == 0 {
+		return measure.DefaultMaxSendLag
+	}
+	return d
 }
 
 // drainTimeout is the drain a load step waits: its own, or the default.

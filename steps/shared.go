@@ -28,6 +28,9 @@ type RunInfo struct {
 	// ScenarioDir is the directory of the scenario file: relative paths
 	// in steps (charts, values files) are read from it.
 	ScenarioDir string
+	// AgentImage is the image an agents chart's pods run when its values
+	// name none: the runner's own.
+	AgentImage string
 }
 
 // Shared is what the steps of one run share: named sinks, the run's
@@ -43,6 +46,7 @@ type Shared struct {
 	target      target.Target
 	finished    bool
 	breaches    []results.Breach
+	agents      []*agentsRelease // the run's agents releases on a cluster, as installed
 }
 
 // NewShared returns the shared state of a run.

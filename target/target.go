@@ -185,3 +185,21 @@ var ErrNoKafka = errors.New("no such Kafka is installed")
 // ErrNotCreated, wrapped in an error, says that nothing was created: what
 // was to be made was found there already, and is not the run's to remove.
 var ErrNotCreated = errors.New("nothing was created")
+
+// AgentPod is one pod of an agents release, reached from the runner.
+type AgentPod struct {
+	Name    string // the pod
+	Node    string
+	Image   string // as the pod spec names it
+	ImageID string // the image the node runs, by digest
+	Control string // host:port on this machine that reaches its control port
+}
+
+// Agents is a target whose agents' pods the runner reaches from its own
+// machine.
+type Agents interface {
+	// ForwardAgents returns the ready pods of release in namespace, in
+	// the order of their names' ordinals, each with a port-forward to its
+	// container port named port that lasts until Close.
+	ForwardAgents(ctx context.Context, release, namespace, port string) ([]AgentPod, error)
+}

@@ -7,22 +7,23 @@ import (
 )
 
 func init() {
-	register("receiver", startReceiver)
-	register("sender", startSender)
+	register("agents", startAgents)
 }
 
-// ReceiverValues are the perf-receiver chart's values the twin uses.
-type ReceiverValues struct {
+// AgentsValues are the perf-agents chart's values the twin uses.
+type AgentsValues struct {
 	Name string `json:"name"`
 }
 
-// receiverTwin is the run's own measuring receiver, named receiver/<name>.
-type receiverTwin struct {
+// agentsTwin stands for the agents' pods: on the local target the run's
+// measuring receiver runs in the runner's own process as receiver/<name>,
+// and a load step's agents are processes the step starts itself.
+type agentsTwin struct {
 	stop func(context.Context) error
 }
 
-func startReceiver(_ context.Context, l *Local, rel release, values map[string]any) (Twin, error) {
-	var v ReceiverValues
+func startAgents(_ context.Context, l *Local, rel release, values map[string]any) (Twin, error) {
+	var v AgentsValues
 	if err := decodeValues(values, &v); err != nil {
 		return nil, err
 	}
@@ -31,20 +32,8 @@ func startReceiver(_ context.Context, l *Local, rel release, values map[string]a
 		return nil, err
 	}
 	rel.log.Info("receiver listening", "sink", target.SinkName(target.SinkReceiver, v.Name), "url", url)
-	return &receiverTwin{stop: stop}, nil
+	return &agentsTwin{stop: stop}, nil
 }
 
-func (r *receiverTwin) Ready(context.Context) error     { return nil }
-func (r *receiverTwin) Close(ctx context.Context) error { return r.stop(ctx) }
-
-// sender stands for the perf sender: on the local target, load steps send
-// from the runner's own process, so nothing runs.
-type sender struct{}
-
-func startSender(_ context.Context, _ *Local, rel release, _ map[string]any) (Twin, error) {
-	rel.log.Info("sender: load steps send from the runner itself")
-	return sender{}, nil
-}
-
-func (sender) Ready(context.Context) error { return nil }
-func (sender) Close(context.Context) error { return nil }
+func (r *agentsTwin) Ready(context.Context) error     { return nil }
+func (r *agentsTwin) Close(ctx context.Context) error { return r.stop(ctx) }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/perfrunner/runner/charts"
 	"github.com/perfrunner/runner/engine"
 	"github.com/perfrunner/runner/kube"
 	"github.com/perfrunner/runner/steps"
@@ -23,6 +24,7 @@ func newExecCommand(stdout, stderr io.Writer) *cobra.Command {
 	var flags scenarioFlags
 	var out string
 	var stepTimeout time.Duration
+	var agentImage string
 	cmd := &cobra.Command{
 		Use:   "exec FILE",
 		Short: "Run a scenario: setup, warmup, measure, teardown, report",
@@ -59,6 +61,7 @@ breached, 130 interrupted.`,
 				Target:      opts.Target,
 				Open:        opener(cluster),
 				Version:     version,
+				AgentImage:  agentImage,
 				StepTimeout: stepTimeout,
 				CleanStale:  flags.cleanStale,
 			}
@@ -68,6 +71,7 @@ breached, 130 interrupted.`,
 	flags.register(cmd)
 	cmd.Flags().StringVar(&out, "out", "results", "the results root; a run writes to OUT/<scenario>/<pace-set>/<time>-<id>/")
 	cmd.Flags().DurationVar(&stepTimeout, "step-timeout", engine.DefaultStepTimeout, "a step's timeout when neither the step nor the scenario gives one")
+	cmd.Flags().StringVar(&agentImage, "agent-image", "", "the image of agent pods whose chart values name none (default "+charts.ImageRepository+":<this runner's version>)")
 	return cmd
 }
 

@@ -34,6 +34,9 @@ const (
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
+// Agents of this build must report the same version.
+func init() { agent.Stamp = version }
+
 // exitError carries the process exit code for an error.
 type exitError struct {
 	code int
@@ -97,14 +100,16 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 
 func newAgentCommand(stdout, stderr io.Writer) *cobra.Command {
 	return &cobra.Command{
-		Use:   "agent [--listen host:port]",
+		Use:   "agent [--listen host:port] [--receive host:port]",
 		Short: "Run as a load agent: send the loads a runner opens on this control port",
 		Long: `Run as a load agent: an HTTP control port on which a runner opens loads,
-starts them at an instant it chooses, and pulls their records. Agents are
-started by the runner itself (agents: N in a load step, on local) or run
-as pods of the runner's image; an agent serves only a runner of its own
-build. It stops on SIGTERM or SIGINT.`,
-		Example:            "  runner agent --listen :8080",
+starts them at an instant it chooses, and pulls their records. With
+--receive, it also runs a measuring receiver whose receipts the runner
+pulls the same way. Agents are started by the runner itself (agents: N in
+a load step, on local) or run as pods of the runner's image (the
+perf-agents chart); an agent serves only a runner of its own build. It
+stops on SIGTERM or SIGINT.`,
+		Example:            "  runner agent --listen :8081 --receive :8080",
 		DisableFlagParsing: true,
 		RunE: func(_ *cobra.Command, args []string) error {
 			if code := agent.Main(args, stdout, stderr); code != 0 {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/perfrunner/runner/charts"
 	"github.com/perfrunner/runner/engine"
 	"github.com/perfrunner/runner/kube"
 	"github.com/perfrunner/runner/matrix"
@@ -24,6 +25,7 @@ type matrixFlags struct {
 	paceOverride string
 	out          string
 	stepTimeout  time.Duration
+	agentImage   string
 	lockDir      string
 	access       kube.Access
 }
@@ -33,6 +35,7 @@ func (f *matrixFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.paceOverride, "pace-override", "", "a pace every cell runs instead of its pace set's (e.g. 500:2), the cells keeping their names")
 	cmd.Flags().StringVar(&f.out, "out", "results", "the results root; a matrix writes to OUT/matrix/<name>/<time>-<id>/")
 	cmd.Flags().DurationVar(&f.stepTimeout, "step-timeout", engine.DefaultStepTimeout, "a step's timeout when neither the step nor the scenario gives one")
+	cmd.Flags().StringVar(&f.agentImage, "agent-image", "", "the image of agent pods whose chart values name none (default "+charts.ImageRepository+":<this runner's version>)")
 	cmd.Flags().StringVar(&f.lockDir, "lock-dir", "", "where the per-target lock lives (default: the system's temporary directory)")
 	_ = cmd.Flags().MarkHidden("lock-dir")
 	registerAccess(cmd, &f.access)
@@ -55,7 +58,7 @@ func (f *matrixFlags) check() error {
 
 func (f *matrixFlags) options(stdout io.Writer) matrix.Options {
 	return matrix.Options{
-		Out: f.out, PaceOverride: f.paceOverride, Version: version, StepTimeout: f.stepTimeout, Say: stdout, LockDir: f.lockDir,
+		Out: f.out, PaceOverride: f.paceOverride, Version: version, AgentImage: f.agentImage, StepTimeout: f.stepTimeout, Say: stdout, LockDir: f.lockDir,
 		Observer: func(matrix.CellResult) engine.Observer { return engine.NewProgress(stdout, false) },
 	}
 }

@@ -38,7 +38,7 @@ func TestValidateTypos(t *testing.T) {
 		want     []string
 	}{
 		{name: "unknown chart", old: "chart: kafka,", new: "chart: kafak,", want: []string{
-			`s.yaml:7:36: step "kafka" (helm.install): chart: no chart "kafak" is shipped with the runner (shipped: channel-broker, in-memory-channel, kafka, kafka-broker, kafka-channel, kafka-source, matrix-cronjob, perf-receiver, perf-sender, zookeeper); a chart directory is written as a path, e.g. ./charts/kafak; did you mean kafka?`}},
+			`s.yaml:7:36: step "kafka" (helm.install): chart: no chart "kafak" is shipped with the runner (shipped: channel-broker, in-memory-channel, kafka, kafka-broker, kafka-channel, kafka-source, matrix-cronjob, perf-agents, zookeeper); a chart directory is written as a path, e.g. ./charts/kafak; did you mean kafka?`}},
 		{name: "value the chart's schema refuses", old: "values: {partitions: 3}", new: "values: {partitons: 3}", want: []string{
 			`s.yaml:7:50: step "kafka" (helm.install): values: chart kafka does not render with these values: additional properties 'partitons' not allowed`}},
 		{name: "value of the wrong type", old: "values: {partitions: 3}", new: "values: {partitions: many}", want: []string{

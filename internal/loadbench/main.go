@@ -36,6 +36,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/perfrunner/runner/agent"
 	"github.com/perfrunner/runner/loadgen"
 	"github.com/perfrunner/runner/measure"
 	"github.com/perfrunner/runner/pace"
@@ -48,6 +49,7 @@ var (
 )
 
 func main() {
+	agent.RunIfChild()
 	serve := flag.String("serve", "", "run as a receiver process: runner, sdk, or a delay such as 2ms (internal)")
 	trial := flag.Duration("trial", 10*time.Second, "length of each trial")
 	long := flag.Duration("long", 3*time.Minute, "length of the memory run (RSS after 1 minute and at the end)")
@@ -202,16 +204,8 @@ func (r *receiverProcess) stop() {
 
 // cpu returns the process's user+system CPU time.
 func (r *receiverProcess) cpu() time.Duration {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the command name, which is in parentheses.
-	fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	const ticksPerSecond = 100 // CLK_TCK on Linux
-	return time.Duration(utime+stime) * time.Second / ticksPerSecond
+	cpu, _ := agent.ProcessCPU(r.cmd.Process.Pid)
+	return cpu
 }
 
 // cpuMark is this process's user and system CPU time at one instant.
@@ -300,6 +294,57 @@ func oursTo(kind string, rps float64, d time.Duration) (outcome, error) {
 	o.held = o.achieved >= 0.995*rps && o.dropped == 0 && o.failures == 0 && o.sendLagP99MS <= 1
 	o.heldLoose = o.achieved >= 0.995*rps && o.dropped == 0 && o.failures <= int64(0.005*float64(s.Sent)) && o.p99MS <= 10
 	return o, nil
+}
+
+// agentsTrial sends rps for d from n local agent processes to a fresh
+// receiver process, and returns the outcome with the agents' CPU as the
+// sender's, and the control traffic (the runner's connections to the
+// agents, both ways) as a share of the events' bytes.
+func agentsTrial(n int, rps float64, d time.Duration) (outcome, float64, error) {
+	recv, err := startReceiver("runner")
+	if err != nil {
+		return outcome{}, 0, err
+	}
+	defer recv.stop()
+	local, err := agent.StartLocal(context.Background(), n)
+	if err != nil {
+		return outcome{}, 0, err
+	}
+	defer local.Stop()
+	dir, err := os.MkdirTemp("", "loadbench")
+	if err != nil {
+		return outcome{}, 0, err
+	}
+	defer os.RemoveAll(dir)
+	m, err := measure.Open(dir, results.Meta{Scenario: "bench"}, nil)
+	if err != nil {
+		return outcome{}, 0, err
+	}
+	const payload = 8192
+	steps := []pace.Step{{RPS: rps, Duration: d}}
+	cpu0, sys0 := local.CPU()
+	rcpu0 := recv.cpu()
+	_, err = m.Run(context.Background(), measure.Load{Config: loadgen.Config{Name: "bench", Pace: steps, URL: recv.url, PayloadBytes: payload}, Phase: "measure", SendOnly: true, Open: agent.Opener(local.Clients)})
+	cpu, sys := local.CPU()
+	cpu, sys, rcpu := cpu-cpu0, sys-sys0, recv.cpu()-rcpu0
+	if err != nil {
+		return outcome{}, 0, err
+	}
+	s := m.Summary().Paces[0]
+	_, _ = m.Finish()
+	var control int64
+	for _, c := range local.Clients {
+		r, w := c.Traffic()
+		control += r + w
+	}
+	o := outcome{
+		rps: rps, achieved: s.AchievedSendRPS, dropped: s.Dropped, failures: s.SendFailures,
+		p99MS: s.PublishMS.P99, serviceP99MS: s.ServiceMS.P99, sendLagP99MS: s.SendLagMS.P99,
+		senderUS: float64(cpu.Microseconds()) / float64(s.Sent), senderSys: sys.Seconds() / cpu.Seconds(), receiverUS: float64(rcpu.Microseconds()) / float64(s.Sent),
+	}
+	o.held = o.achieved >= 0.995*rps && o.dropped == 0 && o.failures == 0 && o.sendLagP99MS <= 1
+	o.heldLoose = o.held
+	return o, float64(control) / float64(s.Sent*payload), nil
 }
 
 // vegetaRun runs vegeta at rps for d against a fresh receiver process, with
@@ -560,6 +605,21 @@ func run(trial, long time.Duration, longRPS float64) error {
 	}
 	fmt.Print(ourBias, minimal)
 
+	// Agents: one at 3000/s, three at 9000/s, each its third: the same
+	// pace per agent, so that the CPU per event compares the distributed
+	// path with itself, not rates with each other.
+	fmt.Println("agents: 1 agent at 3000 events/s, then 3 agents sharing 9000 events/s (CPU of the agent processes per event):")
+	one, oneControl, err := agentsTrial(1, 3000, trial)
+	if err != nil {
+		return err
+	}
+	report("1 agent", one)
+	three, threeControl, err := agentsTrial(3, 9000, trial)
+	if err != nil {
+		return err
+	}
+	report("3 agents", three)
+
 	fmt.Printf("memory: runner at %g events/s for %s\n", longRPS, long)
 	rss1 := make(chan float64, 1)
 	time.AfterFunc(time.Minute, func() { rss1 <- rssMiB() })
@@ -594,6 +654,10 @@ func run(trial, long time.Duration, longRPS float64) error {
 		fmt.Sprintf("runner %.3f ms (%.3f ms from the actual send), vegeta %.3f ms", our10k.p99MS, our10k.serviceP99MS, veg10k.p99MS))
 	goal(fmt.Sprintf("RSS after %s against after 1 min", long), rssEnd/after1, "≤", 1.1,
 		fmt.Sprintf("%.0f MiB, %.0f MiB", rssEnd, after1))
+	goal("3 agents' pace per core against 1 agent's", one.senderUS/three.senderUS, "≥", 0.9,
+		fmt.Sprintf("%.1f µs per event at 9000/s over 3 agents (%s), %.1f µs at 3000/s on 1 (%s)", three.senderUS, verdict(three), one.senderUS, verdict(one)))
+	goal("3 agents' control traffic against 2 % of event bytes", threeControl/0.02, "≤", 1,
+		fmt.Sprintf("%.2f %% of the events' bytes (1 agent: %.2f %%)", 100*threeControl, 100*oneControl))
 	fmt.Printf("  2 ms sink at 1000/s, p90: runner %.3f ms from intended time, %.3f ms from the actual send; minimal client %.3f ms; above 3 ms: %.1f %%, %.1f %%, %.1f %%\n",
 		ourBias.publish.q(0.9), ourBias.service.q(0.9), minimal.service.q(0.9), ourBias.publish.above(3), ourBias.service.above(3), minimal.service.above(3))
 	return nil

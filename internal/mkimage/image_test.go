@@ -111,7 +111,7 @@ func TestTheImageRunsTheRunnerAsNonRoot(t *testing.T) {
 		if !ok || bin.Mode != 0o755 || bin.Uid != 0 {
 			t.Errorf("%s: the runner's binary is %+v, want mode 0755 owned by root (so that the runner cannot change it)", d.Platform, bin)
 		}
-		for _, want := range []string{"usr/share/runner/charts/perf-receiver/Chart.yaml", "usr/share/runner/scenarios/channel-imc.yaml", "usr/share/runner/scenario.schema.json", "etc/passwd"} {
+		for _, want := range []string{"usr/share/runner/charts/perf-agents/Chart.yaml", "usr/share/runner/scenarios/channel-imc.yaml", "usr/share/runner/scenario.schema.json", "etc/passwd"} {
 			if _, ok := files[want]; !ok {
 				t.Errorf("%s: no %s in the image", d.Platform, want)
 			}

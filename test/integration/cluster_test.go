@@ -35,6 +35,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/perfrunner/runner/engine"
 	"github.com/perfrunner/runner/internal/helm"
 	"github.com/perfrunner/runner/kube"
 	"github.com/perfrunner/runner/results"
@@ -736,13 +737,25 @@ func TestMatrixLockIsALeaseInTheCluster(t *testing.T) {
 // cluster's API server and comes back to be measured.
 func TestLoadThroughAPortForward(t *testing.T) {
 	ns := "perf-it-sink"
+	_, sum, _ := execSmoke(t, "sink", ns)
+	c := sum.Totals
+	if c.Intended != 100 || c.Accepted != 100 || c.Delivered != 100 || sum.Totals.Lost != 0 || c.SendFailures != 0 {
+		t.Errorf("through the port-forward: %+v, lost %d", c, sum.Totals.Lost)
+	}
+	assertClean(t, ns)
+}
+
+// execSmoke runs testdata/<name>.yaml's pace set smoke on the test cluster
+// in namespace ns, and returns its run directory, summary and output.
+func execSmoke(t *testing.T, name, ns string) (string, results.Summary, []byte) {
+	t.Helper()
 	out := t.TempDir()
-	cmd := exec.Command(runnerBin, "exec", "testdata/sink.yaml", "--target", "kubernetes", "--kubeconfig", kubeconfig, "-n", ns, "--out", out)
+	cmd := exec.Command(runnerBin, "exec", "testdata/"+name+".yaml", "--target", "kubernetes", "--kubeconfig", kubeconfig, "-n", ns, "--out", out)
 	b, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v:\n%s", err, b)
 	}
-	dirs, _ := filepath.Glob(filepath.Join(out, "sink", "smoke", "*"))
+	dirs, _ := filepath.Glob(filepath.Join(out, name, "smoke", "*"))
 	if len(dirs) != 1 {
 		t.Fatalf("run directories: %v", dirs)
 	}
@@ -750,9 +763,69 @@ func TestLoadThroughAPortForward(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dirs[0], sum, b
+}
+
+// startAgent starts `runner agent` on this machine, named as pod name, with
+// its control port on control and its receiver on receive; it stops with
+// the test.
+func startAgent(t *testing.T, name string, control, receive int) {
+	t.Helper()
+	cmd := exec.Command(runnerBin, "agent", "--listen", fmt.Sprintf("127.0.0.1:%d", control), "--receive", fmt.Sprintf("127.0.0.1:%d", receive))
+	cmd.Env = append(os.Environ(), "POD_NAME="+name)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	})
+	// It prints where it listens once it serves.
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.Contains(line, "listening") {
+		t.Fatalf("agent %s: %q %v", name, line, err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+}
+
+// A load on kubernetes sent by the pods of the shipped perf-agents chart:
+// the runner finds the release's two pods, reaches each one's control port
+// by a port-forward through the API server, checks that each is of its
+// own build, sends the load through both (each its share of one event
+// sequence) and pulls the receipts of their receivers into one
+// measurement. The simulated pods stand for agent processes on this
+// machine (test/cluster/kwok.yaml).
+func TestAgentPodsSendAndReceive(t *testing.T) {
+	startAgent(t, "perf-0", 18991, 18981)
+	startAgent(t, "perf-1", 18992, 18982)
+	ns := "perf-it-agents"
+	dir, sum, b := execSmoke(t, "agents", ns)
 	c := sum.Totals
-	if c.Intended != 100 || c.Accepted != 100 || c.Delivered != 100 || sum.Totals.Lost != 0 || c.SendFailures != 0 {
-		t.Errorf("through the port-forward: %+v, lost %d", c, sum.Totals.Lost)
+	if c.Intended != 200 || c.Accepted != 200 || c.Delivered != 200 || c.Duplicates != 0 || sum.Totals.Lost != 0 || c.SendFailures != 0 || c.Dropped != 0 {
+		t.Errorf("sent and received by the agents: %+v, lost %d\n%s", c, sum.Totals.Lost, b)
+	}
+	parts := map[string][]string{}
+	for _, a := range sum.Agents {
+		parts[a.Load] = append(parts[a.Load], a.Agent)
+		if a.Error != "" {
+			t.Errorf("agent %s of %s: %s", a.Agent, a.Load, a.Error)
+		}
+	}
+	// A load is named by its step's directory.
+	if fmt.Sprint(parts["measure-00-load"]) != "[perf-0 perf-1]" || fmt.Sprint(parts["receiver/perf"]) != "[perf-0 perf-1]" {
+		t.Errorf("agents in the summary: %v", parts)
+	}
+	rec, err := engine.ReadRunRecord(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Agents) != 2 || rec.Agents[0].Pod != "perf-0" || rec.Agents[1].Image != "runner:integration" || rec.Agents[0].Version == "" {
+		t.Errorf("run.json's agents: %+v", rec.Agents)
 	}
 	assertClean(t, ns)
 }
