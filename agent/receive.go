@@ -51,9 +51,11 @@ func (rs *receipts) add(r loadgen.Receipt) {
 }
 
 // pull answers receipts from cursor from on, their arrival moved by skew
-// ns, waiting up to pullWait when none are new; what is before from is
+// ns, waiting up to pullWait when none are new and up to pullLinger for
+// more when there are few; what is before from is
 // acknowledged and forgotten.
 func (rs *receipts) pull(ctx context.Context, from, skew int64) (body []byte, next, end, overflow int64, err error) {
+	began := time.Now()
 	timer := time.NewTimer(pullWait)
 	defer timer.Stop()
 	for {
@@ -72,7 +74,17 @@ func (rs *receipts) pull(ctx context.Context, from, skew int64) (body []byte, ne
 		if cap(rs.recs) > 4*len(rs.recs)+1024 {
 			rs.recs = append([]loadgen.Receipt(nil), rs.recs...)
 		}
-		if n := min(len(rs.recs), maxBody); n > 0 {
+		n := min(len(rs.recs), maxBody)
+		if n > 0 && n < maxBody && time.Since(began) < pullLinger && ctx.Err() == nil {
+			// Wait a little for more (see pullLinger).
+			rs.mu.Unlock()
+			select {
+			case <-time.After(pullLinger - time.Since(began)):
+			case <-ctx.Done():
+			}
+			continue
+		}
+		if n > 0 {
 			body = make([]byte, 0, n*40)
 			var prev int64
 			for _, r := range rs.recs[:n] {

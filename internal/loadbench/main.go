@@ -46,6 +46,7 @@ import (
 var (
 	tick        *time.Duration
 	connections *int
+	agentRPS    *float64
 )
 
 func main() {
@@ -61,6 +62,8 @@ func main() {
 	attackURL := flag.String("attack", "", "run vegeta against this URL and print its figures as JSON (internal)")
 	attackRPS := flag.Float64("attack-rps", 0, "the rate of -attack (internal)")
 	at := flag.String("at", "", "only run one trial of the runner and one of vegeta at each of these rates (comma-separated)")
+	agentsOnly := flag.Bool("agents", false, "only run the agents' trials: 1 agent, then 3 at three times the rate")
+	agentRPS = flag.Float64("agent-rps", 1000, "each agent's rate in the agents' trials")
 	flag.Parse()
 	if *quick {
 		set := map[string]bool{}
@@ -71,6 +74,15 @@ func main() {
 		if !set["long"] {
 			*long = 65 * time.Second
 		}
+	}
+	if *agentsOnly {
+		goals, err := agentsTrials(*trial)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadbench:", err)
+			os.Exit(1)
+		}
+		goals()
+		return
 	}
 	if *at != "" {
 		if err := trials(*at, *trial); err != nil {
@@ -347,6 +359,45 @@ func agentsTrial(n int, rps float64, d time.Duration) (outcome, float64, error) 
 	return o, float64(control) / float64(s.Sent*payload), nil
 }
 
+// goal prints a ratio against its target.
+func goal(what string, ratio float64, cmp string, target float64, detail string) {
+	met := ratio >= target
+	if cmp == "≤" {
+		met = ratio <= target
+	}
+	state := "met"
+	if !met {
+		state = "NOT MET"
+	}
+	fmt.Printf("  %-44s ratio %5.2f (target %s %.2f, %s)  %s\n", what, ratio, cmp, target, state, detail)
+}
+
+// agentsTrials runs one agent at -agent-rps, then three at three times it,
+// each its third: the same pace per agent, so that the CPU per event
+// compares the distributed path with itself, not rates with each other. It
+// returns the outcomes and a function that prints their goals.
+func agentsTrials(trial time.Duration) (func(), error) {
+	rps := *agentRPS
+	fmt.Printf("agents: 1 agent at %g events/s, then 3 agents sharing %g events/s (CPU of the agent processes per event):\n", rps, 3*rps)
+	one, oneControl, err := agentsTrial(1, rps, trial)
+	if err != nil {
+		return nil, err
+	}
+	report("1 agent", one)
+	three, threeControl, err := agentsTrial(3, 3*rps, trial)
+	if err != nil {
+		return nil, err
+	}
+	report("3 agents", three)
+	goals := func() {
+		goal("3 agents' pace per core against 1 agent's", one.senderUS/three.senderUS, "≥", 0.9,
+			fmt.Sprintf("%.1f µs per event at %g/s over 3 agents (%s), %.1f µs at %g/s on 1 (%s)", three.senderUS, 3*rps, verdict(three), one.senderUS, rps, verdict(one)))
+		goal("3 agents' control traffic against 2 % of event bytes", threeControl/0.02, "≤", 1,
+			fmt.Sprintf("%.2f %% of the events' bytes (1 agent: %.2f %%)", 100*threeControl, 100*oneControl))
+	}
+	return goals, nil
+}
+
 // vegetaRun runs vegeta at rps for d against a fresh receiver process, with
 // the same CloudEvents headers and payload. Vegeta runs in a process of its
 // own, one per trial, after a warm-up of its own: in this process, what a
@@ -605,20 +656,10 @@ func run(trial, long time.Duration, longRPS float64) error {
 	}
 	fmt.Print(ourBias, minimal)
 
-	// Agents: one at 3000/s, three at 9000/s, each its third: the same
-	// pace per agent, so that the CPU per event compares the distributed
-	// path with itself, not rates with each other.
-	fmt.Println("agents: 1 agent at 3000 events/s, then 3 agents sharing 9000 events/s (CPU of the agent processes per event):")
-	one, oneControl, err := agentsTrial(1, 3000, trial)
+	agentGoals, err := agentsTrials(trial)
 	if err != nil {
 		return err
 	}
-	report("1 agent", one)
-	three, threeControl, err := agentsTrial(3, 9000, trial)
-	if err != nil {
-		return err
-	}
-	report("3 agents", three)
 
 	fmt.Printf("memory: runner at %g events/s for %s\n", longRPS, long)
 	rss1 := make(chan float64, 1)
@@ -631,17 +672,6 @@ func run(trial, long time.Duration, longRPS float64) error {
 
 	fmt.Println()
 	fmt.Println("summary (ratio: runner against the reference; target as set for the runner)")
-	goal := func(what string, ratio float64, cmp string, target float64, detail string) {
-		met := ratio >= target
-		if cmp == "≤" {
-			met = ratio <= target
-		}
-		state := "met"
-		if !met {
-			state = "NOT MET"
-		}
-		fmt.Printf("  %-44s ratio %5.2f (target %s %.2f, %s)  %s\n", what, ratio, cmp, target, state, detail)
-	}
 	goal("highest pace, vegeta's criterion", ourLoose.rps/vegBest.rps, "≥", 2,
 		fmt.Sprintf("runner %.0f/s, vegeta %.0f/s", ourLoose.rps, vegBest.rps))
 	goal("highest pace, strict (send-lag p99 ≤ 1 ms)", ourBest.rps/vegBest.rps, "≥", 1,
@@ -654,10 +684,7 @@ func run(trial, long time.Duration, longRPS float64) error {
 		fmt.Sprintf("runner %.3f ms (%.3f ms from the actual send), vegeta %.3f ms", our10k.p99MS, our10k.serviceP99MS, veg10k.p99MS))
 	goal(fmt.Sprintf("RSS after %s against after 1 min", long), rssEnd/after1, "≤", 1.1,
 		fmt.Sprintf("%.0f MiB, %.0f MiB", rssEnd, after1))
-	goal("3 agents' pace per core against 1 agent's", one.senderUS/three.senderUS, "≥", 0.9,
-		fmt.Sprintf("%.1f µs per event at 9000/s over 3 agents (%s), %.1f µs at 3000/s on 1 (%s)", three.senderUS, verdict(three), one.senderUS, verdict(one)))
-	goal("3 agents' control traffic against 2 % of event bytes", threeControl/0.02, "≤", 1,
-		fmt.Sprintf("%.2f %% of the events' bytes (1 agent: %.2f %%)", 100*threeControl, 100*oneControl))
+	agentGoals()
 	fmt.Printf("  2 ms sink at 1000/s, p90: runner %.3f ms from intended time, %.3f ms from the actual send; minimal client %.3f ms; above 3 ms: %.1f %%, %.1f %%, %.1f %%\n",
 		ourBias.publish.q(0.9), ourBias.service.q(0.9), minimal.service.q(0.9), ourBias.publish.above(3), ourBias.service.above(3), minimal.service.above(3))
 	return nil
