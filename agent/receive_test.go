@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -128,10 +129,11 @@ func TestReceiptsThatDoNotFitAreCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer gen.Close()
-	var sent int
+	// The load's senders report from many goroutines.
+	var sent atomic.Int64
 	if _, err := gen.Run(context.Background(), time.Now(), outputFunc(func(r loadgen.Record) {
 		if r.Op == loadgen.OpSent && r.OK {
-			sent++
+			sent.Add(1)
 		}
 	})); err != nil {
 		t.Fatal(err)
@@ -143,7 +145,7 @@ func TestReceiptsThatDoNotFitAreCounted(t *testing.T) {
 	}
 	err = rs.Close(context.Background())
 	if got != 100 || err == nil || !strings.Contains(err.Error(), "300 receipts did not fit") {
-		t.Errorf("%d receipts of %d sent routed, close said %v; want 100, and 300 that did not fit", got, sent, err)
+		t.Errorf("%d receipts of %d sent routed, close said %v; want 100, and 300 that did not fit", got, sent.Load(), err)
 	}
 	if parts := rs.AgentParts(); len(parts) != 1 || !strings.Contains(parts[0].Error, "did not fit") {
 		t.Errorf("parts %+v", parts)
