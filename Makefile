@@ -27,6 +27,7 @@ test: unit test-integration
 ## load tests measure latency and must not compete for the two cores)
 unit: vet
 	$(GO) test -race -count=1 -p 1 ./...
+	cd $(CLUSTER) && $(GO) test -count=1 ./cmd/hoststate
 
 vet:
 	$(GO) vet ./...
@@ -106,7 +107,7 @@ TEST_KUBECONFIG := $(CURDIR)/$(CLUSTER)/.work/kubeconfig
 test-integration: $(CLUSTER_BIN)/.control-plane $(CLUSTER_BIN)/.kwok
 	$(CLUSTER)/up.sh
 	RUNNER_TEST_KUBECONFIG=$(TEST_KUBECONFIG) $(GO) test -tags integration -count=1 -p 1 -timeout 30m ./kube/ ./test/integration/; \
-	  status=$$?; $(CLUSTER)/down.sh; exit $$status
+	  status=$$?; $(CLUSTER)/down.sh || status=1; exit $$status
 
 ## cluster-down: stop the test cluster and remove its state
 cluster-down:

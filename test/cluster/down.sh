@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stops the test cluster and removes its state.
+# Stops the test cluster, removes its state, and restores the host to
+# what up.sh recorded (failing, with each difference, when it cannot).
 set -euo pipefail
 cd "$(dirname "$0")"
 name=${CLUSTER_NAME:-runner-test}
@@ -10,3 +11,11 @@ if [ -x bin/kwokctl ] && [ -d "$KWOK_WORKDIR/clusters/$name" ]; then
 fi
 rm -rf "$KWOK_WORKDIR"
 echo "cluster $name is down"
+# The host as up.sh found it: sysctls set back, then every difference
+# named; the record stays until the host matches it.
+record=${HOST_RECORD:-$PWD/.host-before.json}
+if [ -f "$record" ] && [ -x bin/hoststate ]; then
+  bin/hoststate restore "$record"
+  bin/hoststate check "$record"
+  rm -f "$record"
+fi

@@ -10,6 +10,11 @@ name=${CLUSTER_NAME:-runner-test}
 export KWOK_WORKDIR=${KWOK_WORKDIR:-$PWD/.work}
 kubeconfig=$KWOK_WORKDIR/kubeconfig
 mkdir -p "$KWOK_WORKDIR"
+# The host as it was before anything here touched it; down.sh restores
+# and checks it. A record left by a down that found differences is kept:
+# it, not the changed host, is the state to return to.
+record=${HOST_RECORD:-$PWD/.host-before.json}
+[ -f "$record" ] || "$bin/hoststate" save "$record"
 if [ -d "$KWOK_WORKDIR/clusters/$name" ]; then
   # A cluster left by an earlier run starts clean.
   "$bin/kwokctl" delete cluster --name "$name" --kubeconfig "$kubeconfig" >/dev/null 2>&1 || true
