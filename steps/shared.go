@@ -269,12 +269,19 @@ func (s *Shared) say(line string) {
 }
 
 // Close stops whatever the run's steps left running in this process: the
-// target's releases first, then the receivers.
+// agents' receivers, the target's releases, then the other receivers.
 func (s *Shared) Close(ctx context.Context) error {
 	var errs *multierror.Error
+	// Agents' receipts first: their pulls go through the target's
+	// port-forwards, which closing it stops.
 	s.mu.Lock()
-	target := s.target
+	target, agents := s.target, append([]*agentsRelease(nil), s.agents...)
 	s.mu.Unlock()
+	for _, a := range agents {
+		if err := s.detachAgents(ctx, a.release, a.namespace); err != nil {
+			errs = multierror.Append(errs, err)
+		}
+	}
 	if target != nil {
 		if err := target.Close(ctx); err != nil {
 			errs = multierror.Append(errs, err)
