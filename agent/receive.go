@@ -22,27 +22,19 @@ const headerOverflow = "Agent-Overflow" // receipts not kept since the agent sta
 
 // receipts is an agent receiver's receipts the runner has not pulled.
 type receipts struct {
-	limit int
-
-	mu       sync.Mutex
-	recs     []loadgen.Receipt // from cursor base on
-	base     int64
-	overflow int64
-	wake     chan struct{} // one token when receipts came while a pull waited
+	mu   sync.Mutex
+	recs backlog[loadgen.Receipt]
+	wake chan struct{} // one token when receipts came while a pull waited
 }
 
 func newReceipts(limit int) *receipts {
-	return &receipts{limit: limit, wake: make(chan struct{}, 1)}
+	return &receipts{recs: backlog[loadgen.Receipt]{limit: limit}, wake: make(chan struct{}, 1)}
 }
 
 // add keeps one receipt; the receiver calls it from many goroutines.
 func (rs *receipts) add(r loadgen.Receipt) {
 	rs.mu.Lock()
-	if len(rs.recs) >= rs.limit {
-		rs.overflow++
-	} else {
-		rs.recs = append(rs.recs, r)
-	}
+	rs.recs.add(r)
 	rs.mu.Unlock()
 	select {
 	case rs.wake <- struct{}{}:
@@ -60,21 +52,12 @@ func (rs *receipts) pull(ctx context.Context, from, skew int64) (body []byte, ne
 	defer timer.Stop()
 	for {
 		rs.mu.Lock()
-		if from < rs.base {
+		if err := rs.recs.ack(from, "receipts"); err != nil {
 			rs.mu.Unlock()
-			return nil, 0, 0, 0, fmt.Errorf("receipts before %d were acknowledged and are gone (cursor %d)", rs.base, from)
+			return nil, 0, 0, 0, err
 		}
-		end = rs.base + int64(len(rs.recs))
-		if from > end {
-			rs.mu.Unlock()
-			return nil, 0, 0, 0, fmt.Errorf("cursor %d is beyond the %d receipts taken", from, end)
-		}
-		rs.recs = rs.recs[from-rs.base:]
-		rs.base = from
-		if cap(rs.recs) > 4*len(rs.recs)+1024 {
-			rs.recs = append([]loadgen.Receipt(nil), rs.recs...)
-		}
-		n := min(len(rs.recs), maxBody)
+		end, overflow = rs.recs.end(), rs.recs.overflow
+		n := min(len(rs.recs.items), maxBody)
 		if n > 0 && n < maxBody && time.Since(began) < pullLinger && ctx.Err() == nil {
 			// Wait a little for more (see pullLinger).
 			rs.mu.Unlock()
@@ -87,16 +70,14 @@ func (rs *receipts) pull(ctx context.Context, from, skew int64) (body []byte, ne
 		if n > 0 {
 			body = make([]byte, 0, n*40)
 			var prev int64
-			for _, r := range rs.recs[:n] {
+			for _, r := range rs.recs.items[:n] {
 				r.Received += skew
 				body = appendReceipt(body, r, prev)
 				prev = r.Intended
 			}
-			overflow = rs.overflow
 			rs.mu.Unlock()
 			return body, from + int64(n), end, overflow, nil
 		}
-		overflow = rs.overflow
 		rs.mu.Unlock()
 		select {
 		case <-rs.wake:

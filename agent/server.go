@@ -117,7 +117,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	s.loads[name] = &load{gen: gen, buffer: s.buffer, state: StateOpen, done: make(chan struct{})}
+	s.loads[name] = &load{gen: gen, recs: backlog[loadgen.Record]{limit: s.buffer}, state: StateOpen, done: make(chan struct{})}
 	w.WriteHeader(http.StatusCreated)
 }
 
@@ -234,28 +234,21 @@ func (s *Server) remove(w http.ResponseWriter, r *http.Request) {
 
 // load is one load on the agent and the records the runner has not pulled.
 type load struct {
-	gen    *loadgen.Load
-	buffer int
+	gen *loadgen.Load
 
-	mu       sync.Mutex
-	recs     []loadgen.Record // from cursor base on
-	base     int64
-	overflow int64
-	state    string
-	err      string
-	result   loadgen.Result
-	cancel   context.CancelFunc
-	done     chan struct{} // closed when a started load ends
+	mu     sync.Mutex
+	recs   backlog[loadgen.Record]
+	state  string
+	err    string
+	result loadgen.Result
+	cancel context.CancelFunc
+	done   chan struct{} // closed when a started load ends
 }
 
 // Add keeps a record for the runner; it is the load's output.
 func (l *load) Add(r loadgen.Record) {
 	l.mu.Lock()
-	if len(l.recs) >= l.buffer {
-		l.overflow++
-	} else {
-		l.recs = append(l.recs, r)
-	}
+	l.recs.add(r)
 	l.mu.Unlock()
 }
 
@@ -306,30 +299,20 @@ func (l *load) pull(ctx context.Context, from, skew int64) (body []byte, next, e
 	deadline := began.Add(pullWait)
 	for {
 		l.mu.Lock()
-		if from < l.base {
+		if err := l.recs.ack(from, "records"); err != nil {
 			l.mu.Unlock()
-			return nil, 0, 0, "", fmt.Errorf("records before %d were acknowledged and are gone (cursor %d)", l.base, from)
+			return nil, 0, 0, "", err
 		}
-		end = l.base + int64(len(l.recs))
-		if from > end {
-			l.mu.Unlock()
-			return nil, 0, 0, "", fmt.Errorf("cursor %d is beyond the %d records emitted", from, end)
-		}
-		// Acknowledged: forget them, and let the array go once most of
-		// it is behind the cursor.
-		l.recs = l.recs[from-l.base:]
-		l.base = from
-		if cap(l.recs) > 4*len(l.recs)+1024 {
-			l.recs = append([]loadgen.Record(nil), l.recs...)
-		}
+		end = l.recs.end()
+		recs := l.recs.items
 		state = l.state
 		final := state == StateDone || state == StateFailed
-		lingered := len(l.recs) > 0 && time.Since(began) >= pullLinger
-		if len(l.recs) >= maxBody || lingered || final || time.Now().After(deadline) || ctx.Err() != nil {
-			n := min(len(l.recs), maxBody)
+		lingered := len(recs) > 0 && time.Since(began) >= pullLinger
+		if len(recs) >= maxBody || lingered || final || time.Now().After(deadline) || ctx.Err() != nil {
+			n := min(len(recs), maxBody)
 			body = make([]byte, 0, n*16)
 			var prev int64
-			for _, r := range l.recs[:n] {
+			for _, r := range recs[:n] {
 				r.Intended += skew
 				if r.Op == loadgen.OpSent {
 					r.Started += skew
@@ -349,7 +332,7 @@ func (l *load) pull(ctx context.Context, from, skew int64) (body []byte, next, e
 func (l *load) status() Status {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	st := Status{State: l.state, Error: l.err, SendErrors: l.result.SendErrors, Records: l.base + int64(len(l.recs)), Overflow: l.overflow}
+	st := Status{State: l.state, Error: l.err, SendErrors: l.result.SendErrors, Records: l.recs.end(), Overflow: l.recs.overflow}
 	if !l.result.Stopped.IsZero() {
 		st.Stopped = l.result.Stopped.UnixNano()
 	}
