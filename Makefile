@@ -27,7 +27,7 @@ test: unit test-integration
 ## load tests measure latency and must not compete for the two cores)
 unit: vet
 	$(GO) test -race -count=1 -p 1 ./...
-	cd $(CLUSTER) && $(GO) test -count=1 ./cmd/hoststate
+	cd $(CLUSTER) && $(GO) vet ./cmd/hoststate ./cmd/nodeimage ./cmd/pause && $(GO) test -count=1 ./cmd/hoststate
 
 vet:
 	$(GO) vet ./...
@@ -82,31 +82,47 @@ bench:
 	./bin/loadbench $(BENCHFLAGS)
 
 ## cluster-up: a real Kubernetes control plane for integration tests, with
-## two simulated nodes (test/cluster). The first build takes minutes; the
-## binaries are kept in test/cluster/bin, so a rerun starts in seconds.
+## two simulated nodes and one real node running real containers
+## (test/cluster; REAL_NODE=0 leaves the real node out). The runner's image
+## (make image) is loaded into the real node. The first build takes
+## minutes; the binaries are kept in test/cluster/bin, so a rerun starts in
+## seconds.
 CLUSTER     := test/cluster
 CLUSTER_BIN := $(CLUSTER)/bin
 KWOK        := sigs.k8s.io/kwok/cmd/kwok@v0.8.0 sigs.k8s.io/kwok/cmd/kwokctl@v0.8.0
-# The version the control plane reports, as Kubernetes' own build stamps it.
+# The version the control plane and the kubelet report, as Kubernetes' own
+# build stamps it.
 K8S_VERSION := -X k8s.io/component-base/version.gitVersion=v1.37.2 -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37
+# The image the runner asks for by default (--agent-image), under which
+# make cluster-up loads make image's archive into the real node.
+RUNNER_IMAGE := ghcr.io/perfrunner/runner:$(VERSION)
+REAL_NODE    ?= 1
+export REAL_NODE
 
-$(CLUSTER_BIN)/.control-plane: $(CLUSTER)/go.mod $(CLUSTER)/go.sum $(wildcard $(CLUSTER)/cmd/*/main.go)
+$(CLUSTER_BIN)/.binaries: $(CLUSTER)/go.mod $(CLUSTER)/go.sum $(wildcard $(CLUSTER)/cmd/*/*.go)
 	cd $(CLUSTER) && $(GO) build -ldflags "$(K8S_VERSION)" -o bin/ ./cmd/...
+	cd $(CLUSTER) && CGO_ENABLED=0 $(GO) build -o bin/pause ./cmd/pause
 	touch $@
 
 $(CLUSTER_BIN)/.kwok:
 	GOBIN=$(CURDIR)/$(CLUSTER_BIN) $(GO) install $(KWOK)
 	touch $@
 
-cluster-up: $(CLUSTER_BIN)/.control-plane $(CLUSTER_BIN)/.kwok
-	$(CLUSTER)/up.sh
+CLUSTER_DEPS := $(CLUSTER_BIN)/.binaries $(CLUSTER_BIN)/.kwok $(if $(filter 0,$(REAL_NODE)),,image build)
+CLUSTER_UP   := RUNNER_IMAGE=$(RUNNER_IMAGE) RUNNER_IMAGE_ARCHIVE=$(CURDIR)/$(IMAGE_DIR)/runner.oci.tar $(CLUSTER)/up.sh
+
+cluster-up: $(CLUSTER_DEPS)
+	$(CLUSTER_UP)
 
 ## test-integration: the tests tagged integration, against the test cluster
-## (started here, building it the first time, and stopped after).
+## (started here, building it the first time, and stopped after; the host
+## is then checked against what it was before).
 TEST_KUBECONFIG := $(CURDIR)/$(CLUSTER)/.work/kubeconfig
-test-integration: $(CLUSTER_BIN)/.control-plane $(CLUSTER_BIN)/.kwok
-	$(CLUSTER)/up.sh
-	RUNNER_TEST_KUBECONFIG=$(TEST_KUBECONFIG) $(GO) test -tags integration -count=1 -p 1 -timeout 30m ./kube/ ./test/integration/; \
+test-integration: $(CLUSTER_DEPS)
+	$(CLUSTER_UP)
+	RUNNER_TEST_KUBECONFIG=$(TEST_KUBECONFIG) RUNNER_TEST_REAL_NODE=$(REAL_NODE) \
+	  RUNNER_TEST_BINARY=$(CURDIR)/$(BIN) RUNNER_TEST_IMAGE=$(RUNNER_IMAGE) RUNNER_TEST_IMAGE_LAYOUT=$(CURDIR)/$(IMAGE_DIR)/oci \
+	  $(GO) test -tags integration -count=1 -p 1 -timeout 30m ./kube/ ./test/integration/; \
 	  status=$$?; $(CLUSTER)/down.sh || status=1; exit $$status
 
 ## cluster-down: stop the test cluster and remove its state

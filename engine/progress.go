@@ -50,6 +50,7 @@ type Progress struct {
 	expected time.Duration
 	status   string    // the running step's own live status
 	printed  time.Time // when a status line was last printed, off a terminal
+	lastLine string    // the status line printed then
 	stop     chan struct{}
 	stopped  chan struct{}
 }
@@ -196,11 +197,15 @@ func (p *Progress) StepFinished(s *scenario.Step, rec StepRecord) {
 	fmt.Fprintln(p.w, line)
 }
 
-// statusEvery is how often a step's status is printed off a terminal.
-const statusEvery = 5 * time.Second
+// Off a terminal, a step's status is printed at most every statusEvery,
+// and a status that has not changed only every statusRepeat.
+const (
+	statusEvery  = 5 * time.Second
+	statusRepeat = 30 * time.Second
+)
 
 // StepStatus shows the step's live status: on the status line of a
-// terminal, else as a line every few seconds.
+// terminal, else as a line every few seconds while it changes.
 func (p *Progress) StepStatus(s *scenario.Step, status string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -209,9 +214,12 @@ func (p *Progress) StepStatus(s *scenario.Step, status string) {
 		p.redraw()
 		return
 	}
-	if now := p.now(); now.Sub(p.printed) >= statusEvery {
-		p.printed = now
-		p.println("  %s: %s", s.Label(), status)
+	line := fmt.Sprintf("  %s: %s", s.Label(), status)
+	since := p.now().Sub(p.printed)
+	if since >= statusRepeat || (since >= statusEvery && line != p.lastLine) {
+		p.printed = p.now()
+		p.lastLine = line
+		p.println("%s", line)
 	}
 }
 

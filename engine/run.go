@@ -527,7 +527,7 @@ func (r *Runner) attempt(ctx context.Context, s *scenario.Step, attempt int) err
 	}
 	r.obs.StepStarted(s, attempt, expected)
 	r.log.Info("step started", "phase", s.Phase.String(), "step", s.Name, "kind", s.Kind, "attempt", attempt, "pos", s.Pos.String())
-	stepCtx, cancel := context.WithTimeout(ctx, r.timeout(s))
+	stepCtx, cancel := context.WithTimeout(target.WithStatus(ctx, env.Status), r.timeout(s))
 	defer cancel()
 	err := safely(r.log, s.Label(), func() error { return s.Spec.Run(stepCtx, env) })
 	if errors.Is(err, steps.ErrNotCreated) {

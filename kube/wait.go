@@ -165,6 +165,7 @@ func (t *Target) waitAll(ctx context.Context, objs []object, check func(*unstruc
 	for i := range objs {
 		pending[i] = i
 	}
+	pods := t.newPodWatch()
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
 	for {
@@ -191,6 +192,18 @@ func (t *Target) waitAll(ctx context.Context, objs []object, check func(*unstruc
 				return fmt.Errorf("%s: %w", o, err)
 			}
 			if !ok {
+				// A workload's pods may say what it waits for, or that
+				// waiting cannot help.
+				if isWorkload(u.GetKind()) {
+					more, err := pods.trouble(ctx, u)
+					if err != nil {
+						return fmt.Errorf("%s: %w", o, err)
+					}
+					if more != "" {
+						why = strings.TrimSuffix(why+"; "+more, "; ")
+						why = strings.TrimPrefix(why, "; ")
+					}
+				}
 				last[i] = why
 				still = append(still, i)
 			}
@@ -199,6 +212,7 @@ func (t *Target) waitAll(ctx context.Context, objs []object, check func(*unstruc
 		if len(pending) == 0 {
 			return nil
 		}
+		target.Status(ctx, waitingFor(objs, pending, last))
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
@@ -221,4 +235,15 @@ func matches(path *jsonpath.JSONPath, value string, u *unstructured.Unstructured
 		return true, "", nil
 	}
 	return false, fmt.Sprintf("jsonpath printed %q, not %q", b.String(), value), nil
+}
+
+// waitingFor says what a wait is waiting for: the first object not ready
+// and why, and how many more there are.
+func waitingFor(objs []object, pending []int, last map[int]string) string {
+	i := pending[0]
+	s := fmt.Sprintf("waiting for %s: %s", objs[i], last[i])
+	if n := len(pending) - 1; n > 0 {
+		s += fmt.Sprintf(" (and %d more)", n)
+	}
+	return s
 }

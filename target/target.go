@@ -203,3 +203,18 @@ type Agents interface {
 	// container port named port that lasts until Close.
 	ForwardAgents(ctx context.Context, release, namespace, port string) ([]AgentPod, error)
 }
+
+type statusKey struct{}
+
+// WithStatus returns ctx carrying report, through which a target says what
+// a long call (a wait for readiness) is waiting for.
+func WithStatus(ctx context.Context, report func(string)) context.Context {
+	return context.WithValue(ctx, statusKey{}, report)
+}
+
+// Status reports status through ctx's WithStatus function, if it has one.
+func Status(ctx context.Context, status string) {
+	if report, ok := ctx.Value(statusKey{}).(func(string)); ok && report != nil {
+		report(status)
+	}
+}

@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
-# Stops the test cluster, removes its state, and restores the host to
-# what up.sh recorded (failing, with each difference, when it cannot).
-set -euo pipefail
+# Stops the test cluster (the real node first, then the control plane and
+# the simulated nodes), removes its state, and restores the host to what
+# up.sh recorded, failing, with each difference, when it cannot. Each part
+# runs even when one before it failed.
+set -uo pipefail
 cd "$(dirname "$0")"
-name=${CLUSTER_NAME:-runner-test}
-export KWOK_WORKDIR=${KWOK_WORKDIR:-$PWD/.work}
-if [ -x bin/kwokctl ] && [ -d "$KWOK_WORKDIR/clusters/$name" ]; then
-  out=$(bin/kwokctl delete cluster --name "$name" --kubeconfig "$KWOK_WORKDIR/kubeconfig" 2>&1) \
-    || { echo "$out" >&2; exit 1; }
+. ./node.env
+export KWOK_WORKDIR
+status=0
+./node-down.sh || status=1
+if [ -x bin/kwokctl ] && [ -d "$KWOK_WORKDIR/clusters/$CLUSTER_NAME" ]; then
+  out=$(bin/kwokctl delete cluster --name "$CLUSTER_NAME" --kubeconfig "$KWOK_WORKDIR/kubeconfig" 2>&1) \
+    || { echo "$out" >&2; status=1; }
 fi
 rm -rf "$KWOK_WORKDIR"
-echo "cluster $name is down"
-# The host as up.sh found it: sysctls set back, then every difference
-# named; the record stays until the host matches it.
-record=${HOST_RECORD:-$PWD/.host-before.json}
+echo "cluster $CLUSTER_NAME is down"
+# The host as up.sh found it: what the node left undone (mounts, network
+# namespaces, interfaces, chains, cgroups, directories, sysctls), then
+# every remaining difference named; the record stays until the host
+# matches it.
+record=${HOST_RECORD:-$HOST_RECORD_DEFAULT}
 if [ -f "$record" ] && [ -x bin/hoststate ]; then
-  bin/hoststate restore "$record"
-  bin/hoststate check "$record"
-  rm -f "$record"
+  bin/hoststate restore "$record" || status=1
+  if bin/hoststate check "$record"; then
+    rm -f "$record"
+  else
+    status=1
+  fi
 fi
+exit $status
