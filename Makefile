@@ -10,7 +10,7 @@ FUZZTIME ?= 30s
 # scenario took the whole minute).
 FUZZMINIMIZE ?= 2s
 
-.PHONY: build run test unit test-integration vet fuzz schema clean bench image image-push cluster-up cluster-down
+.PHONY: build run test unit test-integration vet fuzz schema clean bench image image-push cluster-up cluster-down knative-images
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/runner
@@ -108,8 +108,21 @@ $(CLUSTER_BIN)/.kwok:
 	GOBIN=$(CURDIR)/$(CLUSTER_BIN) $(GO) install $(KWOK)
 	touch $@
 
-CLUSTER_DEPS := $(CLUSTER_BIN)/.binaries $(CLUSTER_BIN)/.kwok $(if $(filter 0,$(REAL_NODE)),,image build)
-CLUSTER_UP   := RUNNER_IMAGE=$(RUNNER_IMAGE) RUNNER_IMAGE_ARCHIVE=$(CURDIR)/$(IMAGE_DIR)/runner.oci.tar $(CLUSTER)/up.sh
+## knative-images: the Knative Operator and Knative Eventing 1.23 for the
+## real node, built from source (test/knative pins knative.dev/operator
+## and knative.dev/eventing; no registry is reachable here): one image per
+## command, the operator's chart from its module, and the flags that point
+## scenarios/platform/knative-eventing.yaml at them (test/knative/build.sh).
+KNATIVE     := test/knative
+KNATIVE_BIN := $(KNATIVE)/bin
+$(KNATIVE_BIN)/.images: $(KNATIVE)/go.mod $(KNATIVE)/go.sum $(KNATIVE)/build.sh $(CLUSTER_BIN)/.binaries
+	$(KNATIVE)/build.sh
+	touch $@
+knative-images: $(KNATIVE_BIN)/.images
+
+CLUSTER_DEPS := $(CLUSTER_BIN)/.binaries $(CLUSTER_BIN)/.kwok $(if $(filter 0,$(REAL_NODE)),,image build $(KNATIVE_BIN)/.images)
+CLUSTER_UP   := RUNNER_IMAGE=$(RUNNER_IMAGE) RUNNER_IMAGE_ARCHIVE=$(CURDIR)/$(IMAGE_DIR)/runner.oci.tar \
+  KNATIVE_IMAGES=$(CURDIR)/$(KNATIVE_BIN)/images $(CLUSTER)/up.sh
 
 cluster-up: $(CLUSTER_DEPS)
 	$(CLUSTER_UP)
@@ -121,6 +134,7 @@ TEST_KUBECONFIG := $(CURDIR)/$(CLUSTER)/.work/kubeconfig
 test-integration: $(CLUSTER_DEPS)
 	$(CLUSTER_UP)
 	RUNNER_TEST_KUBECONFIG=$(TEST_KUBECONFIG) RUNNER_TEST_REAL_NODE=$(REAL_NODE) \
+	  RUNNER_TEST_KNATIVE=$(CURDIR)/$(KNATIVE_BIN)/platform.env \
 	  RUNNER_TEST_BINARY=$(CURDIR)/$(BIN) RUNNER_TEST_IMAGE=$(RUNNER_IMAGE) RUNNER_TEST_IMAGE_LAYOUT=$(CURDIR)/$(IMAGE_DIR)/oci \
 	  $(GO) test -tags integration -count=1 -p 1 -timeout 30m ./kube/ ./test/integration/; \
 	  status=$$?; $(CLUSTER)/down.sh || status=1; exit $$status

@@ -145,6 +145,10 @@ func (p *Progress) RunStarted(dir string, sc *scenario.Scenario) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pace := sc.Pace.Spec
+	if len(sc.Provides) > 0 {
+		p.println("platform %s → %s", sc.Name, dir)
+		return
+	}
 	if pace == "" {
 		pace = "none"
 	}

@@ -48,6 +48,10 @@ type Runner struct {
 	// CleanStale, on a target shared with other runs, deletes the objects
 	// of earlier runs found there instead of refusing to run.
 	CleanStale bool
+	// Platform, when set, makes this a platform's install or uninstall
+	// (runner platform) rather than a run: the scenario is a platform
+	// file, and what its setup installs belongs to the platform.
+	Platform PlatformAction
 
 	dir     string
 	dirSeen atomic.Pointer[string] // dir, for Dir from other goroutines
@@ -79,15 +83,14 @@ func (r *Runner) Record() RunRecord { return r.record }
 // ErrInterrupted, the run stops its current step, tears down and returns an
 // error that wraps ErrInterrupted.
 func (r *Runner) Run(ctx context.Context) error {
-	if err := r.prepare(); err != nil {
-		return err
-	}
-	defer r.journal.Close()
-	lock, err := lockRunDir(r.dir)
+	closeDir, err := r.open()
 	if err != nil {
 		return err
 	}
-	defer lock.Close()
+	defer closeDir()
+	if r.Platform != "" {
+		return r.runPlatform(ctx)
+	}
 
 	var errs *multierror.Error
 	measured, failed := r.setUpAndMeasure(ctx, &errs)
@@ -108,11 +111,31 @@ func (r *Runner) Run(ctx context.Context) error {
 	return r.conclude(ctx, errs, breaches)
 }
 
+// open prepares the run directory and locks it; the function returned
+// closes the journal and unlocks it.
+func (r *Runner) open() (func(), error) {
+	if err := r.prepare(); err != nil {
+		return nil, err
+	}
+	lock, err := lockRunDir(r.dir)
+	if err != nil {
+		r.journal.Close()
+		return nil, err
+	}
+	return func() {
+		lock.Close()
+		r.journal.Close()
+	}, nil
+}
+
 // setUpAndMeasure claims the target, then runs setup, warmup and measure
 // until a step fails or ctx ends; the steps after are skipped. It reports
 // whether the measure phase began, and whether anything failed.
 func (r *Runner) setUpAndMeasure(ctx context.Context, errs **multierror.Error) (measured, failed bool) {
-	if err := r.claim(ctx); err != nil {
+	if err := r.checkRequirements(ctx); err != nil {
+		*errs = multierror.Append(*errs, err)
+		failed = true
+	} else if err := r.claim(ctx); err != nil {
 		*errs = multierror.Append(*errs, err)
 		failed = true
 	}
@@ -120,6 +143,9 @@ func (r *Runner) setUpAndMeasure(ctx context.Context, errs **multierror.Error) (
 		if failed || ctx.Err() != nil {
 			r.skipPhase(phase, skipReason(ctx, failed))
 			continue
+		}
+		if phase == scenario.Warmup {
+			r.recordSUT(ctx)
 		}
 		if phase == scenario.Measure {
 			measured = true
@@ -280,6 +306,10 @@ func (r *Runner) prepare() error {
 	if paceSet == "" {
 		paceSet = "no-pace"
 	}
+	platform := ""
+	if r.Platform != "" {
+		paceSet, platform = "platform-"+string(r.Platform), sc.Name
+	}
 	resolved, err := sc.Resolved()
 	if err != nil {
 		return fmt.Errorf("resolve scenario: %w", err)
@@ -333,7 +363,7 @@ func (r *Runner) prepare() error {
 	if r.Open == nil {
 		return fmt.Errorf("target %s: the runner was given no way to open it", r.Target)
 	}
-	t, err := r.Open(target.Run{Kind: r.Target, ID: filepath.Base(r.dir), Dir: r.dir, Log: r.log, Host: r.shared})
+	t, err := r.Open(target.Run{Kind: r.Target, ID: filepath.Base(r.dir), Dir: r.dir, Log: r.log, Host: r.shared, Platform: platform})
 	if err != nil {
 		return fmt.Errorf("target %s: %w", r.Target, err)
 	}
@@ -355,6 +385,9 @@ func (r *Runner) save() {
 	if r.shared != nil {
 		if agents := r.shared.Agents(); len(agents) > 0 {
 			r.record.Agents = agents
+		}
+		if charts := r.shared.Charts(); len(charts) > 0 {
+			r.record.Charts = charts
 		}
 	}
 	if err := writeJSON(filepath.Join(r.dir, RunFile), r.record); err != nil {

@@ -50,6 +50,16 @@ type RunRecord struct {
 	Undone        []UndoRecord   `json:"undone,omitempty"`
 	// Agents are the agent pods the run drove, with the image each ran.
 	Agents []steps.AgentRecord `json:"agents,omitempty"`
+	// Requires is what the scenario required of the cluster (in a
+	// platform's install, what it provides), as checked.
+	Requires []CheckRecord `json:"requires,omitempty"`
+	// Charts are the releases the run installed: each chart's origin,
+	// version and digest, and a digest of its values.
+	Charts []steps.ChartRecord `json:"charts,omitempty"`
+	// SUT are the pods of the systems under test as setup left them: the
+	// platforms' namespaces and the run's, each container's image by
+	// digest and the node it ran on.
+	SUT []target.PodRecord `json:"sut,omitempty"`
 }
 
 // ClusterRecord names the cluster of a run on kubernetes: never

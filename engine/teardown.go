@@ -45,7 +45,7 @@ func (r *Runner) teardown() error {
 				result = multierror.Append(result, &StepError{Step: s, Err: err})
 				continue
 			}
-			if !anyPending(deletes, isPending) {
+			if !anyPending(deletes, isPending) && r.Platform != PlatformUninstall {
 				r.finish(s, StepRecord{Status: "skipped", Reason: "nothing it deletes was created", Start: time.Now().UTC()}, nil)
 				continue
 			}

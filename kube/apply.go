@@ -34,7 +34,7 @@ func (t *Target) Apply(ctx context.Context, namespace string, objects []target.O
 		case apierrors.IsNotFound(err):
 		case err != nil:
 			return fmt.Errorf("apply %s %s: %w", strings.ToLower(u.GetKind()), u.GetName(), err)
-		case found.GetLabels()[RunLabel] != t.runID:
+		case !t.owns(found.GetLabels()):
 			return fmt.Errorf("%s %s exists already and is not this run's: a run applies only objects it makes (delete it, or name another); nothing was applied: %w", strings.ToLower(u.GetKind()), u.GetName(), target.ErrNotCreated)
 		}
 	}
@@ -48,7 +48,7 @@ func (t *Target) Apply(ctx context.Context, namespace string, objects []target.O
 		if labels == nil {
 			labels = map[string]string{}
 		}
-		labels[RunLabel] = t.runID
+		labels[t.key] = t.runID
 		u.SetLabels(labels)
 		if ns != "" {
 			u.SetNamespace(ns)

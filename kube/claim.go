@@ -99,6 +99,17 @@ func Opener(cl *Connection) target.Opener {
 				return nil, fmt.Errorf("the run was on server %s (context %s), but context %s reaches %s: nothing was deleted", rec.Server, rec.Context, cl.Context, cl.Server)
 			}
 		}
-		return NewTarget(cl, run.ID, run.Log.With("target", string(target.Kubernetes)))
+		log := run.Log.With("target", string(target.Kubernetes))
+		var t *Target
+		var err error
+		if run.Platform != "" {
+			t, err = NewPlatformTarget(cl, run.Platform, log)
+		} else {
+			t, err = NewTarget(cl, run.ID, log)
+		}
+		if t != nil {
+			t.host = run.Host
+		}
+		return t, err
 	}
 }

@@ -33,8 +33,8 @@ func (t *Target) Delete(ctx context.Context, ref target.ObjectRef) error {
 		return nil
 	case err != nil:
 		return fmt.Errorf("delete %s: %w", ref, err)
-	case cur.GetLabels()[RunLabel] != t.runID:
-		t.log.Warn("object left alone: not this run's", "object", ref.String(), "label", cur.GetLabels()[RunLabel])
+	case !t.owns(cur.GetLabels()):
+		t.log.Warn("object left alone: not this run's", "object", ref.String(), "owner", t.ownerOf(cur.GetLabels()))
 		return nil
 	}
 	bg := metav1.DeletePropagationBackground

@@ -107,7 +107,7 @@ func (t *Target) Sweep(ctx context.Context) (target.Swept, error) {
 }
 
 // label is the run's label, as key=value.
-func (t *Target) label() string { return RunLabel + "=" + t.runID }
+func (t *Target) label() string { return t.key + "=" + t.runID }
 
 // Stale lists the objects of other runs: those carrying RunLabel with
 // another value.

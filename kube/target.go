@@ -26,6 +26,11 @@ import (
 // id (the run directory's name).
 const RunLabel = "runner.perf/run-id"
 
+// PlatformLabel is carried, instead of RunLabel, by every object that
+// runner platform install creates; its value is the platform's name. Runs
+// never sweep such objects nor count them as an unfinished run's.
+const PlatformLabel = "runner.perf/platform"
+
 // FieldManager is the runner's name in server-side apply.
 const FieldManager = "runner"
 
@@ -33,10 +38,14 @@ const FieldManager = "runner"
 const poll = 250 * time.Millisecond
 
 // Target installs charts into a cluster and waits for them; it implements
-// target.Target and target.Cluster. Everything it creates carries RunLabel.
+// target.Target and target.Cluster. Everything it creates carries its
+// owner's label: RunLabel with the run's id, or PlatformLabel with a
+// platform's name.
 type Target struct {
 	cluster *Connection
 	runID   string
+	key     string // the owner's label: RunLabel or PlatformLabel
+	host    target.Host
 	log     *slog.Logger
 	dyn     dynamic.Interface
 	disc    discovery.CachedDiscoveryInterface
@@ -44,17 +53,29 @@ type Target struct {
 	helm    *helm.Client
 
 	mu         sync.Mutex
-	namespaces map[string]bool // the namespaces the run used
-	forwards   []chan struct{} // closing one stops a port-forward
+	namespaces map[string]bool     // the namespaces the run used
+	forwards   []chan struct{}     // closing one stops a port-forward
+	sinks      map[string][]string // per release ("namespace/name"), the sinks it claimed
 }
 
 var (
 	_ target.Target  = (*Target)(nil)
 	_ target.Cluster = (*Target)(nil)
+	_ target.Checker = (*Target)(nil)
 )
 
 // NewTarget returns the target of run runID on cl.
 func NewTarget(cl *Connection, runID string, log *slog.Logger) (*Target, error) {
+	return newTarget(cl, RunLabel, runID, log)
+}
+
+// NewPlatformTarget returns a target whose objects belong to the platform
+// name rather than to a run.
+func NewPlatformTarget(cl *Connection, name string, log *slog.Logger) (*Target, error) {
+	return newTarget(cl, PlatformLabel, name, log)
+}
+
+func newTarget(cl *Connection, key, runID string, log *slog.Logger) (*Target, error) {
 	dyn, err := dynamic.NewForConfig(cl.Config)
 	if err != nil {
 		return nil, err
@@ -67,16 +88,18 @@ func NewTarget(cl *Connection, runID string, log *slog.Logger) (*Target, error) 
 	t := &Target{
 		cluster:    cl,
 		runID:      runID,
+		key:        key,
 		log:        log,
 		dyn:        dyn,
 		disc:       disc,
 		mapper:     restmapper.NewDeferredDiscoveryRESTMapper(disc),
 		namespaces: map[string]bool{},
+		sinks:      map[string][]string{},
 	}
 	t.helm = &helm.Client{
 		Kubeconfig: cl.Kubeconfig,
 		Context:    cl.Context,
-		Labels:     map[string]string{RunLabel: runID},
+		Labels:     map[string]string{key: runID},
 		Log:        func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...), "from", "helm") },
 	}
 	return t, nil
@@ -84,6 +107,19 @@ func NewTarget(cl *Connection, runID string, log *slog.Logger) (*Target, error) 
 
 // RunID returns the id the target labels objects with.
 func (t *Target) RunID() string { return t.runID }
+
+// owns reports whether labels are those of the target's owner.
+func (t *Target) owns(labels map[string]string) bool { return labels[t.key] == t.runID }
+
+// ownerOf names the owner labels say an object has, for messages.
+func (t *Target) ownerOf(labels map[string]string) string {
+	for _, k := range []string{RunLabel, PlatformLabel} {
+		if v, ok := labels[k]; ok {
+			return k + "=" + v
+		}
+	}
+	return "no runner label"
+}
 
 // Namespace returns the run's namespace.
 func (t *Target) Namespace() string { return t.cluster.Namespace }
@@ -105,7 +141,7 @@ func (t *Target) ensureNamespace(ctx context.Context, ns string) error {
 	obj.SetAPIVersion("v1")
 	obj.SetKind("Namespace")
 	obj.SetName(ns)
-	obj.SetLabels(map[string]string{RunLabel: t.runID})
+	obj.SetLabels(map[string]string{t.key: t.runID})
 	_, err = t.dyn.Resource(nsRes).Create(ctx, obj, metav1.CreateOptions{FieldManager: FieldManager})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create namespace %s: %w", ns, err)

@@ -22,10 +22,10 @@ func (t *Target) Uninstall(ctx context.Context, release, namespace string) error
 		return nil
 	case err != nil:
 		return fmt.Errorf("uninstall %s in %s: %w", release, namespace, err)
-	case rel.Labels[RunLabel] != t.runID:
+	case !t.owns(rel.Labels):
 		// Installed by someone else between this run's journal entry and
 		// its install: not this run's to remove.
-		t.log.Warn("release left alone: not this run's", "release", release, "namespace", namespace, "label", rel.Labels[RunLabel])
+		t.log.Warn("release left alone: not this run's", "release", release, "namespace", namespace, "owner", t.ownerOf(rel.Labels))
 		return nil
 	}
 	var timeout time.Duration
@@ -36,5 +36,6 @@ func (t *Target) Uninstall(ctx context.Context, release, namespace string) error
 		return fmt.Errorf("uninstall %s in %s: %w", release, namespace, err)
 	}
 	t.log.Info("release uninstalled", "release", release, "namespace", namespace)
+	t.releaseSinks(release, namespace)
 	return nil
 }

@@ -15,8 +15,8 @@ func (t *Target) Upgrade(ctx context.Context, c *helm.Chart, release, namespace 
 	if err != nil {
 		return fmt.Errorf("upgrade %s in %s: %w", release, namespace, err)
 	}
-	if before.Labels[RunLabel] != t.runID {
-		return fmt.Errorf("upgrade %s in %s: this run did not install it (its record is labelled %s=%q): a run upgrades only its own releases", release, namespace, RunLabel, before.Labels[RunLabel])
+	if !t.owns(before.Labels) {
+		return fmt.Errorf("upgrade %s in %s: this run did not install it (its record carries %s): a run upgrades only its own releases", release, namespace, t.ownerOf(before.Labels))
 	}
 	if c.HasCRDs() {
 		return fmt.Errorf("chart %s has CustomResourceDefinitions in crds/: apply them with kube.apply", c.Source)

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -38,7 +39,10 @@ func (t *Target) WaitFor(ctx context.Context, w target.WaitSpec) error {
 			return err
 		}
 		if path == nil {
-			return t.waitManifest(ctx, rel, w.Objects, false)
+			if err := t.waitManifest(ctx, rel, w.Objects, false); err != nil {
+				return err
+			}
+			return t.claimSinks(ctx, rel, w.Objects)
 		}
 		objs, err := t.pick(rel, w.Objects)
 		if err != nil {
@@ -75,6 +79,7 @@ type object struct {
 	name      string
 	kind      string
 	label     string // how the user or the manifest names it
+	sink      string // the sink it is, by its target.SinkAnnotation
 }
 
 func (o object) String() string {
@@ -104,7 +109,8 @@ func (t *Target) manifestObjects(rel *helm.Release) ([]object, error) {
 		if err != nil {
 			return nil, err
 		}
-		objs = append(objs, object{gvr: m.Resource, namespace: ns, name: u.GetName(), kind: u.GetKind(), label: strings.ToLower(u.GetKind()) + "/" + u.GetName()})
+		objs = append(objs, object{gvr: m.Resource, namespace: ns, name: u.GetName(), kind: u.GetKind(), label: strings.ToLower(u.GetKind()) + "/" + u.GetName(),
+			sink: u.GetAnnotations()[target.SinkAnnotation]})
 	}
 }
 
@@ -246,4 +252,50 @@ func waitingFor(objs []object, pending []int, last map[int]string) string {
 		s += fmt.Sprintf(" (and %d more)", n)
 	}
 	return s
+}
+
+// Check looks once at the one object w names: nil when it exists and is
+// ready (or w's JSONPath prints w's value), else an error that says what
+// was found, wrapping target.ErrMissing when the object or its kind is not
+// there.
+func (t *Target) Check(ctx context.Context, w target.WaitSpec) error {
+	if len(w.Objects) != 1 {
+		return fmt.Errorf("check: one object, not %d", len(w.Objects))
+	}
+	kind, name, _ := strings.Cut(w.Objects[0], "/")
+	gvr, namespaced, err := t.resourceFor(kind)
+	if err != nil {
+		return target.Missing("the cluster serves no kind %s", kind)
+	}
+	ns := ""
+	if namespaced {
+		ns = w.Namespace
+	}
+	u, err := t.dyn.Resource(gvr).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return target.Missing("not found")
+	case err != nil:
+		return err
+	}
+	var ok bool
+	var why string
+	if w.JSONPath != "" {
+		path := jsonpath.New("check")
+		if err := path.Parse(w.JSONPath); err != nil {
+			return fmt.Errorf("jsonpath %q: %w", w.JSONPath, err)
+		}
+		ok, why, err = matches(path, w.Value, u)
+	} else {
+		ok, why, err = readiness(u, isCustom(u.GetAPIVersion()))
+	}
+	switch {
+	case err != nil:
+		return err
+	case !ok && why == "":
+		return errors.New("not ready")
+	case !ok:
+		return errors.New(why)
+	}
+	return nil
 }

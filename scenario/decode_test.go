@@ -125,7 +125,7 @@ measure:
 			src: `descripton: x
 `,
 			want: []string{
-				`s.yaml:1:1: unknown key "descripton" (did you mean "description"?); allowed: defaults, description, measure, name, paces, report, setup, teardown, thresholds, vars, warmup`,
+				`s.yaml:1:1: unknown key "descripton" (did you mean "description"?); allowed: defaults, description, measure, name, paces, provides, report, requires, setup, teardown, thresholds, vars, warmup`,
 				`s.yaml:1:1: missing required key "name"`,
 			},
 		},
@@ -231,6 +231,50 @@ measure:
 			want: []string{
 				`s.yaml:2:36: threshold "e2e.p99 < 50ms" needs events delivered to the run's receivers, and every load of the measure phase is sendOnly: it would never be checked`,
 				`s.yaml:2:54: threshold "lost == 0 per step" needs events delivered to the run's receivers, and every load of the measure phase is sendOnly: it would never be checked`,
+			},
+		},
+		{
+			name: "requirements that name nothing, both, or a bad object",
+			src: `name: s
+requires:
+  - name: nothing
+  - platform: p.yaml
+    object: crd/x
+  - object: just-a-kind
+    jsonpath: "{.status"
+provides:
+  - namespace: ns
+`,
+			want: []string{
+				`s.yaml:3:5: give a platform file (platform:) or an object to check (object: kind/name)`,
+				`s.yaml:4:5: give platform or object, not both`,
+				`s.yaml:6:5: object "just-a-kind" is not kind/name`,
+				`s.yaml:6:5: jsonpath and value go together`,
+				`s.yaml:6:5: jsonpath "{.status": unclosed action`,
+				`s.yaml:9:5: a check names an object (object: kind/name)`,
+			},
+		},
+		{
+			name: "charts from a repository or a registry are pinned",
+			src: `name: s
+setup:
+  - name: unpinned
+    helm.install: {release: a, chart: knative-operator, repo: "https://charts.example"}
+  - name: a path in a repository
+    helm.install: {release: b, chart: ./c, repo: "https://charts.example", version: "1"}
+  - name: both
+    helm.install: {release: c, chart: "oci://r.example/c", repo: "https://charts.example", version: "1"}
+  - name: a bad digest
+    helm.install: {release: d, chart: "oci://r.example/c", version: "1", digest: "md5:x"}
+  - name: a digest for a directory
+    helm.install: {release: e, chart: ./c, digest: "sha256:0000000000000000000000000000000000000000000000000000000000000000"}
+`,
+			want: []string{
+				`s.yaml:4:19: step "unpinned" (helm.install): version: a chart from a repository or a registry is pinned: give its version`,
+				`s.yaml:6:32: step "a path in a repository" (helm.install): chart: with repo, chart is the name of a chart in it, not a path ("./c")`,
+				`s.yaml:8:60: step "both" (helm.install): repo: an oci:// chart names its registry itself: give repo or an oci:// chart, not both`,
+				`s.yaml:10:74: step "a bad digest" (helm.install): digest: "md5:x" is not sha256:<64 hex digits>`,
+				`s.yaml:12:44: step "a digest for a directory" (helm.install): digest: digest pins a chart archive from repo or an oci:// reference; a shipped chart or a directory has none`,
 			},
 		},
 		{

@@ -51,6 +51,8 @@ type Scenario struct {
 	Pace        pace.Pace         // the pace this run uses
 	Defaults    Defaults
 	Thresholds  []results.Threshold
+	Requires    []Requirement // what a cluster must hold before setup
+	Provides    []Check       // in a platform file: what it installs
 	Steps       [len(phaseNames)][]*Step
 
 	root *yaml.Node // the document with templates rendered
@@ -104,6 +106,8 @@ type document struct {
 	Paces       map[string]string `yaml:"paces" pattern:"^\\s*[0-9.]+\\s*:\\s*[^,:]+(,\\s*[0-9.]+\\s*:\\s*[^,:]+)*$" doc:"named pace sets: rps:duration[,rps:duration…]"`
 	Defaults    Defaults          `yaml:"defaults" doc:"scenario-wide settings"`
 	Thresholds  []string          `yaml:"thresholds" doc:"pass/fail rules on the measured figures, e.g. \"e2e.p9999 < 50ms\", \"lost == 0\", \"delivered_ratio >= 0.99 per step\"; a breach makes runner exec exit 3"`
+	Requires    []Requirement     `yaml:"requires" doc:"what must be installed before setup, on --target kubernetes: platform files and checks; a run without them fails before setup, with exit 2 and what is missing"`
+	Provides    []Check           `yaml:"provides" doc:"in a platform file (runner platform install|status|uninstall): what its setup installs, as checks that status and the scenarios requiring it make"`
 	Setup       stepList          `yaml:"setup" doc:"steps that install and wait until ready"`
 	Warmup      stepList          `yaml:"warmup" doc:"steps whose load is recorded apart from the measured figures"`
 	Measure     stepList          `yaml:"measure" doc:"the measured steps"`
@@ -170,6 +174,8 @@ func Decode(file string, src []byte, opts Options) (*Scenario, error) {
 		Vars:        doc.Vars,
 		PaceSets:    doc.Paces,
 		Defaults:    doc.Defaults,
+		Requires:    doc.Requires,
+		Provides:    doc.Provides,
 	}
 	if sc.Vars == nil {
 		sc.Vars = map[string]any{}
@@ -179,6 +185,7 @@ func Decode(file string, src []byte, opts Options) (*Scenario, error) {
 		d.At(n, "name %q %s", doc.Name, steps.NameRule)
 	}
 	checkDefaults(d, root, doc.Defaults)
+	checkRequirements(d, root, &doc)
 	sc.Thresholds = parseThresholds(d, root)
 	checkPaceSets(d, root)
 	if err := applyOverrides(sc.Vars, opts); err != nil {

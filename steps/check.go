@@ -93,6 +93,11 @@ func (h *HelmInstall) checkRender(c *Check) []FieldError {
 		c.unsureReleases = true
 		return []FieldError{{Field: field, Message: fmt.Sprintf(format, args...)}}
 	}
+	if h.remote() {
+		// Checked when the run downloads it: validation stays offline.
+		c.unsureReleases = true
+		return nil
+	}
 	ch, err := LoadChart(h.Chart, c.ScenarioDir)
 	if err != nil {
 		msg := err.Error()

@@ -2,6 +2,8 @@ package steps
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,16 +44,34 @@ const defaultNamespace = "default"
 // HelmInstall installs a chart.
 type HelmInstall struct {
 	Release     string         `yaml:"release" runner:"required" doc:"the release's name (at most 53 characters: lower-case letters, digits and '-')"`
-	Chart       string         `yaml:"chart" runner:"required" doc:"a chart shipped with the runner by name (kafka, in-memory-channel, …), or a chart directory relative to the scenario file"`
+	Chart       string         `yaml:"chart" runner:"required" doc:"a chart shipped with the runner by name (kafka, in-memory-channel, …), a chart directory relative to the scenario file, a chart's name in repo, or an OCI reference (oci://host/repository/chart)"`
+	Repo        string         `yaml:"repo" doc:"a chart repository's URL (as helm repo add takes it): chart is the name of a chart in it, pinned by version"`
+	Version     string         `yaml:"version" doc:"the chart's version: required for a chart from repo or an OCI registry; for a directory or a shipped chart, the version it must have"`
+	Digest      string         `yaml:"digest" doc:"the sha256:<hex> digest that the downloaded chart archive must have"`
 	Namespace   string         `yaml:"namespace" doc:"the release's namespace (default: the run's: -n on kubernetes, else default); on kubernetes one that does not exist is created, labelled with the run, and removed by teardown"`
 	Values      map[string]any `yaml:"values" doc:"values for the chart, over its defaults and the values files"`
 	ValuesFiles []string       `yaml:"valuesFiles" doc:"YAML files of values, relative to the scenario file; later ones win"`
 	Set         []string       `yaml:"set" doc:"values as helm --set writes them (a.b=1,c[0]=x), over values and values files"`
 }
 
-// Validate checks the release's and the namespace's names.
+// Validate checks the release's and the namespace's names, and how the
+// chart is named.
 func (h *HelmInstall) Validate() []FieldError {
 	var errs []FieldError
+	remote := h.Repo != "" || helm.IsOCI(h.Chart)
+	switch {
+	case h.Repo != "" && helm.IsOCI(h.Chart):
+		errs = append(errs, FieldError{Field: "repo", Message: "an oci:// chart names its registry itself: give repo or an oci:// chart, not both"})
+	case h.Repo != "" && (strings.ContainsRune(h.Chart, '/') || strings.HasPrefix(h.Chart, ".")):
+		errs = append(errs, FieldError{Field: "chart", Message: fmt.Sprintf("with repo, chart is the name of a chart in it, not a path (%q)", h.Chart)})
+	case remote && h.Version == "":
+		errs = append(errs, FieldError{Field: "version", Message: "a chart from a repository or a registry is pinned: give its version"})
+	case !remote && h.Digest != "":
+		errs = append(errs, FieldError{Field: "digest", Message: "digest pins a chart archive from repo or an oci:// reference; a shipped chart or a directory has none"})
+	}
+	if h.Digest != "" && !validDigest(h.Digest) {
+		errs = append(errs, FieldError{Field: "digest", Message: fmt.Sprintf("%q is not sha256:<64 hex digits>", h.Digest)})
+	}
 	if h.Release != "" {
 		if err := helm.ValidReleaseName(h.Release); err != nil {
 			errs = append(errs, FieldError{Field: "release", Message: err.Error()})
@@ -112,6 +132,7 @@ func (h *HelmInstall) Run(ctx context.Context, env *Env) error {
 	if err := t.Install(ctx, c, h.Release, h.namespace(env), values); err != nil {
 		return err
 	}
+	env.Shared.recordChart(ChartRecord{Release: h.Release, Namespace: h.namespace(env), Chart: c.Name, Version: c.Version, Source: c.Source, Digest: c.Digest, ValuesSHA256: valuesDigest(values)})
 	// The release is journaled: teardown uninstalls it if this fails.
 	return env.Shared.attachAgents(ctx, c, h.Release, h.namespace(env), values)
 }
@@ -119,7 +140,7 @@ func (h *HelmInstall) Run(ctx context.Context, env *Env) error {
 // load loads the chart and merges the values: files, then inline values,
 // then set.
 func (h *HelmInstall) load(env *Env) (*helm.Chart, map[string]any, error) {
-	c, err := LoadChart(h.Chart, env.Shared.Info.ScenarioDir)
+	c, err := h.loadChart(env.Shared.Info.ScenarioDir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -173,6 +194,36 @@ func (h *HelmUpgrade) Run(ctx context.Context, env *Env) error {
 	env.Status("upgrading " + h.Spec.Release + " to " + c.Name + " " + c.Version)
 	env.Log.Info("upgrading", "release", h.Spec.Release, "namespace", h.Spec.namespace(env), "chart", c.Source, "version", c.Version)
 	return cluster.Upgrade(ctx, c, h.Spec.Release, h.Spec.namespace(env), values)
+}
+
+// remote reports whether the chart comes from a repository or a registry.
+func (h *HelmInstall) remote() bool { return h.Repo != "" || helm.IsOCI(h.Chart) }
+
+// loadChart loads the step's chart: downloaded from its repository or
+// registry, or as LoadChart does.
+func (h *HelmInstall) loadChart(dir string) (*helm.Chart, error) {
+	if h.remote() {
+		return helm.Fetch(h.Chart, h.Repo, h.Version, h.Digest)
+	}
+	c, err := LoadChart(h.Chart, dir)
+	if err == nil && h.Version != "" && strings.TrimPrefix(c.Version, "v") != strings.TrimPrefix(h.Version, "v") {
+		return nil, fmt.Errorf("chart %s is version %s, not the %s the step asks for", c.Source, c.Version, h.Version)
+	}
+	return c, err
+}
+
+// validDigest reports whether s is sha256:<64 hex digits>.
+func validDigest(s string) bool {
+	hex, ok := strings.CutPrefix(s, "sha256:")
+	if !ok || len(hex) != 64 {
+		return false
+	}
+	for _, c := range hex {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // LoadChart loads a chart by name from the ones shipped with the runner, or
@@ -295,4 +346,42 @@ func (h *HelmUninstall) Run(ctx context.Context, env *Env) error {
 		return err
 	}
 	return derr
+}
+
+// ChartRecord is a release a run installed, for run.json: where its chart
+// came from, and a digest of the values it was given (the values
+// themselves may hold secrets).
+type ChartRecord struct {
+	Release      string `json:"release"`
+	Namespace    string `json:"namespace"`
+	Chart        string `json:"chart"`
+	Version      string `json:"version"`
+	Source       string `json:"source"`           // embedded:<name>, a directory, <repo> <name>@<version> or oci://…@<version>
+	Digest       string `json:"digest,omitempty"` // of the downloaded archive
+	ValuesSHA256 string `json:"values_sha256"`    // of the values as JSON, keys sorted
+}
+
+// valuesDigest is the SHA-256 of values as JSON (encoding/json sorts map
+// keys, so equal values give equal digests).
+func valuesDigest(values map[string]any) string {
+	b, err := json.Marshal(values)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// recordChart notes a release installed.
+func (s *Shared) recordChart(r ChartRecord) {
+	s.mu.Lock()
+	s.charts = append(s.charts, r)
+	s.mu.Unlock()
+}
+
+// Charts returns the releases the run installed, for run.json.
+func (s *Shared) Charts() []ChartRecord {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]ChartRecord(nil), s.charts...)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/perfrunner/runner/internal/input"
 	"github.com/perfrunner/runner/target"
+	"k8s.io/apimachinery/pkg/labels"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/util/jsonpath"
 )
@@ -31,6 +32,11 @@ func init() {
 		Name: "kube.delete",
 		Doc:  "Deletes the objects of manifests and waits until they are gone (kubernetes only).",
 		New:  func() Spec { return new(KubeDelete) },
+	})
+	Register(Kind{
+		Name: "kube.prune",
+		Doc:  "Deletes every object of some kinds that a label selector matches, and waits until they are gone (kubernetes only): in a run, only the run's own; in a platform's teardown, every match, as what the platform's operator made (CustomResourceDefinitions it never removes) is the platform's.",
+		New:  func() Spec { return new(KubePrune) },
 	})
 	Register(Kind{
 		Name:      "kube.logs",
@@ -292,6 +298,48 @@ func (k *KubeDelete) Run(ctx context.Context, env *Env) error {
 		if err := cluster.Delete(ctx, refs[i]); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// KubePrune deletes objects by a label selector.
+type KubePrune struct {
+	Kinds     []string `yaml:"kinds" runner:"required" doc:"the kinds to look in, as kube.wait names kinds (e.g. customresourcedefinition, configmap)"`
+	Selector  string   `yaml:"selector" runner:"required" doc:"a label selector, e.g. app.kubernetes.io/name=knative-eventing"`
+	Namespace string   `yaml:"namespace" doc:"for namespaced kinds, where (default: the run's)"`
+}
+
+// Validate checks the selector and the namespace.
+func (k *KubePrune) Validate() []FieldError {
+	var errs []FieldError
+	if k.Namespace != "" && !validNamespace(k.Namespace) {
+		errs = append(errs, FieldError{Field: "namespace", Message: namespaceRule})
+	}
+	if k.Selector != "" {
+		if _, err := labels.Parse(k.Selector); err != nil {
+			errs = append(errs, FieldError{Field: "selector", Message: err.Error()})
+		}
+	}
+	return errs
+}
+
+// Run deletes what matches, kind by kind.
+func (k *KubePrune) Run(ctx context.Context, env *Env) error {
+	t, err := env.Shared.Target()
+	if err != nil {
+		return err
+	}
+	p, ok := t.(target.Pruner)
+	if !ok {
+		return fmt.Errorf("kube.prune needs a Kubernetes cluster (--target kubernetes); target %s has none", env.Target)
+	}
+	for _, kind := range k.Kinds {
+		env.Status("deleting " + kind + " matching " + k.Selector)
+		n, err := p.Prune(ctx, kind, env.Shared.Namespace(k.Namespace), k.Selector)
+		if err != nil {
+			return err
+		}
+		env.Log.Info("pruned", "kind", kind, "selector", k.Selector, "deleted", n)
 	}
 	return nil
 }

@@ -47,6 +47,7 @@ type Shared struct {
 	finished    bool
 	breaches    []results.Breach
 	agents      []*agentsRelease // the run's agents releases on a cluster, as installed
+	charts      []ChartRecord    // the releases installed, in order
 }
 
 // NewShared returns the shared state of a run.

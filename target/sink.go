@@ -6,6 +6,12 @@ import (
 	"strings"
 )
 
+// SinkAnnotation, on an object a chart renders, names the sink it is
+// (e.g. channel/perf). On a cluster, once kube.wait has seen the object
+// ready, the sink is its status.address.url, the address Knative gives it,
+// which agents inside the cluster send to.
+const SinkAnnotation = "runner.perf/sink"
+
 // SinkKind is the first part of a sink's name.
 type SinkKind string
 

@@ -74,6 +74,27 @@ type Cluster interface {
 	WaitFor(ctx context.Context, w WaitSpec) error
 }
 
+// Checker is a target that checks, once, what a scenario requires of it.
+type Checker interface {
+	// Check looks at the one object w names: nil when it exists and is
+	// ready (or w's JSONPath prints w's value), else what was found; the
+	// error wraps ErrMissing when the object or its kind is not there.
+	Check(ctx context.Context, w WaitSpec) error
+}
+
+// ErrMissing is the error of a check whose object is not in the cluster.
+var ErrMissing = errors.New("missing")
+
+// Missing returns an error that says what is missing and wraps ErrMissing.
+func Missing(format string, args ...any) error {
+	return missingError(fmt.Sprintf(format, args...))
+}
+
+type missingError string
+
+func (e missingError) Error() string        { return string(e) }
+func (e missingError) Is(target error) bool { return target == ErrMissing }
+
 // Collector writes what a person needs to see why a run failed.
 type Collector interface {
 	// Namespaces returns the namespaces the run used, sorted.
@@ -144,6 +165,10 @@ type Run struct {
 	Dir  string       // the run directory
 	Log  *slog.Logger // the run's log
 	Host Host         // nil in runner cleanup, which runs no step
+	// Platform, when set, is the name of the platform that runner
+	// platform installs or uninstalls: what the target creates belongs to
+	// it, not to the run, and outlives the run.
+	Platform string
 	// Recorded is where the run record says the run was, in runner
 	// cleanup; nil for a new run.
 	Recorded *Location
@@ -217,4 +242,31 @@ func Status(ctx context.Context, status string) {
 	if report, ok := ctx.Value(statusKey{}).(func(string)); ok && report != nil {
 		report(status)
 	}
+}
+
+// PodRecord is one container of a pod of the systems under test, for the
+// run record.
+type PodRecord struct {
+	Namespace string `json:"namespace"`
+	Pod       string `json:"pod"`
+	Container string `json:"container"`
+	Node      string `json:"node,omitempty"`
+	Image     string `json:"image"`              // as the pod spec names it
+	ImageID   string `json:"image_id,omitempty"` // the image the node runs, by digest
+}
+
+// Inventory is a target that lists the pods of namespaces.
+type Inventory interface {
+	// Pods returns every container of the pods in namespaces, sorted.
+	Pods(ctx context.Context, namespaces []string) ([]PodRecord, error)
+}
+
+// Pruner is a target that deletes objects by a label selector.
+type Pruner interface {
+	// Prune deletes every object of kind (in namespace, for a namespaced
+	// kind) that selector matches and that belongs to the target's owner
+	// — or, for a platform, every one that selector matches: what a
+	// platform's operator made is the platform's — and waits until they
+	// are gone. It returns how many it deleted.
+	Prune(ctx context.Context, kind, namespace, selector string) (int, error)
 }

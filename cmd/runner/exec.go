@@ -51,6 +51,9 @@ breached, 130 interrupted.`,
 			if err != nil {
 				return err
 			}
+			if len(sc.Provides) > 0 {
+				return badInput(fmt.Errorf("%s is a platform file (it lists provides): install it with runner platform install", args[0]))
+			}
 			cluster, err := connect(stdout, opts.Target, flags.access)
 			if err != nil {
 				return err
@@ -148,11 +151,15 @@ func execScenario(runner *engine.Runner, cl *kube.Connection, stdout, stderr io.
 		return &exitError{code: exitFailed, err: err}
 	case errors.As(err, new(*engine.ThresholdError)):
 		return &exitError{code: exitThreshold, err: fmt.Errorf("%v\nthresholds breached; results in %s", err, dir)}
+	case errors.As(err, new(*engine.RequirementError)):
+		return &exitError{code: exitBadInput, err: fmt.Errorf("%v\nresults in %s", err, dir)}
 	case errors.Is(err, engine.ErrInterrupted):
 		return &exitError{code: exitInterrupted, err: fmt.Errorf("%v\nrun interrupted; results in %s", err, dir)}
 	case err != nil:
 		return &exitError{code: exitFailed, err: fmt.Errorf("%v\nrun failed; results in %s", err, dir)}
 	}
-	fmt.Fprintf(stdout, "run succeeded; results in %s\n", dir)
+	if runner.Platform == "" {
+		fmt.Fprintf(stdout, "run succeeded; results in %s\n", dir)
+	}
 	return nil
 }

@@ -94,6 +94,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		newSchemaCommand(stdout),
 		newVersionCommand(stdout),
 		newAgentCommand(stdout, stderr),
+		newPlatformCommand(stdout, stderr),
 	)
 	return root
 }

@@ -28,7 +28,8 @@ import (
 type Chart struct {
 	Name        string
 	Version     string
-	Source      string            // "embedded:<name>" or the directory it was read from
+	Source      string            // "embedded:<name>", the directory it was read from, or "<repo> <name>@<version>", "oci://…@<version>"
+	Digest      string            // of the archive downloaded, for a chart from a repository or a registry
 	Annotations map[string]string // Chart.yaml's annotations
 	Library     bool              // a library chart: templates for other charts, nothing to install
 	chart       *chart.Chart

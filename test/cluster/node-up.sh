@@ -159,6 +159,18 @@ if [ -n "${RUNNER_IMAGE_ARCHIVE:-}" ]; then
   digest=$(ctr --address "$CONTAINERD_SOCK" -n k8s.io images ls "name==$RUNNER_IMAGE" | awk 'NR == 2 { print $3 }')
   ctr --address "$CONTAINERD_SOCK" -n k8s.io images tag "$RUNNER_IMAGE" "${RUNNER_IMAGE%:*}@$digest" >/dev/null
 fi
+# Knative's images built here (make knative-images), each named by digest
+# too, so that a Knative pod's imageID names its image's digest.
+if [ -n "${KNATIVE_IMAGES:-}" ]; then
+  for archive in "$KNATIVE_IMAGES"/*.tar; do
+    imported=$(ctr --address "$CONTAINERD_SOCK" -n k8s.io images import "$archive" | sed -n 's/^unpacking \(.*\) (sha256:.*/\1/p')
+    for ref in $imported; do
+      digest=$(ctr --address "$CONTAINERD_SOCK" -n k8s.io images ls "name==$ref" | awk 'NR == 2 { print $3 }')
+      ctr --address "$CONTAINERD_SOCK" -n k8s.io images tag "$ref" "${ref%:*}@$digest" >/dev/null
+    done
+  done
+  echo "loaded $(ls "$KNATIVE_IMAGES"/*.tar | wc -l) Knative images into the node"
+fi
 
 # The kubelet: cgroupfs (cgroup v1 here, still allowed with failCgroupV1
 # false), serving on the bridge address to clients of the cluster's CA

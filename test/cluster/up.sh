@@ -26,15 +26,28 @@ fi
 # kwok.yaml, and the flags that let the API server reach the real node's
 # kubelet (by its address on the bridge, with the cluster CA's admin
 # credentials) and keep kwok to the simulated nodes (those created with
-# its annotation), and the Service range the real node routes.
+# its annotation), and the Service range the real node routes. Pods reach
+# the API server as the kubernetes Service: it advertises the host's
+# address on the bridge (created later by node-up.sh), and its certificate
+# names that address, the Service's and the Service's names.
 config=$KWOK_WORKDIR/kwok.yaml
+service_ip=${SERVICE_CIDR%.*}.1
 cat kwok.yaml - >"$config" <<EOF
 ---
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokctlConfiguration
+options:
+  kubeApiserverCertSANs:
+    - $BRIDGE_IP
+    - $service_ip
+    - kubernetes
+    - kubernetes.default
+    - kubernetes.default.svc
+    - kubernetes.default.svc.cluster.local
 componentsPatches:
   - name: kube-apiserver
     extraArgs:
+      - {key: advertise-address, value: "$BRIDGE_IP"}
       - {key: kubelet-client-certificate, value: "$pki/admin.crt"}
       - {key: kubelet-client-key, value: "$pki/admin.key"}
       - {key: kubelet-preferred-address-types, value: InternalIP}

@@ -1,13 +1,16 @@
 // Command nodeimage makes the tarballs that `ctr images import` loads into
 // the real node's containerd: no registry is reachable here, so the node's
 // images are built rather than pulled. With -binary it makes a one-layer
-// image of a static binary (the pause sandbox); with -archive it copies an
+// image of a static binary (the pause sandbox, the Knative commands), with
+// -kodata the data ko would put beside it (in /var/run/ko, named by
+// KO_DATA_PATH, as Knative's commands read it); with -archive it copies an
 // OCI archive (make image's) naming its image REF in full, as containerd
 // and the CRI both read it (the archive names it by a short "runner:v",
 // which the CRI takes for docker.io/library/runner and then cannot find).
 // The copy keeps every blob, so the image keeps its digest.
 //
 //	nodeimage -binary bin/pause -name registry.k8s.io/pause:3.10 -out bin/pause.tar
+//	nodeimage -binary bin/operator -kodata DIR -name runner.local/knative/operator:v1 -out op.tar
 //	nodeimage -archive bin/image/runner.oci.tar -name ghcr.io/o/runner:v -out runner.tar
 package main
 
@@ -20,8 +23,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"runtime"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -33,15 +38,16 @@ import (
 
 func main() {
 	binary := flag.String("binary", "", "the static binary, installed as /<its name> and made the entrypoint")
+	kodata := flag.String("kodata", "", "with -binary: a directory to put in /var/run/ko, named by KO_DATA_PATH")
 	archive := flag.String("archive", "", "an OCI archive to copy under -name instead")
 	ref := flag.String("name", "", "the image's reference, as the node will ask for it")
 	out := flag.String("out", "", "the tarball to write")
 	flag.Parse()
-	if (*binary == "") == (*archive == "") || *ref == "" || *out == "" {
-		fmt.Fprintln(os.Stderr, "usage: nodeimage -binary FILE|-archive FILE -name REF -out FILE")
+	if (*binary == "") == (*archive == "") || *ref == "" || *out == "" || *kodata != "" && *binary == "" {
+		fmt.Fprintln(os.Stderr, "usage: nodeimage -binary FILE [-kodata DIR]|-archive FILE -name REF -out FILE")
 		os.Exit(2)
 	}
-	run := build
+	run := func(in, ref, out string) error { return build(in, *kodata, ref, out) }
 	if *archive != "" {
 		run = rename
 	}
@@ -51,7 +57,10 @@ func main() {
 	}
 }
 
-func build(binary, ref, out string) error {
+// koData is where ko puts a command's data, and the variable that names it.
+const koData = "/var/run/ko"
+
+func build(binary, kodata, ref, out string) error {
 	tag, err := name.NewTag(ref)
 	if err != nil {
 		return err
@@ -68,6 +77,13 @@ func build(binary, ref, out string) error {
 	}
 	if _, err := tw.Write(body); err != nil {
 		return err
+	}
+	env := []string(nil)
+	if kodata != "" {
+		if err := addTree(tw, kodata, koData[1:]); err != nil {
+			return err
+		}
+		env = append(env, "KO_DATA_PATH="+koData)
 	}
 	if err := tw.Close(); err != nil {
 		return err
@@ -88,11 +104,47 @@ func build(binary, ref, out string) error {
 	}
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture = "linux", runtime.GOARCH
-	cf.Config = v1.Config{Entrypoint: []string{entry}, User: "65535:65535"}
+	cf.Config = v1.Config{Entrypoint: []string{entry}, User: "65535:65535", Env: env}
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		return err
 	}
 	return tarball.WriteToFile(out, tag, img)
+}
+
+// addTree writes the directory tree dir to tw under prefix, its parents
+// first, readable by anyone (the module cache keeps files read-only).
+func addTree(tw *tar.Writer, dir, prefix string) error {
+	var parents []string
+	for p := prefix; p != "."; p = path.Dir(p) {
+		parents = append([]string{p}, parents...)
+	}
+	for _, p := range parents[:len(parents)-1] {
+		if err := tw.WriteHeader(&tar.Header{Name: p + "/", Mode: 0o755, Typeflag: tar.TypeDir}); err != nil {
+			return err
+		}
+	}
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		name := path.Join(prefix, filepath.ToSlash(rel))
+		if d.IsDir() {
+			return tw.WriteHeader(&tar.Header{Name: name + "/", Mode: 0o755, Typeflag: tar.TypeDir})
+		}
+		body, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+			return err
+		}
+		_, err = tw.Write(body)
+		return err
+	})
 }
 
 // rename copies the OCI archive in to out, every manifest of its index

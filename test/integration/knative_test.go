@@ -1,0 +1,188 @@
+//go:build integration
+
+package integration
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/perfrunner/runner/engine"
+	"github.com/perfrunner/runner/results"
+)
+
+const knativePlatform = "../../scenarios/platform/knative-eventing.yaml"
+
+// knativeFlags are the flags that point the Knative platform file at the
+// chart and images make knative-images built (test/knative/build.sh).
+func knativeFlags(t *testing.T) []string {
+	t.Helper()
+	needRealNode(t)
+	file := os.Getenv("RUNNER_TEST_KNATIVE")
+	if file == "" {
+		t.Fatal("RUNNER_TEST_KNATIVE is not set: run make test-integration")
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Fields(string(b))
+}
+
+// runner runs the runner binary with args against the test cluster and
+// returns its exit code and output.
+func runner(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(runnerBin, append(args, "--target", "kubernetes", "--kubeconfig", kubeconfig)...)
+	b, err := cmd.CombinedOutput()
+	if err != nil && cmd.ProcessState == nil {
+		t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), string(b)
+}
+
+// The Knative platform on the real node: a scenario that requires it is
+// refused before setup while it is missing; installed from the operator's
+// chart with Knative's images built here, it serves channel-imc and
+// broker-imc, whose events go through the real in-memory channel
+// dispatcher and the real multi-tenant broker; runs leave nothing of
+// themselves and the platform Ready; uninstalled, it leaves nothing.
+func TestKnativePlatformOnTheRealNode(t *testing.T) {
+	flags := knativeFlags(t)
+	out := t.TempDir()
+
+	// Without the platform: exit 2 before setup, naming what is missing.
+	code, msg := runner(t, "exec", "../../scenarios/channel-imc.yaml", "-n", "perf-it-kn-missing", "--pace", "200:2", "--out", out)
+	if code != 2 || !strings.Contains(msg, "inmemorychannels.messaging.knative.dev") || !strings.Contains(msg, "runner platform install") {
+		t.Fatalf("without the platform: exit %d, want 2 naming what is missing:\n%s", code, msg)
+	}
+	assertClean(t, "perf-it-kn-missing")
+
+	t.Cleanup(func() {
+		start := time.Now()
+		if code, msg := runner(t, append([]string{"platform", "uninstall", knativePlatform, "--out", out}, flags...)...); code != 0 {
+			t.Errorf("platform uninstall: exit %d:\n%s", code, msg)
+		} else {
+			t.Logf("platform uninstalled in %s:\n%s", time.Since(start).Round(time.Second), msg)
+		}
+		assertPlatformGone(t)
+	})
+	start := time.Now()
+	code, msg = runner(t, append([]string{"platform", "install", knativePlatform, "--out", out}, flags...)...)
+	if code != 0 {
+		t.Fatalf("platform install: exit %d:\n%s", code, msg)
+	}
+	t.Logf("platform installed in %s", time.Since(start).Round(time.Second))
+	assertPlatformReady(t, flags)
+
+	// The broker's warmup at its default pace (1000/s) overruns the three
+	// hops of the broker sharing two cores with everything else here, and
+	// its backlog spills into the measured step: it warms up at 200/s.
+	for _, sc := range []struct {
+		file, name, dispatcher string
+		args                   []string
+	}{
+		{"../../scenarios/channel-imc.yaml", "channel-imc", "imc-dispatcher", nil},
+		{"../../scenarios/broker-imc.yaml", "broker-imc", "mt-broker-ingress", []string{"--set", "warmupPace=200:5"}},
+	} {
+		t.Run(sc.name, func(t *testing.T) {
+			ns := "perf-it-kn-" + sc.name
+			code, msg := runner(t, append([]string{"exec", sc.file, "-n", ns, "--pace", "200:10", "--out", out}, sc.args...)...)
+			if code != 0 {
+				t.Fatalf("exit %d:\n%s", code, msg)
+			}
+			t.Logf("%s:\n%s", sc.name, msg)
+			dirs, _ := filepath.Glob(filepath.Join(out, sc.name, "pace-200x10", "*"))
+			if len(dirs) != 1 {
+				t.Fatalf("run directories: %v", dirs)
+			}
+			sum, err := results.ReadSummary(dirs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c := sum.Totals; c.Intended != 2000 || c.Delivered != c.Intended || c.Lost != 0 || c.SendFailures != 0 || c.Dropped != 0 {
+				t.Errorf("through Knative: %+v", c)
+			}
+			rec, err := engine.ReadRunRecord(dirs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, p := range rec.SUT {
+				if p.Namespace == "knative-eventing" && strings.HasPrefix(p.Pod, sc.dispatcher+"-") {
+					found = true
+					if p.Node != realNode || !strings.HasPrefix(p.Image, "runner.local/knative/eventing/") || !strings.Contains(p.ImageID, "@sha256:") {
+						t.Errorf("run.json's %s: %+v", sc.dispatcher, p)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("run.json names no %s pod: %+v", sc.dispatcher, rec.SUT)
+			}
+			if len(rec.Requires) == 0 {
+				t.Errorf("run.json records no requirement checked")
+			}
+			for _, r := range rec.Requires {
+				if !r.OK || r.Platform != "knative-eventing" {
+					t.Errorf("requirement: %+v", r)
+				}
+			}
+			assertClean(t, ns)
+			assertPlatformReady(t, flags)
+		})
+	}
+}
+
+// assertPlatformReady fails the test unless runner platform status says
+// the Knative platform provides everything.
+func assertPlatformReady(t *testing.T, flags []string) {
+	t.Helper()
+	code, msg := runner(t, append([]string{"platform", "status", knativePlatform}, flags...)...)
+	if code != 0 || strings.Contains(msg, "✗") {
+		t.Errorf("platform status: exit %d:\n%s", code, msg)
+	}
+}
+
+// assertPlatformGone fails the test if anything of the platform is left:
+// objects with its label, its namespaces, or what the operator installed
+// (Knative's kinds, webhooks, cluster roles).
+func assertPlatformGone(t *testing.T) {
+	t.Helper()
+	left := leftoversOf(t, "knative-eventing", "runner.perf/platform")
+	ctx := context.Background()
+	cs := kubernetes.NewForConfigOrDie(restConfig)
+	if _, err := cs.CoreV1().Namespaces().Get(ctx, "knative-operator", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		left = append(left, "namespace knative-operator")
+	}
+	dyn := dynamic.NewForConfigOrDie(restConfig)
+	for _, r := range []schema.GroupVersionResource{
+		{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"},
+		{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingwebhookconfigurations"},
+		{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "mutatingwebhookconfigurations"},
+		{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterroles"},
+		{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterrolebindings"},
+	} {
+		list, err := dyn.Resource(r).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range list.Items {
+			if strings.Contains(it.GetName(), "knative") || strings.Contains(it.GetName(), "eventing") || strings.Contains(it.GetName(), "imc-") {
+				left = append(left, r.Resource+" "+it.GetName())
+			}
+		}
+	}
+	if len(left) > 0 {
+		t.Errorf("the platform left: %s", strings.Join(left, "; "))
+	}
+}
