@@ -26,7 +26,6 @@ type KafkaChannelValues struct {
 	ChannelValues
 	BootstrapServers string `json:"bootstrapServers"`
 	Partitions       int32  `json:"partitions"`
-	Ordering         string `json:"ordering"`
 }
 
 // KafkaBrokerValues are the kafka-broker chart's values the twin uses.
@@ -106,7 +105,9 @@ func startKafkaChannel(ctx context.Context, l *Local, rel release, values map[st
 	topic := "knative-messaging-kafka." + rel.namespace + "." + v.Name
 	return startPlane(ctx, l, rel, planeSpec{
 		sink: target.SinkName(target.SinkChannel, v.Name), bootstrap: v.BootstrapServers, topics: []string{topic}, create: v.Partitions,
-		routes: routes, ordered: v.Ordering != "unordered", knobs: v.Twin, delivery: v.Delivery,
+		// Knative's KafkaChannel delivers each subscription's events in
+		// order, one at a time per partition.
+		routes: routes, ordered: true, knobs: v.Twin, delivery: v.Delivery,
 	})
 }
 

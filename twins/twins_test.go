@@ -366,7 +366,6 @@ func TestKafkaChannelKnobsPerSubscription(t *testing.T) {
 	install(t, l, "kafka", "kafka", nil)
 	install(t, l, "kafka-channel", "kc", map[string]any{
 		"partitions":  4,
-		"ordering":    "unordered",
 		"subscribers": []any{map[string]any{"name": "a", "subscriber": "receiver/a"}, map[string]any{"name": "b", "subscriber": "receiver/b"}},
 		"twin":        map[string]any{"loss": 0.1},
 	})

@@ -337,13 +337,37 @@ func shippedScenarios(t *testing.T) []string {
 	if err != nil || len(all) == 0 {
 		t.Fatalf("no shipped scenarios: %v", err)
 	}
+	platforms, _ := filepath.Glob("../../scenarios/platform/*.yaml")
+	if len(platforms) < 2 {
+		t.Fatalf("shipped platforms: %v", platforms)
+	}
+	all = append(all, platforms...)
 	var files []string
 	for _, f := range all {
-		if !strings.HasPrefix(filepath.Base(f), "matrix-") {
+		if !strings.HasPrefix(filepath.Base(f), "matrix-") && !strings.HasSuffix(f, ".values.yaml") {
 			files = append(files, f)
 		}
 	}
 	return files
+}
+
+// A scenario that requires a platform file that is not there, or a file
+// that provides nothing, does not validate.
+func TestValidateNamesAMissingPlatform(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "s.yaml")
+	src := "name: s\nrequires:\n  - platform: PLATFORM\nmeasure:\n  - name: wait\n    sleep: {duration: 1ms}\n"
+	for platform, want := range map[string]string{
+		"nowhere.yaml": "requires: platform nowhere.yaml: scenario: open " + filepath.Join(dir, "nowhere.yaml"),
+		"s.yaml":       "requires: platform s.yaml: the file provides nothing",
+	} {
+		if err := os.WriteFile(file, []byte(strings.ReplaceAll(src, "PLATFORM", platform)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if code, _, stderr := runCLI("validate", file); code != exitBadInput || !strings.Contains(stderr, want) {
+			t.Errorf("platform %s: exit %d, %s; want 2 and %q", platform, code, stderr, want)
+		}
+	}
 }
 
 func TestValidateShippedScenarios(t *testing.T) {
@@ -366,7 +390,11 @@ func TestValidateShippedScenarios(t *testing.T) {
 	}
 	for _, f := range files {
 		src, _ := os.ReadFile(f)
-		if !strings.HasPrefix(string(src), "# yaml-language-server: $schema=../scenario.schema.json\n") {
+		schema := "../scenario.schema.json"
+		if filepath.Base(filepath.Dir(f)) == "platform" {
+			schema = "../../scenario.schema.json"
+		}
+		if !strings.HasPrefix(string(src), "# yaml-language-server: $schema="+schema+"\n") {
 			t.Errorf("%s does not start with the yaml-language-server schema comment", f)
 		}
 	}

@@ -46,7 +46,7 @@ func TestValidateTypos(t *testing.T) {
 		{name: "--set of the wrong type", args: []string{"--set", "partitions=abc"}, want: []string{
 			`--set partitions=abc: partitions is a whole number (the scenario declares 10), not "abc"`}},
 		{name: "object the release does not render", old: "for: [statefulset/kafka]", new: "for: [statefulset/kafak]", want: []string{
-			`s.yaml:9:33: step "kafka ready" (kube.wait): for: release kafka renders no statefulset/kafak (it renders service/kafka, statefulset/kafka); did you mean statefulset/kafka?`}},
+			`s.yaml:9:33: step "kafka ready" (kube.wait): for: release kafka renders no statefulset/kafak (it renders configmap/kafka-config, service/kafka, statefulset/kafka); did you mean statefulset/kafka?`}},
 		{name: "release no step installs", old: "kube.wait: {release: kafka,", new: "kube.wait: {release: kafak,", want: []string{
 			`s.yaml:9:17: step "kafka ready" (kube.wait): release: no earlier step installs release "kafak"; did you mean "kafka"?`}},
 		{name: "sink no step provides", old: "sink: receiver/perf", new: "sink: receiver/pref", want: []string{

@@ -40,8 +40,14 @@ func newValidateCommand(stdout io.Writer) *cobra.Command {
 					fmt.Fprintf(stdout, "%s: ok (matrix)\n", file)
 					continue
 				}
-				if _, err := scenario.Load(file, opts); err != nil {
+				sc, err := scenario.Load(file, opts)
+				if err != nil {
 					problems = append(problems, err.Error())
+					continue
+				}
+				// The platforms it requires must be platform files.
+				if _, _, err := sc.Requirements(); err != nil {
+					problems = append(problems, file+": "+err.Error())
 					continue
 				}
 				fmt.Fprintf(stdout, "%s: ok\n", file)

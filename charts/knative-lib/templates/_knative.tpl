@@ -34,3 +34,18 @@ delivery:
     {{- include "knative-lib.destination" .deadLetterSink | nindent 4 }}
   {{- end }}
 {{- end -}}
+
+{{/* Kafka bootstrap servers (host:port, comma-separated) as the Knative data planes in knative-eventing resolve them: a host without a domain is taken in the release's namespace. Give a dict of servers and namespace. */}}
+{{- define "knative-lib.bootstrap" -}}
+{{- $ns := .namespace -}}
+{{- $out := list -}}
+{{- range splitList "," .servers -}}
+{{- $hp := splitList ":" (trim .) -}}
+{{- if contains "." (index $hp 0) -}}
+{{- $out = append $out (trim .) -}}
+{{- else -}}
+{{- $out = append $out (printf "%s.%s.svc.cluster.local:%s" (index $hp 0) $ns (index $hp 1)) -}}
+{{- end -}}
+{{- end -}}
+{{- join "," $out -}}
+{{- end -}}
