@@ -94,6 +94,33 @@ func (r *Runner) recordSUT(ctx context.Context) {
 	r.save()
 }
 
+// restart restarts the Deployments of r.Restart on a target that can,
+// before setup, and records which in run.json.
+func (r *Runner) restart(ctx context.Context) error {
+	if r.Restart == nil {
+		return nil
+	}
+	t, ok := r.target.(target.Restarter)
+	if !ok {
+		r.log.Info("restart skipped: the target's systems start fresh with every run", "target", r.Target)
+		return nil
+	}
+	ns := r.Restart.Namespace
+	if ns == "" {
+		ns = r.shared.Namespace("")
+	}
+	r.obs.Message("restarting deployments in " + ns + " before setup")
+	ctx, cancel := context.WithTimeout(ctx, r.StepTimeout)
+	defer cancel()
+	names, err := t.Restart(ctx, ns, r.Restart.Deployments, r.Restart.Selector)
+	if err != nil {
+		return fmt.Errorf("restart before setup: %w", err)
+	}
+	r.record.Restarted = names
+	r.save()
+	return nil
+}
+
 // checkTimeout bounds the checks of a scenario's requirements.
 const checkTimeout = 30 * time.Second
 

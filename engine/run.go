@@ -48,6 +48,9 @@ type Runner struct {
 	// CleanStale, on a target shared with other runs, deletes the objects
 	// of earlier runs found there instead of refusing to run.
 	CleanStale bool
+	// Restart, when set, restarts Deployments on a cluster before setup
+	// (a matrix's restart:), and waits until they are ready again.
+	Restart *steps.KubeRestart
 	// Platform, when set, makes this a platform's install or uninstall
 	// (runner platform) rather than a run: the scenario is a platform
 	// file, and what its setup installs belongs to the platform.
@@ -136,6 +139,9 @@ func (r *Runner) setUpAndMeasure(ctx context.Context, errs **multierror.Error) (
 		*errs = multierror.Append(*errs, err)
 		failed = true
 	} else if err := r.claim(ctx); err != nil {
+		*errs = multierror.Append(*errs, err)
+		failed = true
+	} else if err := r.restart(ctx); err != nil {
 		*errs = multierror.Append(*errs, err)
 		failed = true
 	}

@@ -60,6 +60,9 @@ type RunRecord struct {
 	// platforms' namespaces and the run's, each container's image by
 	// digest and the node it ran on.
 	SUT []target.PodRecord `json:"sut,omitempty"`
+	// Restarted are the Deployments restarted before setup (a matrix's
+	// restart:).
+	Restarted []string `json:"restarted,omitempty"`
 }
 
 // ClusterRecord names the cluster of a run on kubernetes: never

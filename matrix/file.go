@@ -30,6 +30,7 @@ type File struct {
 	Set         map[string]string   `yaml:"set" doc:"variables set in every cell, as --set"`
 	Axes        map[string][]string `yaml:"axes" doc:"variable → values: every combination is a cell of its own (e.g. partitions: [10, 100])"`
 	CompareAt   float64             `yaml:"compareAt" doc:"the pace-step rate (events/s) at which cells' p99.99 end-to-end latencies are compared (default: the lowest rate of the first cell with results)"`
+	Restart     steps.KubeRestart   `yaml:"restart" doc:"on kubernetes, Deployments restarted before each cell's setup, as the 2019 report recreated the systems' pods between runs (e.g. namespace: knative-eventing, deployments: [imc-dispatcher]); on local every cell starts fresh twins anyway"`
 }
 
 // Matrix is a loaded, checked matrix file.
@@ -64,6 +65,11 @@ func Load(path string, override string) (*Matrix, error) {
 	}
 	if m.Repetitions == 0 {
 		m.Repetitions = 1
+	}
+	if m.Restart.Namespace != "" || len(m.Restart.Deployments) > 0 || m.Restart.Selector != "" {
+		for _, fe := range m.Restart.Validate() {
+			bad(strictyaml.KeyPos(path, root, "restart"), "restart: %s: %s", fe.Field, fe.Message)
+		}
 	}
 	if override != "" {
 		m.Target = override

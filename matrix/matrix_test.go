@@ -277,6 +277,12 @@ func TestLoadReportsProblemsWithPositions(t *testing.T) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
 	}
+	src = "name: m\nscenarios: [nothing-*.yaml]\npaces: [\"1k-2k\"]\nrestart: {namespace: knative-eventing, deployments: [a], selector: x=y}\n"
+	_ = os.WriteFile(file, []byte(src), 0o644)
+	_, err = Load(file, "")
+	if want := file + ":4:10: restart: deployments: give deployments or a selector"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error lacks %q:\n%v", want, err)
+	}
 }
 
 // A send-only run has no end-to-end latency: the history says so rather

@@ -285,6 +285,9 @@ func runCell(ctx context.Context, dir string, m *Matrix, c *CellResult, ix *Inde
 		_ = writeIndex(dir, ix)
 	}}
 	r := &engine.Runner{Scenario: sc, OutDir: filepath.Join(dir, RunsDir), Target: target.Kind(m.Target), Open: opts.Open, Version: opts.Version, AgentImage: opts.AgentImage, StepTimeout: opts.StepTimeout, Observer: watch}
+	if m.Restart.Namespace != "" || len(m.Restart.Deployments) > 0 || m.Restart.Selector != "" {
+		r.Restart = &m.Restart
+	}
 	runErr := r.Run(ctx)
 	if closer, ok := obs.(interface{ Close() }); ok {
 		closer.Close()

@@ -39,6 +39,12 @@ func init() {
 		New:  func() Spec { return new(KubePrune) },
 	})
 	Register(Kind{
+		Name:      "kube.restart",
+		Doc:       "Restarts Deployments (a platform's data plane, as the 2019 report recreated the systems' pods between runs) as kubectl rollout restart does, and waits until their new pods are ready (kubernetes only).",
+		New:       func() Spec { return new(KubeRestart) },
+		Retryable: true,
+	})
+	Register(Kind{
 		Name:      "kube.logs",
 		Doc:       "Writes pod logs, pod states and events of namespaces into the step's directory (kubernetes only); the runner does so by itself when a step fails.",
 		New:       func() Spec { return new(KubeLogs) },
@@ -310,13 +316,17 @@ type KubePrune struct {
 }
 
 // Validate checks the selector and the namespace.
-func (k *KubePrune) Validate() []FieldError {
+func (k *KubePrune) Validate() []FieldError { return checkSelection(k.Namespace, k.Selector) }
+
+// checkSelection checks a namespace and a label selector, either of which
+// may be empty.
+func checkSelection(namespace, selector string) []FieldError {
 	var errs []FieldError
-	if k.Namespace != "" && !validNamespace(k.Namespace) {
+	if namespace != "" && !validNamespace(namespace) {
 		errs = append(errs, FieldError{Field: "namespace", Message: namespaceRule})
 	}
-	if k.Selector != "" {
-		if _, err := labels.Parse(k.Selector); err != nil {
+	if selector != "" {
+		if _, err := labels.Parse(selector); err != nil {
 			errs = append(errs, FieldError{Field: "selector", Message: err.Error()})
 		}
 	}
@@ -342,6 +352,40 @@ func (k *KubePrune) Run(ctx context.Context, env *Env) error {
 		env.Log.Info("pruned", "kind", kind, "selector", k.Selector, "deleted", n)
 	}
 	return nil
+}
+
+// KubeRestart restarts Deployments.
+type KubeRestart struct {
+	Namespace   string   `yaml:"namespace" doc:"the Deployments' namespace (default: the run's), e.g. knative-eventing"`
+	Deployments []string `yaml:"deployments" doc:"the Deployments' names, e.g. [imc-dispatcher]"`
+	Selector    string   `yaml:"selector" doc:"instead of names, a label selector of the Deployments"`
+}
+
+// Validate checks that the Deployments are named one way.
+func (k *KubeRestart) Validate() []FieldError {
+	var errs []FieldError
+	if (len(k.Deployments) == 0) == (k.Selector == "") {
+		errs = append(errs, FieldError{Field: "deployments", Message: "give deployments or a selector"})
+	}
+	return append(errs, checkSelection(k.Namespace, k.Selector)...)
+}
+
+// Run restarts the Deployments and waits.
+func (k *KubeRestart) Run(ctx context.Context, env *Env) error {
+	t, err := env.Shared.Target()
+	if err != nil {
+		return err
+	}
+	r, ok := t.(target.Restarter)
+	if !ok {
+		return fmt.Errorf("kube.restart needs a Kubernetes cluster (--target kubernetes); target %s has none", env.Target)
+	}
+	env.Status("restarting " + strings.Join(k.Deployments, ", ") + k.Selector)
+	names, err := r.Restart(ctx, env.Shared.Namespace(k.Namespace), k.Deployments, k.Selector)
+	if err == nil {
+		env.Log.Info("restarted", "deployments", names)
+	}
+	return err
 }
 
 // KubeLogs collects logs and events.

@@ -270,3 +270,11 @@ type Pruner interface {
 	// are gone. It returns how many it deleted.
 	Prune(ctx context.Context, kind, namespace, selector string) (int, error)
 }
+
+// Restarter is a target that restarts Deployments.
+type Restarter interface {
+	// Restart rolls out new pods of the Deployments named, or that
+	// selector matches, in namespace (as kubectl rollout restart does),
+	// and waits until each is ready again. It returns their names.
+	Restart(ctx context.Context, namespace string, names []string, selector string) ([]string, error)
+}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -85,6 +86,18 @@ func TestKnativePlatformOnTheRealNode(t *testing.T) {
 	t.Logf("platform installed in %s", time.Since(start).Round(time.Second))
 	assertPlatformReady(t, flags)
 
+	// kube.restart rolls out a new dispatcher and waits for it.
+	before := dispatcherPods(t)
+	if code, msg := runner(t, "exec", "testdata/restart.yaml", "-n", "perf-it-kn-restart", "--out", out); code != 0 {
+		t.Fatalf("restart: exit %d:\n%s", code, msg)
+	}
+	after := dispatcherPods(t)
+	if len(after) != 1 || len(before) != 1 || after[0] == before[0] {
+		t.Errorf("the dispatcher's ready pods before the restart %v, after %v", before, after)
+	}
+	assertClean(t, "perf-it-kn-restart")
+	assertPlatformReady(t, flags)
+
 	// The broker's warmup at its default pace (1000/s) overruns the three
 	// hops of the broker sharing two cores with everything else here, and
 	// its backlog spills into the measured step: it warms up at 200/s.
@@ -141,6 +154,32 @@ func TestKnativePlatformOnTheRealNode(t *testing.T) {
 			assertPlatformReady(t, flags)
 		})
 	}
+}
+
+// dispatcherPods returns the in-memory channel dispatcher's ready pods.
+func dispatcherPods(t *testing.T) []string {
+	t.Helper()
+	cs := kubernetes.NewForConfigOrDie(restConfig)
+	list, err := cs.CoreV1().Pods("knative-eventing").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range list.Items {
+		if strings.HasPrefix(p.Name, "imc-dispatcher-") && p.DeletionTimestamp == nil && podIsReady(p.Status.Conditions) {
+			names = append(names, p.Name)
+		}
+	}
+	return names
+}
+
+func podIsReady(conds []corev1.PodCondition) bool {
+	for _, c := range conds {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // assertPlatformReady fails the test unless runner platform status says
