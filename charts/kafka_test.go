@@ -171,3 +171,21 @@ func TestKafkaBootstrapIsQualified(t *testing.T) {
 		t.Errorf("KafkaSource ordering %v, consumers %v", spec["ordering"], spec["consumers"])
 	}
 }
+
+// A destination names a channel by its kind, so that a subscription
+// refers to the object a channel chart renders.
+func TestDestinationKinds(t *testing.T) {
+	for sink, want := range map[string][2]string{
+		"inmemorychannel/x": {"messaging.knative.dev/v1", "InMemoryChannel"},
+		"kafkachannel/x":    {"messaging.knative.dev/v1beta1", "KafkaChannel"},
+		"channel/x":         {"messaging.knative.dev/v1", "Channel"},
+		"broker/x":          {"eventing.knative.dev/v1", "Broker"},
+		"receiver/x":        {"v1", "Service"},
+	} {
+		objs := render(t, "in-memory-channel", "imc", map[string]any{"subscribers": []any{map[string]any{"name": "s", "subscriber": sink}}})
+		ref := objs["Subscription/s"]["spec"].(map[string]any)["subscriber"].(map[string]any)["ref"].(map[string]any)
+		if ref["apiVersion"] != want[0] || ref["kind"] != want[1] || ref["name"] != "x" {
+			t.Errorf("%s: ref %v, want %v", sink, ref, want)
+		}
+	}
+}

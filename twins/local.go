@@ -290,5 +290,12 @@ func (s sinkResolver) resolve(sink string) (string, error) {
 	if target.IsURL(sink) {
 		return sink, nil
 	}
+	// A channel named by its kind, as a cluster needs it, is the twin's
+	// channel/<name>.
+	for _, kind := range []string{"inmemorychannel/", "kafkachannel/"} {
+		if name, ok := strings.CutPrefix(sink, kind); ok {
+			sink = target.SinkName(target.SinkChannel, name)
+		}
+	}
 	return s.host.Sink(sink)
 }

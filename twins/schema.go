@@ -23,8 +23,8 @@ var KnativeCharts = []string{"channel-broker", "in-memory-channel", "kafka-broke
 // sinkSchema is a sink a Knative destination can name, or a URL.
 var sinkSchema = map[string]any{
 	"type":        "string",
-	"pattern":     `^(https?://.+|(receiver|channel|broker)/[A-Za-z0-9._-]+)$`,
-	"description": "receiver/<name>, channel/<name>, broker/<name> or a URL",
+	"pattern":     `^(https?://.+|(receiver|channel|inmemorychannel|kafkachannel|broker)/[A-Za-z0-9._-]+)$`,
+	"description": "receiver/<name>, channel/<name> (Knative's generic Channel), inmemorychannel/<name>, kafkachannel/<name>, broker/<name> or a URL",
 }
 
 // namedSchemas are the value shapes a schema tag names.

@@ -402,3 +402,30 @@ func TestKafkaSourceNotReadyWithoutTopic(t *testing.T) {
 		t.Fatalf("wait: %v", err)
 	}
 }
+
+// A subscriber named by its channel's kind, as a cluster needs it, is the
+// twin's channel of that name: one channel's subscription feeds another.
+func TestChannelNamedByItsKind(t *testing.T) {
+	h := newHost()
+	h.receivers(t, "r")
+	l := NewLocal(h, nil)
+	closeLocal(t, l)
+	install(t, l, "in-memory-channel", "second", map[string]any{
+		"name":        "second",
+		"subscribers": []any{map[string]any{"name": "r", "subscriber": "receiver/r"}},
+	})
+	install(t, l, "in-memory-channel", "first", map[string]any{
+		"name":        "first",
+		"subscribers": []any{map[string]any{"name": "on", "subscriber": "inmemorychannel/second"}},
+	})
+	url, err := h.Sink("channel/first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := post(t, url, "e1", "t"); code != http.StatusAccepted {
+		t.Fatalf("ingress answered %d", code)
+	}
+	if got := h.waitFor(t, "r", 1); got[0] != "e1" {
+		t.Errorf("through both channels: %v", got)
+	}
+}

@@ -1,4 +1,4 @@
-{{/* A sink name (receiver/<name>, channel/<name>, broker/<name>) or URL as a Knative Destination. */}}
+{{/* A sink name (receiver/<name>, channel/<name>, inmemorychannel/<name>, kafkachannel/<name>, broker/<name>) or URL as a Knative Destination: channel/ is Knative's generic Channel; a channel a chart of the runner renders is named by its own kind. */}}
 {{- define "knative-lib.destination" -}}
 {{- if regexMatch "^https?://" . -}}
 uri: {{ . | quote }}
@@ -12,6 +12,12 @@ ref:
 {{- else if eq $kind "channel" }}
   apiVersion: messaging.knative.dev/v1
   kind: Channel
+{{- else if eq $kind "inmemorychannel" }}
+  apiVersion: messaging.knative.dev/v1
+  kind: InMemoryChannel
+{{- else if eq $kind "kafkachannel" }}
+  apiVersion: messaging.knative.dev/v1beta1
+  kind: KafkaChannel
 {{- else if eq $kind "broker" }}
   apiVersion: eventing.knative.dev/v1
   kind: Broker
