@@ -74,10 +74,8 @@ func (r *Runner) recordSUT(ctx context.Context) {
 			namespaces = append(namespaces, ns)
 		}
 	}
-	if checks, _, err := r.Scenario.Requirements(); err == nil {
-		for _, c := range checks {
-			add(c.Namespace)
-		}
+	for _, c := range r.required {
+		add(c.Namespace)
 	}
 	if c, ok := r.target.(target.Collector); ok {
 		for _, ns := range c.Namespaces() {
@@ -139,6 +137,7 @@ func (r *Runner) checkRequirements(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.required = checks
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	records, missing := runChecks(ctx, c, checks, from)

@@ -58,9 +58,11 @@ type Runner struct {
 
 	dir     string
 	dirSeen atomic.Pointer[string] // dir, for Dir from other goroutines
-	journal *Journal
-	shared  *steps.Shared
-	target  target.Target
+	// required are the checks of the scenario's requirements, once made.
+	required []scenario.Check
+	journal  *Journal
+	shared   *steps.Shared
+	target   target.Target
 	// release gives up the run's claim on a shared target.
 	release func()
 	log     *slog.Logger

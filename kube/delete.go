@@ -42,19 +42,35 @@ func (t *Target) Delete(ctx context.Context, ref target.ObjectRef) error {
 	if err := ri.Delete(ctx, ref.Name, metav1.DeleteOptions{PropagationPolicy: &bg, Preconditions: &metav1.Preconditions{UID: &uid}}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete %s: %w", ref, err)
 	}
-	for {
+	err = waitGone(ctx, func() (string, error) {
 		_, err := ri.Get(ctx, ref.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return "", nil
+		}
+		return "it still exists", err
+	})
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", ref, err)
+	}
+	t.log.Info("deleted", "object", ref.String())
+	return nil
+}
+
+// waitGone polls left until it says nothing is left (""), or fails, or
+// ctx ends; the error then says what was left.
+func waitGone(ctx context.Context, left func() (string, error)) error {
+	for {
+		what, err := left()
 		switch {
-		case apierrors.IsNotFound(err):
-			t.log.Info("deleted", "object", ref.String())
+		case err == nil && what == "":
 			return nil
 		case err != nil && ctx.Err() == nil:
-			return fmt.Errorf("delete %s: %w", ref, err)
+			return err
 		}
 		select {
 		case <-time.After(poll):
 		case <-ctx.Done():
-			return fmt.Errorf("delete %s: %w: it still exists", ref, context.Cause(ctx))
+			return fmt.Errorf("%w: %s", context.Cause(ctx), what)
 		}
 	}
 }

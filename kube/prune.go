@@ -3,7 +3,6 @@ package kube
 import (
 	"context"
 	"fmt"
-	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -40,22 +39,18 @@ func (t *Target) Prune(ctx context.Context, kind, namespace, selector string) (i
 		}
 		t.log.Info("pruned", "resource", gvr.Resource, "name", it.GetName(), "namespace", it.GetNamespace())
 	}
-	for {
+	err = waitGone(ctx, func() (string, error) {
 		left, err := ri.List(ctx, metav1.ListOptions{LabelSelector: selector})
-		switch {
-		case err == nil && len(left.Items) == 0:
-			return len(list.Items), nil
-		case err != nil && ctx.Err() == nil:
-			return 0, fmt.Errorf("list %s matching %s: %w", gvr.Resource, selector, err)
+		if err != nil {
+			return "some may still exist", err
 		}
-		select {
-		case <-time.After(poll):
-		case <-ctx.Done():
-			n := 0
-			if left != nil {
-				n = len(left.Items)
-			}
-			return 0, fmt.Errorf("prune %s matching %s: %w: %d still exist", gvr.Resource, selector, context.Cause(ctx), n)
+		if n := len(left.Items); n > 0 {
+			return fmt.Sprintf("%d still exist", n), nil
 		}
+		return "", nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune %s matching %s: %w", gvr.Resource, selector, err)
 	}
+	return len(list.Items), nil
 }

@@ -12,16 +12,12 @@ import (
 )
 
 // claimSinks names, as the sinks they say they are, the objects of a
-// release that a wait has just seen ready (names, or all of the release):
-// each one's sink is its status.address.url, the address inside the
-// cluster that Knative gives a channel or a broker.
-func (t *Target) claimSinks(ctx context.Context, rel *helm.Release, names []string) error {
+// release that a wait has just seen ready: each one's sink is its
+// status.address.url, the address inside the cluster that Knative gives a
+// channel or a broker.
+func (t *Target) claimSinks(ctx context.Context, rel *helm.Release, objs []object) error {
 	if t.host == nil {
 		return nil
-	}
-	objs, err := t.pick(rel, names)
-	if err != nil {
-		return err
 	}
 	for _, o := range objs {
 		if o.sink == "" {

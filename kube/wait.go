@@ -38,38 +38,54 @@ func (t *Target) WaitFor(ctx context.Context, w target.WaitSpec) error {
 		if err != nil {
 			return err
 		}
-		if path == nil {
-			if err := t.waitManifest(ctx, rel, w.Objects, false); err != nil {
-				return err
-			}
-			return t.claimSinks(ctx, rel, w.Objects)
-		}
 		objs, err := t.pick(rel, w.Objects)
 		if err != nil {
 			return err
 		}
-		return t.waitAll(ctx, objs, func(u *unstructured.Unstructured) (bool, string, error) { return matches(path, w.Value, u) })
+		if path != nil {
+			return t.waitAll(ctx, objs, func(u *unstructured.Unstructured) (bool, string, error) { return matches(path, w.Value, u) })
+		}
+		if err := t.waitObjects(ctx, objs, len(w.Objects) > 0, false); err != nil {
+			return err
+		}
+		return t.claimSinks(ctx, rel, objs)
 	}
 	var objs []object
 	for _, o := range w.Objects {
-		kind, name, _ := strings.Cut(o, "/")
-		gvr, namespaced, err := t.resourceFor(kind)
+		ob, err := t.named(o, w.Namespace)
 		if err != nil {
 			return err
 		}
-		ob := object{gvr: gvr, name: name, label: o}
-		if namespaced {
-			ob.namespace = w.Namespace
-		}
 		objs = append(objs, ob)
 	}
-	check := func(u *unstructured.Unstructured) (bool, string, error) {
+	return t.waitAll(ctx, objs, objectCheck(path, w.Value))
+}
+
+// named resolves an object named "kind/name" in namespace (for a
+// namespaced kind).
+func (t *Target) named(o, namespace string) (object, error) {
+	kind, name, _ := strings.Cut(o, "/")
+	gvr, namespaced, err := t.resourceFor(kind)
+	if err != nil {
+		return object{}, err
+	}
+	ob := object{gvr: gvr, name: name, label: o}
+	if namespaced {
+		ob.namespace = namespace
+	}
+	return ob, nil
+}
+
+// objectCheck is what an object named outside a release must satisfy: the
+// JSONPath's value when there is one, else readiness (a custom resource
+// must say Ready).
+func objectCheck(path *jsonpath.JSONPath, value string) func(*unstructured.Unstructured) (bool, string, error) {
+	if path != nil {
+		return func(u *unstructured.Unstructured) (bool, string, error) { return matches(path, value, u) }
+	}
+	return func(u *unstructured.Unstructured) (bool, string, error) {
 		return readiness(u, isCustom(u.GetAPIVersion()))
 	}
-	if path != nil {
-		check = func(u *unstructured.Unstructured) (bool, string, error) { return matches(path, w.Value, u) }
-	}
-	return t.waitAll(ctx, objs, check)
 }
 
 // object is one object to wait for.
@@ -153,7 +169,13 @@ func (t *Target) waitManifest(ctx context.Context, rel *helm.Release, names []st
 	if err != nil {
 		return err
 	}
-	explicit := len(names) > 0
+	return t.waitObjects(ctx, objs, len(names) > 0, workloadsOnly)
+}
+
+// waitObjects waits until a release's objects are ready: only workloads
+// when workloadsOnly; custom resources must say Ready when explicit (named
+// in kube.wait).
+func (t *Target) waitObjects(ctx context.Context, objs []object, explicit, workloadsOnly bool) error {
 	return t.waitAll(ctx, objs, func(u *unstructured.Unstructured) (bool, string, error) {
 		if workloadsOnly && !isWorkload(u.GetKind()) {
 			return true, "", nil
@@ -262,33 +284,26 @@ func (t *Target) Check(ctx context.Context, w target.WaitSpec) error {
 	if len(w.Objects) != 1 {
 		return fmt.Errorf("check: one object, not %d", len(w.Objects))
 	}
-	kind, name, _ := strings.Cut(w.Objects[0], "/")
-	gvr, namespaced, err := t.resourceFor(kind)
+	ob, err := t.named(w.Objects[0], w.Namespace)
 	if err != nil {
+		kind, _, _ := strings.Cut(w.Objects[0], "/")
 		return target.Missing("the cluster serves no kind %s", kind)
 	}
-	ns := ""
-	if namespaced {
-		ns = w.Namespace
+	var path *jsonpath.JSONPath
+	if w.JSONPath != "" {
+		path = jsonpath.New("check")
+		if err := path.Parse(w.JSONPath); err != nil {
+			return fmt.Errorf("jsonpath %q: %w", w.JSONPath, err)
+		}
 	}
-	u, err := t.dyn.Resource(gvr).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	u, err := t.dyn.Resource(ob.gvr).Namespace(ob.namespace).Get(ctx, ob.name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 		return target.Missing("not found")
 	case err != nil:
 		return err
 	}
-	var ok bool
-	var why string
-	if w.JSONPath != "" {
-		path := jsonpath.New("check")
-		if err := path.Parse(w.JSONPath); err != nil {
-			return fmt.Errorf("jsonpath %q: %w", w.JSONPath, err)
-		}
-		ok, why, err = matches(path, w.Value, u)
-	} else {
-		ok, why, err = readiness(u, isCustom(u.GetAPIVersion()))
-	}
+	ok, why, err := objectCheck(path, w.Value)(u)
 	switch {
 	case err != nil:
 		return err
