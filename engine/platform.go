@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -62,6 +63,13 @@ func (e *RequirementError) Error() string {
 // setup left them: those of the namespaces the run used and of the
 // platforms it requires.
 func (r *Runner) recordSUT(ctx context.Context) {
+	var platforms []string
+	for _, c := range r.required {
+		if c.Namespace != "" && !slices.Contains(platforms, c.Namespace) {
+			platforms = append(platforms, c.Namespace)
+		}
+	}
+	r.shared.SetObserved(platforms)
 	inv, ok := r.target.(target.Inventory)
 	if !ok {
 		return

@@ -26,6 +26,12 @@ type Load struct {
 	SendOnly bool
 	// OnSecond, when set, is called about once a second with the live state.
 	OnSecond func(Status)
+	// Observer, when set, reads the CPU and memory of the systems under
+	// test every second from just before the first pace step until the
+	// readings pass the last one's end.
+	Observer results.ResourceReader
+	// OnNote, when set, shows what the load waits for after its drain.
+	OnNote func(string)
 	// Open returns what sends the load: nil, a loadgen.Load in this
 	// process; the agent package's, agents in other processes or pods.
 	Open func(loadgen.Config) (Generator, error)
@@ -153,6 +159,11 @@ func (m *Measurement) Run(ctx context.Context, l Load) (Result, error) {
 		m.rec.StopSteps(res.Steps, start)
 		return res, err
 	}
+	note := l.OnNote
+	if note == nil {
+		note = func(string) {}
+	}
+	stopObserve := m.observe(ctx, l.Observer, start.Add(offset), note)
 	stopStatus := m.status(l, cfg, start)
 	loadCtx, stopWatch := m.watchRecorder(ctx)
 	var runErr error
@@ -176,6 +187,7 @@ func (m *Measurement) Run(ctx context.Context, l Load) (Result, error) {
 		}
 	}
 	stopStatus()
+	stopObserve()
 	stream.tallied.Store(true)
 	// A load sent by agents: their clocks and how their parts ended.
 	var uncertainty float64

@@ -51,6 +51,7 @@ func WriteReport(dir string, sum results.Summary, images []string) error {
 	if sendOnly(sum) {
 		b.WriteString("\nSend-only: the sink does not deliver to the run's receivers, so deliveries, losses and end-to-end latencies were not measured (—); publish latency is the time to the sink's HTTP answer.\n")
 	}
+	writeResources(&b, sum)
 	for _, img := range images {
 		fmt.Fprintf(&b, "\n![%s](%s)\n", strings.TrimSuffix(img, filepath.Ext(img)), img)
 	}
@@ -65,4 +66,35 @@ func sendOnly(sum results.Summary) bool {
 		}
 	}
 	return false
+}
+
+// writeResources writes the resource use of the observed systems per pace
+// step: every group, and the containers that used at least 5 % of their
+// group's CPU.
+func writeResources(b *strings.Builder, sum results.Summary) {
+	info := sum.Resources
+	if info == nil {
+		return
+	}
+	b.WriteString("\n## Resource use\n\n")
+	if info.Unavailable != "" {
+		fmt.Fprintf(b, "Not measured: %s.\n", info.Unavailable)
+		return
+	}
+	fmt.Fprintf(b, "From %s.\n\n", info.Source)
+	b.WriteString("| phase | target/s | what | CPU cores | CPU/event µs | memory MiB | growth MiB |\n")
+	b.WriteString("| --- | ---: | --- | ---: | ---: | ---: | ---: |\n")
+	for _, s := range append(warmupPaces(sum), sum.Paces...) {
+		for _, f := range s.Resources.Notable(0.05, 5) {
+			label := f.Label()
+			if f.Pod == "" {
+				label = "**" + label + "**"
+			}
+			fmt.Fprintf(b, "| %s | %g | %s | %.3f | %s | %.1f | %+.1f |\n", s.Phase, s.TargetRPS, label, f.CPUCores, f.FormatPerEvent(), f.MemoryMiB, f.MemoryGrowthMiB)
+		}
+	}
+	b.WriteString("\nCPU per event is the CPU time over the step divided by the events delivered in it (accepted, for a send-only load); memory is the working set at the step's end, growth its change over the step.\n")
+	if info.Failed != "" {
+		fmt.Fprintf(b, "\nA reading failed during the run: %s.\n", info.Failed)
+	}
 }

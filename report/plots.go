@@ -40,6 +40,13 @@ func WritePlots(dir string, sum results.Summary) error {
 		e2e.add(s.E2EMS)
 	}
 	data.SendOnly = sendOnly(sum)
+	data.Resources = resourcePanel(sum)
+	for _, s := range steps {
+		if f := s.Resources.Observed(); f != nil {
+			data.StepsCPU = true
+			data.PerEvent = data.PerEvent || f.CPUPerEventUS != nil
+		}
+	}
 	data.RateMax = max(1, data.RateMax*1.15)
 	data.Publish, data.E2E = pub.axis(), e2e.axis()
 	for _, name := range plotScripts {
@@ -118,15 +125,23 @@ func RenderScripts(dir, format string, names ...string) ([]string, error) {
 // writeStepsTSV writes one row per pace step, warmup first.
 func writeStepsTSV(path string, sum results.Summary) error {
 	var b strings.Builder
-	b.WriteString("step\tphase\ttarget_rps\tachieved_send_rps\tdelivered_rps\tsend_failures\tdropped\tlost\tpublish_p50_ms\tpublish_p99_ms\tpublish_p9999_ms\te2e_p50_ms\te2e_p99_ms\te2e_p9999_ms\tbroken\tverdict\n")
+	b.WriteString("step\tphase\ttarget_rps\tachieved_send_rps\tdelivered_rps\tsend_failures\tdropped\tlost\tpublish_p50_ms\tpublish_p99_ms\tpublish_p9999_ms\te2e_p50_ms\te2e_p99_ms\te2e_p9999_ms\tbroken\tverdict\tcpu_cores\tcpu_per_event_us\tmemory_mib\n")
 	for i, s := range append(warmupPaces(sum), sum.Paces...) {
 		broken := 0
 		if s.Verdict == "broken" {
 			broken = 1
 		}
-		fmt.Fprintf(&b, "%d\t%s\t%g\t%.1f\t%.1f\t%d\t%d\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%d\t%s\n",
+		cores, perEvent, mem := "NaN", "NaN", "NaN"
+		if f := s.Resources.Observed(); f != nil {
+			cores, mem = fmt.Sprintf("%.3f", f.CPUCores), fmt.Sprintf("%.1f", f.MemoryMiB)
+			if f.CPUPerEventUS != nil {
+				perEvent = fmt.Sprintf("%.1f", *f.CPUPerEventUS)
+			}
+		}
+		fmt.Fprintf(&b, "%d\t%s\t%g\t%.1f\t%.1f\t%d\t%d\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%d\t%s\t%s\t%s\t%s\n",
 			i, s.Phase, s.TargetRPS, s.AchievedSendRPS, s.DeliveredRPS, s.SendFailures, s.Dropped, s.Lost,
-			s.PublishMS.P50, s.PublishMS.P99, s.PublishMS.P9999, s.E2E(results.P50), s.E2E(results.P99), s.E2E(results.P9999), broken, s.Verdict)
+			s.PublishMS.P50, s.PublishMS.P99, s.PublishMS.P9999, s.E2E(results.P50), s.E2E(results.P99), s.E2E(results.P9999), broken, s.Verdict,
+			cores, perEvent, mem)
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o600)
 }
@@ -147,7 +162,54 @@ type plotData struct {
 	Publish   axis
 	E2E       axis
 	SendOnly  bool // a load's sink did not deliver to the run: no deliveries to plot
+	// Resources are the resource groups to plot, with their labels; none
+	// when no reading was taken.
+	Resources []resourceLine
+	StepsCPU  bool // a step has figures of the observed systems (Resources.Observed)
+	PerEvent  bool // a step has a CPU per event
 }
+
+// resourceLine is one resource group's lines on the CPU panel.
+type resourceLine struct {
+	Column string // the timeline's column prefix: sut, agents, runner
+	Label  string
+	Color  string
+}
+
+// resourcePanel returns the groups the run has figures of, the one the
+// steps graph and thresholds judge (Resources.Observed) first.
+func resourcePanel(sum results.Summary) []resourceLine {
+	var out []resourceLine
+	has := map[string]bool{}
+	for _, s := range append(warmupPaces(sum), sum.Paces...) {
+		if s.Resources != nil {
+			for _, g := range s.Resources.Groups {
+				has[g.Group] = true
+			}
+		}
+	}
+	for _, l := range []resourceLine{
+		{results.GroupSUT, "systems under test", "#8c564b"},
+		{results.GroupRunner, "runner process (twins and load)", "#17becf"},
+		{results.GroupAgents, "agents", "#7f7f7f"},
+	} {
+		if has[l.Column] {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// Panels is the number of panels of the timeline graph.
+func (d plotData) Panels() int {
+	if len(d.Resources) > 0 {
+		return 5
+	}
+	return 4
+}
+
+// Height is the timeline graph's height in pixels.
+func (d plotData) Height() int { return 275 * d.Panels() }
 
 // axis is a logarithmic latency axis fixed from the summary's exact minimum
 // and maximum, so that no autoscaling meets an empty or one-point range.
@@ -201,7 +263,13 @@ func (d plotData) Boundaries() []float64 {
 }
 
 var scripts = template.Must(template.New("").Funcs(template.FuncMap{
-	"mid":   func(s plotStep) float64 { return (s.Start + s.End) / 2 },
+	"mid": func(s plotStep) float64 { return (s.Start + s.End) / 2 },
+	"stepsHeight": func(d plotData) int {
+		if d.StepsCPU {
+			return 1300
+		}
+		return 900
+	},
 	"lower": func(a, b axis) float64 { return math.Min(a.Lo, b.Lo) },
 	"upper": func(a, b axis) float64 { return math.Max(a.Hi, b.Hi) },
 	"args": func(name string, width, height int) map[string]any {
@@ -234,8 +302,8 @@ plot 1 notitle linecolor rgb "white"
 {{define "step-labels"}}{{range .Steps}}set label "{{if .Warmup}}warmup {{end}}{{.TargetRPS}}/s{{if .Broken}} ✗{{end}}" at {{mid .}}, graph 1.04 center font ",8" textcolor rgb "{{if .Broken}}#b00000{{else}}#444444{{end}}"
 {{end}}{{end}}
 
-{{define "timeline.gp"}}{{template "header" (args "timeline" 1400 1100)}}
-set multiplot layout 4,1 title "{{.Title}}: per second of intended send time{{if .Sustained}} · sustained {{.Sustained}}/s{{end}}" margins 0.08,0.97,0.06,0.93 spacing 0,0.06
+{{define "timeline.gp"}}{{template "header" (args "timeline" 1400 .Height)}}
+set multiplot layout {{.Panels}},1 title "{{.Title}}: per second of intended send time{{if .Sustained}} · sustained {{.Sustained}}/s{{end}}" margins 0.08,0.97,0.06,0.93 spacing 0,0.06
 set grid
 set key outside right top vertical font ",9"
 set xlabel ""
@@ -261,7 +329,8 @@ plot "timeline.tsv" using (column("second")):(column("target_rps")) with steps l
      "" using (column("second")+0.5):(column("sent")) with lines linewidth 2 linecolor rgb "#1f77b4" title "sent"{{if not .SendOnly}}, \
      "" using (column("second")+0.5):(column("delivered")) with lines dashtype 2 linewidth 1.5 linecolor rgb "#2ca02c" title "delivered"{{end}}
 set ylabel "failures/s"
-set xlabel "seconds"
+{{if not .Resources}}set xlabel "seconds"
+{{end}}
 # An explicit range: a run with no failure at all would leave autoscaling an empty one.
 stats "timeline.tsv" using (max(column("send_failures"), max(column("dropped"), {{if .SendOnly}}0{{else}}column("accepted")-column("delivered"){{end}}))) nooutput
 set yrange [0:(STATS_max > 0 ? STATS_max * 1.15 : 1)]
@@ -269,7 +338,17 @@ set ytics auto
 plot "timeline.tsv" using (column("second")+0.35):(column("send_failures")) with impulses linewidth 2 linecolor rgb "#ff7f0e" title "send failures", \
      "" using (column("second")+0.5):(column("dropped")) with impulses linewidth 2 linecolor rgb "#9467bd" title "dropped"{{if not .SendOnly}}, \
      "" using (column("second")+0.65):(column("accepted")-column("delivered")) with impulses linewidth 2 linecolor rgb "#d62728" title "undelivered"{{end}}
-unset multiplot
+{{if .Resources}}set ylabel "CPU (cores)"
+set xlabel "seconds"
+set y2label "working set (MiB)"
+set yrange [0:*]
+set y2range [0:*]
+set ytics nomirror
+set y2tics
+plot {{range $i, $g := .Resources}}{{if $i}}, \
+     {{end}}"timeline.tsv" using (column("second")+0.5):(column("{{$g.Column}}_cpu_cores")) with lines linewidth 1.5 linecolor rgb "{{$g.Color}}" title "CPU: {{$g.Label}}", \
+     "" using (column("second")+0.5):(column("{{$g.Column}}_memory_mib")) axes x1y2 with lines dashtype 2 linecolor rgb "{{$g.Color}}" title "memory: {{$g.Label}}"{{end}}
+{{end}}unset multiplot
 {{end}}
 
 {{define "points.gp"}}{{template "header" (args "points" 1400 700)}}
@@ -289,8 +368,11 @@ set yrange [{{lower .Publish .E2E}}:{{upper .Publish .E2E}}]
 {{else}}{{template "empty" "no latency was measured"}}{{end}}
 {{end}}
 
-{{define "steps.gp"}}{{template "header" (args "steps" 1200 900)}}
-set multiplot layout 2,1 title "{{.Title}}: per pace step{{if .Sustained}} · sustained {{.Sustained}}/s{{end}}"
+{{define "steps.gp"}}{{template "header" (args "steps" 1200 (stepsHeight .))}}
+set multiplot layout {{if .StepsCPU}}3{{else}}2{{end}},1 title "{{.Title}}: per pace step{{if .Sustained}} · sustained {{.Sustained}}/s{{end}}"
+# The same margins on every panel, whatever their keys and second axes.
+set lmargin at screen 0.08
+set rmargin at screen 0.76
 set grid
 set key outside right top
 set xlabel "pace step (target events/s; ✗ broken)"
@@ -308,6 +390,18 @@ plot "steps.tsv" using (column("step")):(column("publish_p99_ms")):xtic(sprintf(
      "" using (column("step")):(column("publish_p9999_ms")) with linespoints linecolor rgb "#1f77b4" title "publish p99.99", \
      "" using (column("step")):(column("e2e_p99_ms")) with linespoints linecolor rgb "#f4a6a6" title "end-to-end p99", \
      "" using (column("step")):(column("e2e_p9999_ms")) with linespoints linecolor rgb "#d62728" title "end-to-end p99.99"
-{{else}}{{template "empty" "no latency was measured"}}{{end}}unset multiplot
+{{else}}{{template "empty" "no latency was measured"}}{{end}}{{if .StepsCPU}}unset logscale y
+set yrange [0:*]
+set key inside left top
+{{if .PerEvent}}set ylabel "CPU per event (µs): {{(index .Resources 0).Label}}"
+set y2label "CPU (cores)"
+set y2range [0:*]
+set ytics nomirror
+set y2tics
+plot "steps.tsv" using (column("step")):(column("cpu_per_event_us")):xtic(sprintf("%g", column("target_rps"))) with linespoints pointtype 7 linecolor rgb "{{(index .Resources 0).Color}}" title "CPU per event", \
+     "" using (column("step")):(column("cpu_cores")) axes x1y2 with linespoints dashtype 2 linecolor rgb "{{(index .Resources 0).Color}}" title "CPU cores"
+{{else}}set ylabel "CPU (cores): {{(index .Resources 0).Label}}"
+plot "steps.tsv" using (column("step")):(column("cpu_cores")):xtic(sprintf("%g", column("target_rps"))) with linespoints pointtype 7 linecolor rgb "{{(index .Resources 0).Color}}" title "CPU cores (no event was delivered: no CPU per event)"
+{{end}}{{end}}unset multiplot
 {{end}}
 `))

@@ -36,6 +36,7 @@ func recordPlans(t *testing.T, plans []plan) (string, results.Summary) {
 		t.Fatal(err)
 	}
 	at := time.Unix(1_700_000_000, 0)
+	origin := at
 	for i, p := range plans {
 		idx := rec.BeginStep(results.Span{Phase: p.phase, Index: i, TargetRPS: float64(p.rps), Start: at, Duration: time.Duration(p.secs) * time.Second})
 		for s := 0; s < p.secs; s++ {
@@ -53,6 +54,31 @@ func recordPlans(t *testing.T, plans []plan) (string, results.Summary) {
 		rec.SetStepExtra(idx, results.StepExtra{Lost: p.lost})
 		at = at.Add(time.Duration(p.secs) * time.Second)
 	}
+	// Readings of a dispatcher spending 200 µs of CPU per event and 4 MiB
+	// more at each step, and of an agent, every second (on the half second,
+	// as a kubelet's timestamps fall).
+	dispatcher := results.ContainerRef{Group: results.GroupSUT, Namespace: "knative-eventing", Pod: "imc-dispatcher-1", Container: "dispatcher", Node: "node-1"}
+	agent := results.ContainerRef{Group: results.GroupAgents, Namespace: "perf", Pod: "perf-agents-0", Container: "agent", Node: "node-1"}
+	var cpu float64
+	second := 0
+	for k, p := range plans {
+		for s := 0; s < p.secs; s++ {
+			when := origin.Add(time.Duration(second)*time.Second - 500*time.Millisecond)
+			if err := rec.AddResources([]results.ResourceSample{
+				{ContainerRef: dispatcher, At: when, CPUSeconds: cpu, MemoryBytes: float64((32 + 4*k) << 20)},
+				{ContainerRef: agent, At: when, CPUSeconds: cpu / 4, MemoryBytes: 16 << 20},
+			}); err != nil {
+				t.Fatal(err)
+			}
+			cpu += 200e-6 * float64(p.rps)
+			second++
+		}
+	}
+	last := origin.Add(time.Duration(second)*time.Second + 500*time.Millisecond)
+	if err := rec.AddResources([]results.ResourceSample{{ContainerRef: dispatcher, At: last, CPUSeconds: cpu, MemoryBytes: 48 << 20}, {ContainerRef: agent, At: last, CPUSeconds: cpu / 4, MemoryBytes: 16 << 20}}); err != nil {
+		t.Fatal(err)
+	}
+	rec.SetResourceInfo(results.ResourceInfo{Source: "synthetic readings"})
 	if err := rec.Close(); err != nil {
 		t.Fatal(err)
 	}

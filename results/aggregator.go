@@ -154,6 +154,8 @@ type Aggregator struct {
 	agents     []AgentPart // the parts of loads agents sent
 	thresholds []Threshold
 	rng        *rand.Rand // for the reservoirs; guarded by mu
+	res        *ResourceSet
+	resInfo    *ResourceInfo
 }
 
 // StepExtra is what the load generator knows about a pace step that the
@@ -182,6 +184,7 @@ func NewAggregator(meta Meta) *Aggregator {
 		phases:  map[string]*bucket{},
 		open:    map[int64]*bucket{},
 		closed:  math.MinInt64,
+		res:     NewResourceSet(),
 	}
 	go a.aggregate(a.stop, a.stopped)
 	return a
@@ -232,6 +235,33 @@ func (r *Aggregator) SetThresholds(ts []Threshold) {
 func (r *Aggregator) AddAgentParts(parts ...AgentPart) {
 	r.mu.Lock()
 	r.agents = append(r.agents, parts...)
+	r.mu.Unlock()
+}
+
+// AddResources adds readings of the observed containers' counters and
+// returns the second of the timeline's axis each was taken at. Readings
+// before the first pace step began have no place on it and are left out
+// (their second is NaN).
+func (r *Aggregator) AddResources(samples []ResourceSample) []float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	at := make([]float64, len(samples))
+	for i, s := range samples {
+		if len(r.spans) == 0 {
+			at[i] = math.NaN()
+			continue
+		}
+		at[i] = s.At.Sub(r.origin).Seconds()
+		r.res.Add(at[i], s)
+	}
+	return at
+}
+
+// SetResourceInfo records where the resource figures come from, or why
+// there are none.
+func (r *Aggregator) SetResourceInfo(info ResourceInfo) {
+	r.mu.Lock()
+	r.resInfo = &info
 	r.mu.Unlock()
 }
 

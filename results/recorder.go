@@ -35,6 +35,9 @@ type Recorder struct {
 	stop     chan struct{}
 	stopped  chan struct{}
 	closed   bool // guarded by ioMu
+
+	resMu sync.Mutex      // serializes the writes of resource readings
+	res   *resourceWriter // created with the first reading
 }
 
 // flushEvery is how often the flusher closes seconds and checks whether a
@@ -136,6 +139,33 @@ func (r *Recorder) write(seconds []Second) error {
 	return err
 }
 
+// AddResources adds readings of the observed containers' counters and
+// appends them to ResourcesFile. Readings taken before the first pace step
+// began are left out.
+func (r *Recorder) AddResources(samples []ResourceSample) error {
+	at := r.Aggregator.AddResources(samples)
+	kept := samples[:0:0]
+	var keptAt []float64
+	for i, s := range samples {
+		if !math.IsNaN(at[i]) {
+			kept, keptAt = append(kept, s), append(keptAt, at[i])
+		}
+	}
+	if len(kept) == 0 {
+		return nil
+	}
+	r.resMu.Lock()
+	defer r.resMu.Unlock()
+	if r.res == nil {
+		w, err := createResources(r.dir)
+		if err != nil {
+			return err
+		}
+		r.res = w
+	}
+	return r.res.write(keptAt, kept)
+}
+
 // Err returns the error that stopped the flusher, if any: the timeline is
 // no longer written, and what is measured from then on can only reach the
 // summary.
@@ -184,6 +214,14 @@ func (r *Recorder) Close() error {
 	if err := r.timeline.Close(); err != nil {
 		errs = multierror.Append(errs, err)
 	}
+	r.resMu.Lock()
+	if r.res != nil {
+		if err := r.res.f.Close(); err != nil {
+			errs = multierror.Append(errs, err)
+		}
+		r.res = nil
+	}
+	r.resMu.Unlock()
 	// Every second is in the timeline now.
 	if err := os.Remove(filepath.Join(r.dir, OpenSecondsFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		errs = multierror.Append(errs, err)

@@ -22,6 +22,7 @@ type StepSummary struct {
 	Counts
 	StepExtra
 	Figures
+	Resources *Resources `json:"resources,omitempty"` // CPU and memory of the observed containers over the step
 }
 
 // PhaseSummary is a phase's totals in summary.json.
@@ -31,6 +32,7 @@ type PhaseSummary struct {
 	Lost             int64 `json:"lost"`
 	DeliveredUnacked int64 `json:"delivered_unacknowledged"`
 	Figures
+	Resources *Resources `json:"resources,omitempty"` // over the phase's pace steps
 }
 
 // Figures are a bucket's rates and latencies.
@@ -95,6 +97,7 @@ type Summary struct {
 	Breaches       []Breach      `json:"threshold_breaches,omitempty"`
 	Recovered      *Recovery     `json:"recovered,omitempty"` // rebuilt by runner cleanup after the run was killed
 	Agents         []AgentPart   `json:"agents,omitempty"`    // the agents that sent loads, one entry per load and agent
+	Resources      *ResourceInfo `json:"resources,omitempty"` // where the CPU and memory figures come from
 }
 
 // AgentPart is one agent's part of a load: the agent's wall clock against
@@ -141,6 +144,10 @@ type Tally struct {
 	// as they are.
 	LateToTimeline, OutOfRange, AfterDrain int64
 	Agents                                 []AgentPart
+	// Resources are the observed containers' readings, on the timeline's
+	// axis; ResourceInfo says where they come from.
+	Resources    *ResourceSet
+	ResourceInfo *ResourceInfo
 }
 
 // StepTally is one pace step as measured.
@@ -168,11 +175,15 @@ const SummarySchema = "runner.summary/v1"
 // the phases' totals, the sustained rate and the thresholds breached. It
 // does no I/O and keeps nothing of t.
 func Summarize(t Tally) Summary {
-	s := Summary{Schema: SummarySchema, Scenario: t.Meta.Scenario, PaceSet: t.Meta.PaceSet, Target: t.Meta.Target, Paces: []StepSummary{}, LateToTimeline: t.LateToTimeline, OutOfRange: t.OutOfRange, AfterDrain: t.AfterDrain, Agents: t.Agents}
+	s := Summary{Schema: SummarySchema, Scenario: t.Meta.Scenario, PaceSet: t.Meta.PaceSet, Target: t.Meta.Target, Paces: []StepSummary{}, LateToTimeline: t.LateToTimeline, OutOfRange: t.OutOfRange, AfterDrain: t.AfterDrain, Agents: t.Agents, Resources: t.ResourceInfo}
 	var warmupSteps []StepSummary
 	totals := map[string]*PhaseSummary{}
+	stepResources := map[string][]*Resources{}
+	events := map[string]int64{}
 	for _, in := range t.Steps {
-		st := summarizeStep(in, t.Thresholds)
+		st := summarizeStep(in, t.Thresholds, t.Resources)
+		stepResources[in.Phase] = append(stepResources[in.Phase], st.Resources)
+		events[in.Phase] += st.resourceEvents()
 		if in.Phase == "warmup" {
 			warmupSteps = append(warmupSteps, st)
 		} else {
@@ -193,6 +204,7 @@ func Summarize(t Tally) Summary {
 			p.Counts = in.b.Counts
 			p.Figures = figures(in.b, in.Seconds)
 		}
+		p.Resources = mergeResources(stepResources[phase], in.Seconds, events[phase])
 	}
 	if p := totals["measure"]; p != nil {
 		s.Totals = *p
@@ -209,10 +221,13 @@ func Summarize(t Tally) Summary {
 }
 
 // summarizeStep computes one step's figures and verdict.
-func summarizeStep(in StepTally, limits []Threshold) StepSummary {
+func summarizeStep(in StepTally, limits []Threshold, res *ResourceSet) StepSummary {
 	st := StepSummary{
 		Phase: in.Phase, Index: in.Index, TargetRPS: in.TargetRPS, Seconds: in.Seconds,
 		StartSecond: in.StartSecond, Counts: in.b.Counts, StepExtra: in.Extra, Figures: figures(in.b, in.Seconds),
+	}
+	if !in.NotRun {
+		st.Resources = res.Over(in.StartSecond, in.StartSecond+in.Seconds, st.resourceEvents())
 	}
 	if in.NotRun {
 		st.Verdict, st.Reason = "not-run", "the load stopped before this step began"
@@ -222,12 +237,21 @@ func summarizeStep(in StepTally, limits []Threshold) StepSummary {
 	return st
 }
 
+// resourceEvents are the events CPU per event divides by: those
+// delivered, or for a send-only step, those accepted.
+func (st StepSummary) resourceEvents() int64 {
+	if st.SendOnly {
+		return st.Accepted
+	}
+	return st.Delivered
+}
+
 // Summary computes the summary as it stands.
 func (r *Aggregator) Summary() Summary {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.applyPending()
-	t := Tally{Meta: r.meta, Phases: map[string]PhaseTally{}, Thresholds: r.thresholds, LateToTimeline: r.late, OutOfRange: r.outOfRange, AfterDrain: r.afterDrain, Agents: r.agents}
+	t := Tally{Meta: r.meta, Phases: map[string]PhaseTally{}, Thresholds: r.thresholds, LateToTimeline: r.late, OutOfRange: r.outOfRange, AfterDrain: r.afterDrain, Agents: r.agents, Resources: r.res, ResourceInfo: r.resInfo}
 	for i, span := range r.spans {
 		t.Steps = append(t.Steps, r.stepTally(i))
 		p := t.Phases[span.Phase]
@@ -243,7 +267,7 @@ func (r *Aggregator) StepSummary(i int) StepSummary {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.applyPending()
-	return summarizeStep(r.stepTally(i), r.thresholds)
+	return summarizeStep(r.stepTally(i), r.thresholds, r.res)
 }
 
 // stepTally is step i as measured so far. Callers hold r.mu.

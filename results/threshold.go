@@ -37,11 +37,27 @@ var statistics = map[string]func(Quantiles) float64{
 
 // window figures a threshold can name besides latencies.
 type figureSource struct {
-	counts  Counts
-	figures Figures
-	lost    int64
-	target  float64 // 0 over the run
-	seconds float64
+	counts    Counts
+	figures   Figures
+	lost      int64
+	target    float64 // 0 over the run
+	seconds   float64
+	resources *Resources
+}
+
+// resourceFigures are the figures of the observed systems' resource use a
+// threshold can name: the systems under test's (the runner's on local),
+// NaN when they were not measured.
+var resourceFigures = map[string]func(*ResourceFigures) float64{
+	"cpu_per_event_us": func(f *ResourceFigures) float64 {
+		if f.CPUPerEventUS == nil {
+			return math.NaN()
+		}
+		return *f.CPUPerEventUS
+	},
+	"cpu_cores":         func(f *ResourceFigures) float64 { return f.CPUCores },
+	"memory_mib":        func(f *ResourceFigures) float64 { return f.MemoryMiB },
+	"memory_growth_mib": func(f *ResourceFigures) float64 { return f.MemoryGrowthMiB },
 }
 
 var countFigures = map[string]func(figureSource) float64{
@@ -94,8 +110,8 @@ func ParseThreshold(text string) (Threshold, error) {
 		t.value = float64(d) / float64(time.Millisecond)
 		return t, nil
 	}
-	if countFigures[t.figure] == nil {
-		return t, fmt.Errorf("threshold %q: unknown figure %q (a latency such as e2e.p9999, or one of lost, dropped, send_failures, duplicates, delivered, delivered_rps, achieved_send_rps, delivered_ratio)", text, t.figure)
+	if countFigures[t.figure] == nil && resourceFigures[t.figure] == nil {
+		return t, fmt.Errorf("threshold %q: unknown figure %q (a latency such as e2e.p9999, or one of lost, dropped, send_failures, duplicates, delivered, delivered_rps, achieved_send_rps, delivered_ratio, cpu_per_event_us, cpu_cores, memory_mib, memory_growth_mib)", text, t.figure)
 	}
 	v, err := strconv.ParseFloat(rest, 64)
 	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
@@ -125,6 +141,14 @@ func (t Threshold) check(s figureSource) (float64, bool) {
 	var v float64
 	if name, stat, ok := strings.Cut(t.figure, "."); ok {
 		v = statistics[stat](latencyFigures[name](s.figures))
+	} else if f := resourceFigures[t.figure]; f != nil {
+		v = math.NaN()
+		if obs := s.resources.Observed(); obs != nil {
+			v = f(obs)
+		}
+		if math.IsNaN(v) {
+			return v, false // not measured: the threshold cannot hold
+		}
 	} else {
 		v = countFigures[t.figure](s)
 	}
@@ -148,10 +172,24 @@ type Breach struct {
 	Threshold string  `json:"threshold"`
 	Scope     string  `json:"scope"` // "run" or "step N (R/s)"
 	Value     float64 `json:"value"`
-	Unit      string  `json:"unit,omitempty"` // ms, events, events/s, or none for a ratio
+	Unit      string  `json:"unit,omitempty"` // ms, events, events/s, µs, cores, MiB, or none for a ratio
+	// NotMeasured is a breach of a threshold whose figure the run could
+	// not measure (resource figures with no reading); Value is 0.
+	NotMeasured bool `json:"not_measured,omitempty"`
+}
+
+// breach returns the breach of t over scope with value v.
+func (t Threshold) breach(scope string, v float64) Breach {
+	if math.IsNaN(v) {
+		return Breach{Threshold: t.Text, Scope: scope, Unit: t.unit(), NotMeasured: true}
+	}
+	return Breach{Threshold: t.Text, Scope: scope, Value: v, Unit: t.unit()}
 }
 
 func (b Breach) String() string {
+	if b.NotMeasured {
+		return fmt.Sprintf("threshold %q not met over the %s: its figure was not measured (no resource reading of the systems under test covered it; see summary.json resources)", b.Threshold, b.Scope)
+	}
 	var v string
 	switch b.Unit {
 	case "ms":
@@ -169,6 +207,12 @@ func (b Breach) String() string {
 // unit is the unit of the threshold's figure.
 func (t Threshold) unit() string {
 	switch {
+	case t.figure == "cpu_per_event_us":
+		return "µs"
+	case t.figure == "cpu_cores":
+		return "cores"
+	case strings.HasSuffix(t.figure, "_mib"):
+		return "MiB"
 	case strings.Contains(t.figure, "."):
 		return "ms"
 	case strings.HasSuffix(t.figure, "_rps"):
@@ -189,7 +233,7 @@ func Evaluate(thresholds []Threshold, sum Summary) []Breach {
 					continue
 				}
 				if v, ok := t.check(stepSource(p)); !ok {
-					out = append(out, Breach{Threshold: t.Text, Scope: fmt.Sprintf("step %d (%g/s)", i+1, p.TargetRPS), Value: v, Unit: t.unit()})
+					out = append(out, t.breach(fmt.Sprintf("step %d (%g/s)", i+1, p.TargetRPS), v))
 				}
 			}
 			continue
@@ -197,16 +241,16 @@ func Evaluate(thresholds []Threshold, sum Summary) []Breach {
 		if sum.AllSendOnly() && t.NeedsDelivery() {
 			continue
 		}
-		src := figureSource{counts: sum.Totals.Counts, figures: sum.Totals.Figures, lost: sum.Totals.Lost, seconds: sum.Totals.Seconds}
+		src := figureSource{counts: sum.Totals.Counts, figures: sum.Totals.Figures, lost: sum.Totals.Lost, seconds: sum.Totals.Seconds, resources: sum.Totals.Resources}
 		if v, ok := t.check(src); !ok {
-			out = append(out, Breach{Threshold: t.Text, Scope: "run", Value: v, Unit: t.unit()})
+			out = append(out, t.breach("run", v))
 		}
 	}
 	return out
 }
 
 func stepSource(p StepSummary) figureSource {
-	return figureSource{counts: p.Counts, figures: p.Figures, lost: p.Lost, target: p.TargetRPS, seconds: p.Seconds}
+	return figureSource{counts: p.Counts, figures: p.Figures, lost: p.Lost, target: p.TargetRPS, seconds: p.Seconds, resources: p.Resources}
 }
 
 // AllSendOnly reports whether every measured step was send-only.

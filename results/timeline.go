@@ -32,6 +32,7 @@ var timelineColumns = []string{
 	"e2e_p50_ms", "e2e_p99_ms", "e2e_p9999_ms", "e2e_max_ms",
 	"send_lag_p50_ms", "send_lag_p99_ms", "send_lag_max_ms", "service_p99_ms",
 	"publish_cum_p9999_ms", "e2e_cum_p9999_ms",
+	"sut_cpu_cores", "sut_memory_mib", "agents_cpu_cores", "agents_memory_mib", "runner_cpu_cores", "runner_memory_mib",
 }
 
 // timelineHeader is the first line of timeline.tsv. Each row covers one
@@ -48,6 +49,9 @@ type Second struct {
 	Phase     string    // "-" between pace steps
 	Step      int       // the pace step's index in its phase, or -1
 	TargetRPS float64
+	// Resources are each resource group's use over the second, as read
+	// when it closed.
+	Resources map[string]ResourceSecond
 	b         *bucket
 }
 
@@ -90,7 +94,7 @@ func (r *Aggregator) closeSeconds(limit int64) []Second {
 // second is open second s with its bucket w. Callers hold r.mu.
 func (r *Aggregator) second(s int64, w *bucket) Second {
 	start := r.origin.Add(time.Duration(s) * time.Second)
-	c := Second{Second: s, Start: start, b: w, Phase: "-", Step: -1}
+	c := Second{Second: s, Start: start, b: w, Phase: "-", Step: -1, Resources: r.res.Second(s)}
 	if i := r.spanAt(start); i >= 0 {
 		c.Phase, c.Step, c.TargetRPS = r.spans[i].Phase, r.spans[i].Index, r.spans[i].TargetRPS
 	}
@@ -255,10 +259,12 @@ type secondHead struct {
 	Step      int     `json:"step"`
 	TargetRPS float64 `json:"target_rps,omitempty"`
 	Counts    Counts  `json:"counts"`
+	// Resources are each resource group's CPU and memory over the second.
+	Resources map[string]ResourceSecond `json:"resources,omitempty"`
 }
 
 func (c Second) head() secondHead {
-	return secondHead{Second: c.Second, UnixS: c.Start.Unix(), Phase: c.Phase, Step: c.Step, TargetRPS: c.TargetRPS, Counts: c.b.Counts}
+	return secondHead{Second: c.Second, UnixS: c.Start.Unix(), Phase: c.Phase, Step: c.Step, TargetRPS: c.TargetRPS, Counts: c.b.Counts, Resources: c.Resources}
 }
 
 // digestLine is c as a line of the per-second digests.
@@ -277,7 +283,7 @@ func (line secondDigests) second() Second {
 	for m, name := range metricNames {
 		b.digests[m].Merge(line.Digests[name])
 	}
-	return Second{Second: line.Second, Start: time.Unix(line.UnixS, 0), Phase: line.Phase, Step: line.Step, TargetRPS: line.TargetRPS, b: b}
+	return Second{Second: line.Second, Start: time.Unix(line.UnixS, 0), Phase: line.Phase, Step: line.Step, TargetRPS: line.TargetRPS, Resources: line.Resources, b: b}
 }
 
 func (tl *Timeline) writeSecond(c Second, enc *json.Encoder) error {
@@ -296,6 +302,10 @@ func (tl *Timeline) writeSecond(c Second, enc *json.Encoder) error {
 		f(e.Quantile(0.5)), f(e.Quantile(0.99)), f(e.Quantile(0.9999)), f(e.Quantile(1)),
 		f(l.Quantile(0.5)), f(l.Quantile(0.99)), f(l.Quantile(1)), f(sv.Quantile(0.99)),
 		f(cumQuantile(cum, 0)), f(cumQuantile(cum, 1)),
+	}
+	for _, g := range resourceGroups {
+		rs := c.Resources[g]
+		row = append(row, formatResource(rs.CPUCores), formatResource(rs.MemoryMiB))
 	}
 	if _, err := tl.rows.WriteString(strings.Join(row, "\t") + "\n"); err != nil {
 		return fmt.Errorf("write timeline: %w", err)

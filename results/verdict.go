@@ -2,6 +2,7 @@ package results
 
 import (
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -18,7 +19,11 @@ func judge(s StepSummary, limits []Threshold) (verdict, reason string) {
 			continue
 		}
 		if v, ok := t.check(stepSource(s)); !ok {
-			reasons = append(reasons, fmt.Sprintf("%s (%g)", t.Text, v))
+			if math.IsNaN(v) {
+				reasons = append(reasons, fmt.Sprintf("%s (not measured)", t.Text))
+			} else {
+				reasons = append(reasons, fmt.Sprintf("%s (%g)", t.Text, v))
+			}
 		}
 	}
 	if s.TargetRPS > 0 && !s.SendOnly && s.DeliveredRPS < DeliveredRatioLimit*s.TargetRPS {

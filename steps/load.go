@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/perfrunner/runner/agent"
 	"github.com/perfrunner/runner/internal/redact"
@@ -180,9 +181,12 @@ func (l *Load) Run(ctx context.Context, env *Env) error {
 		load.Open = agent.Opener(local.Clients)
 		env.Log.Info("agents started", "agents", len(local.Clients))
 	}
+	load.Observer = env.Shared.observer()
+	load.OnNote = env.Status
 	env.Log.Info("load starting", "phase", l.phase, "url", redact.String(url), "pace", pace.Pace{Steps: steps}.Duration().String())
 	res, runErr := m.Run(ctx, load)
 	printSteps(env, m, res.Steps)
+	printResources(env, m, res.Steps)
 	for _, p := range res.Parts {
 		fmt.Fprintf(env.Output, "  agent %s: %s; %d events of its part counted as dropped\n", p.Agent, p.Error, p.Dropped)
 	}
@@ -298,6 +302,57 @@ func printSteps(env *Env, m *measure.Measurement, spans []int) {
 		fmt.Fprintf(env.Output, "  %-7s %8g %9.1f %9s %7d %7d %6s %5s | %9.3f %9.3f %9.3f | %9s %9s %9s | %8.3f%s\n",
 			s.Phase, s.TargetRPS, s.AchievedSendRPS, delivered, s.Dropped, s.SendFailures, lost, dup,
 			s.PublishMS.P50, s.PublishMS.P99, s.PublishMS.P9999, results.FormatMS(s.E2E(results.P50)), results.FormatMS(s.E2E(results.P99)), results.FormatMS(s.E2E(results.P9999)), s.SendLagMS.P99, flag)
+	}
+}
+
+// printResources writes, per pace step of this load, the CPU and memory of
+// the observed groups and of their busiest containers.
+func printResources(env *Env, m *measure.Measurement, spans []int) {
+	if len(spans) == 0 {
+		return
+	}
+	info := m.Summary().Resources
+	if info == nil {
+		return
+	}
+	if info.Unavailable != "" {
+		fmt.Fprintf(env.Output, "  resources: not measured: %s\n", info.Unavailable)
+		return
+	}
+	type row struct {
+		s     results.StepSummary
+		f     results.ResourceFigures
+		label string
+	}
+	var rows []row
+	width := len("CPU and memory")
+	for _, idx := range spans {
+		s := m.Step(idx)
+		for _, f := range s.Resources.Notable(0.05, 5) {
+			label := f.Label()
+			if f.Pod != "" {
+				label = "  " + label
+			}
+			if r := []rune(label); len(r) > 64 {
+				label = string(r[:63]) + "…"
+			}
+			width = max(width, utf8.RuneCountInString(label))
+			rows = append(rows, row{s, f, label})
+		}
+	}
+	if len(rows) == 0 {
+		fmt.Fprintf(env.Output, "  resources: no reading covered these pace steps (%s)\n", info.Source)
+		return
+	}
+	header := fmt.Sprintf("  %%-7s %%8s  %%-%ds %%9s %%9s %%9s %%9s\n", width)
+	fmt.Fprintf(env.Output, header, "phase", "target", "CPU and memory", "CPU", "CPU/event", "memory", "growth")
+	fmt.Fprintf(env.Output, header, "", "events/s", "", "cores", "µs", "MiB", "MiB")
+	line := fmt.Sprintf("  %%-7s %%8g  %%-%ds %%9.3f %%9s %%9.1f %%+9.1f\n", width)
+	for _, r := range rows {
+		fmt.Fprintf(env.Output, line, r.s.Phase, r.s.TargetRPS, r.label, r.f.CPUCores, r.f.FormatPerEvent(), r.f.MemoryMiB, r.f.MemoryGrowthMiB)
+	}
+	if info.Failed != "" {
+		fmt.Fprintf(env.Output, "  resources: a reading failed: %s\n", info.Failed)
 	}
 }
 

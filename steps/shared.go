@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -48,6 +49,7 @@ type Shared struct {
 	breaches    []results.Breach
 	agents      []*agentsRelease // the run's agents releases on a cluster, as installed
 	charts      []ChartRecord    // the releases installed, in order
+	observed    []string         // the namespaces of the platforms the run requires
 }
 
 // NewShared returns the shared state of a run.
@@ -71,6 +73,46 @@ func (s *Shared) Measurement() (*measure.Measurement, error) {
 	}
 	s.measurement = m
 	return m, nil
+}
+
+// SetObserved names the namespaces whose pods are the systems under test
+// beyond the run's own: those of the platforms it requires.
+func (s *Shared) SetObserved(namespaces []string) {
+	s.mu.Lock()
+	s.observed = append([]string(nil), namespaces...)
+	s.mu.Unlock()
+}
+
+// observer returns what reads the resource use of the systems under test
+// while a load runs: on local, the runner's own process; on a cluster that
+// can, every container of the pods in the required platforms' namespaces
+// and the run's, the agents apart; nil when the target cannot.
+func (s *Shared) observer() results.ResourceReader {
+	if s.Info.Target == target.Local {
+		return measure.Self{}
+	}
+	t, _ := s.Target()
+	o, ok := t.(target.Observer)
+	if !ok {
+		return nil
+	}
+	s.mu.Lock()
+	namespaces := append([]string(nil), s.observed...)
+	var agents []string
+	for _, a := range s.agents {
+		for _, p := range a.pods {
+			agents = append(agents, a.namespace+"/"+p.Name)
+		}
+	}
+	s.mu.Unlock()
+	if c, ok := t.(target.Collector); ok {
+		for _, ns := range c.Namespaces() {
+			if !slices.Contains(namespaces, ns) {
+				namespaces = append(namespaces, ns)
+			}
+		}
+	}
+	return o.Observe(namespaces, agents)
 }
 
 // SetTarget sets the run's target.

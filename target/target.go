@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/perfrunner/runner/internal/helm"
+	"github.com/perfrunner/runner/results"
 )
 
 // Kind names where the systems under test live.
@@ -259,6 +260,14 @@ type PodRecord struct {
 type Inventory interface {
 	// Pods returns every container of the pods in namespaces, sorted.
 	Pods(ctx context.Context, namespaces []string) ([]PodRecord, error)
+}
+
+// Observer is a target that reads the CPU and memory of pods' containers.
+type Observer interface {
+	// Observe returns what reads, at each call, every container of the
+	// pods in namespaces; agents ("namespace/pod") are the run's agents,
+	// counted apart from the systems under test.
+	Observe(namespaces, agents []string) results.ResourceReader
 }
 
 // Pruner is a target that deletes objects by a label selector.
