@@ -108,9 +108,22 @@ func podReady(p *corev1.Pod) bool {
 // forward opens a port-forward from a free port on 127.0.0.1 to a pod's
 // port and returns the local address; Close stops it.
 func (t *Target) forward(ctx context.Context, ns, pod string, port int) (string, error) {
-	rt, upgrader, err := spdy.RoundTripperFor(t.cluster.Config)
+	addr, stop, err := t.forwardOnce(ctx, ns, pod, port)
 	if err != nil {
 		return "", err
+	}
+	t.mu.Lock()
+	t.forwards = append(t.forwards, stop)
+	t.mu.Unlock()
+	return addr, nil
+}
+
+// forwardOnce opens a port-forward as forward does, and returns how to
+// stop it.
+func (t *Target) forwardOnce(ctx context.Context, ns, pod string, port int) (string, chan struct{}, error) {
+	rt, upgrader, err := spdy.RoundTripperFor(t.cluster.Config)
+	if err != nil {
+		return "", nil, err
 	}
 	req := t.cluster.Client.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name(pod).SubResource("portforward")
 	dialer := spdy.NewDialer(upgrader, &http.Client{Transport: rt}, http.MethodPost, req.URL())
@@ -118,25 +131,22 @@ func (t *Target) forward(ctx context.Context, ns, pod string, port int) (string,
 	var errOut strings.Builder
 	fw, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{fmt.Sprintf("0:%d", port)}, stop, ready, io.Discard, &errOut)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	failed := make(chan error, 1)
 	go func() { failed <- fw.ForwardPorts() }()
 	select {
 	case <-ready:
 	case err := <-failed:
-		return "", fmt.Errorf("%v %s", err, strings.TrimSpace(errOut.String()))
+		return "", nil, fmt.Errorf("%v %s", err, strings.TrimSpace(errOut.String()))
 	case <-ctx.Done():
 		close(stop)
-		return "", ctx.Err()
+		return "", nil, ctx.Err()
 	}
 	ports, err := fw.GetPorts()
 	if err != nil || len(ports) == 0 {
 		close(stop)
-		return "", fmt.Errorf("no local port: %v", err)
+		return "", nil, fmt.Errorf("no local port: %v", err)
 	}
-	t.mu.Lock()
-	t.forwards = append(t.forwards, stop)
-	t.mu.Unlock()
-	return fmt.Sprintf("127.0.0.1:%d", ports[0].Local), nil
+	return fmt.Sprintf("127.0.0.1:%d", ports[0].Local), stop, nil
 }

@@ -32,6 +32,9 @@ type Load struct {
 	Observer results.ResourceReader
 	// OnNote, when set, shows what the load waits for after its drain.
 	OnNote func(string)
+	// OnStart, when set, is called with the instant the first pace step
+	// begins, once it is fixed and before the first event.
+	OnStart func(start time.Time)
 	// Open returns what sends the load: nil, a loadgen.Load in this
 	// process; the agent package's, agents in other processes or pods.
 	Open func(loadgen.Config) (Generator, error)
@@ -158,6 +161,9 @@ func (m *Measurement) Run(ctx context.Context, l Load) (Result, error) {
 	if err := m.rec.WriteSummary(); err != nil {
 		m.rec.StopSteps(res.Steps, start)
 		return res, err
+	}
+	if l.OnStart != nil {
+		l.OnStart(start)
 	}
 	note := l.OnNote
 	if note == nil {

@@ -52,6 +52,7 @@ func WriteReport(dir string, sum results.Summary, images []string) error {
 		b.WriteString("\nSend-only: the sink does not deliver to the run's receivers, so deliveries, losses and end-to-end latencies were not measured (—); publish latency is the time to the sink's HTTP answer.\n")
 	}
 	writeResources(&b, sum)
+	writeProfiles(&b, dir)
 	for _, img := range images {
 		fmt.Fprintf(&b, "\n![%s](%s)\n", strings.TrimSuffix(img, filepath.Ext(img)), img)
 	}
@@ -97,4 +98,19 @@ func writeResources(b *strings.Builder, sum results.Summary) {
 	if info.Failed != "" {
 		fmt.Fprintf(b, "\nA reading failed during the run: %s.\n", info.Failed)
 	}
+}
+
+// writeProfiles lists the profiles the run took, with the command that
+// opens each.
+func writeProfiles(b *strings.Builder, dir string) {
+	files, _ := filepath.Glob(filepath.Join(dir, "profiles", "*.pprof"))
+	if len(files) == 0 {
+		return
+	}
+	b.WriteString("\n## Profiles\n\n")
+	for _, f := range files {
+		rel, _ := filepath.Rel(dir, f)
+		fmt.Fprintf(b, "- [%s](%s): `go tool pprof -http=: %s`\n", filepath.Base(f), rel, rel)
+	}
+	b.WriteString("\nNamed pod.container.step.kind (on local, runner.step.kind); the commands open them from the run directory.\n")
 }

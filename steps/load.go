@@ -48,6 +48,7 @@ type Load struct {
 	SendOnly       bool          `yaml:"sendOnly" doc:"the sink does not deliver to the run's receivers (an ingress reachable from outside, a plain HTTP service): the probe waits for its HTTP answer only, nothing is drained, and deliveries, losses and end-to-end latencies are not measured"`
 	Agents         int           `yaml:"agents" doc:"agents that share the load, each sending every N-th event from one start instant; on local, child processes of the runner (default 0: the runner sends); on kubernetes, the first N pods of the run's perf-agents releases (default 0: all of them)"`
 	Tick           time.Duration `yaml:"tick" doc:"the pacer wakes at most once per tick and sends the events due since; an event's send starts at most a tick after its intended time (default 500µs; a tick shorter than the events' interval, e.g. 1ns, wakes for every event at its own time)"`
+	Profiles       []Profile     `yaml:"profiles" doc:"pprof profiles to take during chosen pace steps, into the run's profiles/ directory"`
 
 	phase string
 }
@@ -119,6 +120,7 @@ func (l *Load) Validate() []FieldError {
 	default:
 		bad("gc", "must be normal or between-steps, not %q", l.GC)
 	}
+	errs = append(errs, validateProfiles(l.Profiles)...)
 	return errs
 }
 
@@ -183,8 +185,20 @@ func (l *Load) Run(ctx context.Context, env *Env) error {
 	}
 	load.Observer = env.Shared.observer()
 	load.OnNote = env.Status
+	var profiles *profileRun
+	if len(l.Profiles) > 0 {
+		if profiles, err = newProfileRun(ctx, env, l.Profiles, steps); err != nil {
+			return err
+		}
+		if profiles != nil {
+			load.OnStart = profiles.begin
+		}
+	}
 	env.Log.Info("load starting", "phase", l.phase, "url", redact.String(url), "pace", pace.Pace{Steps: steps}.Duration().String())
 	res, runErr := m.Run(ctx, load)
+	if profiles != nil {
+		profiles.wait(runErr != nil)
+	}
 	printSteps(env, m, res.Steps)
 	printResources(env, m, res.Steps)
 	for _, p := range res.Parts {

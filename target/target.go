@@ -270,6 +270,24 @@ type Observer interface {
 	Observe(namespaces, agents []string) results.ResourceReader
 }
 
+// Profiler is a target whose pods' profiles the runner fetches.
+type Profiler interface {
+	// ProfilePods returns the running pods that spec names: namespace/name
+	// (a pod's name, or its start: a Deployment's name), or
+	// namespace/key=value (a label selector); each names the container
+	// that declares port, else its first.
+	ProfilePods(ctx context.Context, spec string, port int) ([]ProfiledPod, error)
+	// FetchProfile GETs path (e.g. /debug/pprof/heap) from a pod's port.
+	FetchProfile(ctx context.Context, pod ProfiledPod, port int, path string) ([]byte, error)
+}
+
+// ProfiledPod is a pod whose profiles are fetched.
+type ProfiledPod struct {
+	Namespace string
+	Pod       string
+	Container string // the container that declares the port, else the first
+}
+
 // Pruner is a target that deletes objects by a label selector.
 type Pruner interface {
 	// Prune deletes every object of kind (in namespace, for a namespaced
