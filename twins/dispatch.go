@@ -106,8 +106,10 @@ func (d *dispatcher) admit(ctx context.Context) (copies int, err error) {
 	return 1, nil
 }
 
-// delay sleeps the added latency, if any.
+// delay spends the CPU an event costs, then sleeps the added latency, if
+// any.
 func (d *dispatcher) delay(ctx context.Context) error {
+	burn(d.knobs.cpu)
 	if d.knobs.latency == nil {
 		return nil
 	}

@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Knobs make a twin a ground truth for the runner's measurements: a known
@@ -21,11 +24,13 @@ type Knobs struct {
 	Latency   string  `json:"latency" doc:"added before each delivery: 2ms, uniform:1ms-5ms, exponential:2ms or normal:5ms,1ms"`
 	Loss      float64 `json:"loss" schema:"minimum=0,maximum=1" doc:"share of events never delivered: exactly ⌊n·loss⌋ of the first n, evenly spread"`
 	Duplicate float64 `json:"duplicate" schema:"minimum=0,maximum=1" doc:"share of the other events (those not lost) delivered twice, counted the same way"`
+	CPU       string  `json:"cpu" doc:"CPU time each event costs the twin before its delivery, spent computing on its own thread (e.g. 200µs): a system whose cost per event is known"`
 }
 
 // knobs is Knobs ready for use.
 type knobs struct {
 	latency   func() time.Duration // nil: none
+	cpu       time.Duration        // CPU time burnt per event
 	limiter   *limiter             // nil: no capacity limit
 	backlog   int
 	loss, dup every
@@ -37,6 +42,11 @@ func (k Knobs) build() (*knobs, error) {
 		return nil, fmt.Errorf("twin.latency: %w", err)
 	}
 	out := &knobs{latency: lat, loss: every{rate: k.Loss}, dup: every{rate: k.Duplicate}, backlog: k.Backlog}
+	if k.CPU != "" {
+		if out.cpu, err = time.ParseDuration(k.CPU); err != nil || out.cpu < 0 || out.cpu > time.Second {
+			return nil, fmt.Errorf("twin.cpu: %q is not a duration between 0 and 1s, such as 200µs", k.CPU)
+		}
+	}
 	if k.Capacity > 0 {
 		out.limiter = &limiter{interval: time.Duration(float64(time.Second) / k.Capacity)}
 		if out.backlog == 0 {
@@ -193,3 +203,32 @@ func isoDuration(s string) (time.Duration, error) {
 	}
 	return time.Duration(total * float64(time.Second)), nil
 }
+
+// burn spends d of CPU time on the calling goroutine's thread, counted by
+// the thread's own CPU clock, so that time the thread waits for a core
+// does not count.
+func burn(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts) != nil {
+		return
+	}
+	end := ts.Nano() + d.Nanoseconds()
+	x := uint64(1)
+	for ts.Nano() < end {
+		for range 1000 {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+		if unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts) != nil {
+			return
+		}
+	}
+	burnSink.Store(x)
+}
+
+// burnSink keeps burn's arithmetic from being optimized away.
+var burnSink atomic.Uint64
