@@ -60,6 +60,7 @@ type Group struct {
 	At        float64 `json:"at_rps"`              // the pace step's rate the latencies are taken at
 	E2E       Spread  `json:"e2e_p9999_ms_at"`     // at that rate
 	Publish   Spread  `json:"publish_p9999_ms_at"` // at that rate
+	CPU       Spread  `json:"cpu_per_event_us_at"` // at that rate, of the systems under test (the runner's process on local)
 }
 
 // Groups sums the index's done cells up per group. Latencies are compared
@@ -70,7 +71,7 @@ func Groups(ix *Index) []Group {
 	var order []string
 	type acc struct {
 		g                 Group
-		sus, e2e, publish []float64
+		sus, e2e, publish, cpu []float64
 	}
 	accs := map[string]*acc{}
 	for _, c := range ix.Cells {
@@ -94,6 +95,9 @@ func Groups(ix *Index) []Group {
 			if s.TargetRPS == a.g.At {
 				a.e2e = append(a.e2e, value(s.E2EP9999MS))
 				a.publish = append(a.publish, s.PublishP9999)
+				if s.CPUPerEventUS != nil {
+					a.cpu = append(a.cpu, *s.CPUPerEventUS)
+				}
 				break
 			}
 		}
@@ -101,7 +105,7 @@ func Groups(ix *Index) []Group {
 	var out []Group
 	for _, k := range order {
 		a := accs[k]
-		a.g.Sustained, a.g.E2E, a.g.Publish = spread(a.sus), spread(a.e2e), spread(a.publish)
+		a.g.Sustained, a.g.E2E, a.g.Publish, a.g.CPU = spread(a.sus), spread(a.e2e), spread(a.publish), spread(a.cpu)
 		out = append(out, a.g)
 	}
 	return out
@@ -144,9 +148,9 @@ func WriteSummary(dir string, ix *Index, say func(string, ...any)) error {
 	if ix.CompareAt > 0 {
 		fmt.Fprintf(&b, " (compareAt %g events/s; a pace set without that step is taken at its lowest rate)", ix.CompareAt)
 	}
-	b.WriteString(".\n\n| system | pace set | runs | sustained events/s | at events/s | p99.99 end-to-end (ms) | p99.99 publish (ms) |\n| --- | --- | --- | --- | --- | --- | --- |\n")
+	b.WriteString(", as is CPU per event: the CPU time of the systems under test (on local, of the runner's process, in which the twins run) per event delivered.\n\n| system | pace set | runs | sustained events/s | at events/s | p99.99 end-to-end (ms) | p99.99 publish (ms) | CPU per event (µs) |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, g := range groups {
-		fmt.Fprintf(&b, "| %s | %s | %d/%d | %s | %g | %s | %s |\n", g.Label, g.PaceSet, g.Runs, g.Cells, fmtSpread(g.Sustained, "%.0f"), g.At, fmtSpread(g.E2E, "%.2f"), fmtSpread(g.Publish, "%.2f"))
+		fmt.Fprintf(&b, "| %s | %s | %d/%d | %s | %g | %s | %s | %s |\n", g.Label, g.PaceSet, g.Runs, g.Cells, fmtSpread(g.Sustained, "%.0f"), g.At, fmtSpread(g.E2E, "%.2f"), fmtSpread(g.Publish, "%.2f"), fmtSpread(g.CPU, "%.1f"))
 	}
 	if cmp := comparisons(groups); cmp != "" {
 		b.WriteString("\n## Differences against the noise\n\nTwo systems differ when their medians are further apart than the larger of their ranges over repetitions; with one run each, there is no noise to compare with.\n\n")
@@ -211,6 +215,7 @@ func comparisons(groups []Group) string {
 			}
 			line("sustained", a.Sustained, c.Sustained, " events/s")
 			line("p99.99 end-to-end", a.E2E, c.E2E, " ms")
+			line("CPU per event", a.CPU, c.CPU, " µs")
 		}
 	}
 	return b.String()

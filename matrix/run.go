@@ -82,6 +82,7 @@ type StepFig struct {
 	Lost          int64    `json:"lost"`
 	SendFailures  int64    `json:"send_failures"`
 	AchievedSends float64  `json:"achieved_send_rps"`
+	CPUPerEventUS *float64 `json:"cpu_per_event_us,omitempty"` // of the systems under test (on local, the runner's process); nil: not measured
 }
 
 // done reports whether the cell ran to the end.
@@ -297,12 +298,16 @@ func runCell(ctx context.Context, dir string, m *Matrix, c *CellResult, ix *Inde
 	if sum, err := results.ReadSummary(filepath.Join(dir, c.RunDir)); err == nil && c.RunDir != "" {
 		c.SustainedRPS = sum.SustainedRPS
 		for _, p := range sum.Paces {
-			c.Steps = append(c.Steps, StepFig{
+			fig := StepFig{
 				TargetRPS: p.TargetRPS, Verdict: p.Verdict,
 				PublishP99MS: p.PublishMS.P99, PublishP9999: p.PublishMS.P9999,
 				E2EP99MS: measured(p.E2E(results.P99)), E2EP9999MS: measured(p.E2E(results.P9999)),
 				DeliveredRPS: p.DeliveredRPS, Lost: p.Lost, SendFailures: p.SendFailures, AchievedSends: p.AchievedSendRPS,
-			})
+			}
+			if o := p.Resources.Observed(); o != nil {
+				fig.CPUPerEventUS = o.CPUPerEventUS
+			}
+			c.Steps = append(c.Steps, fig)
 		}
 	}
 	switch {

@@ -35,7 +35,8 @@ type StepFigure struct {
 	SendFailures    int64              `json:"send_failures"`
 	Dropped         int64              `json:"dropped"`
 	Lost            int64              `json:"lost"`
-	StepVerdict     string             `json:"step_verdict"`    // held or broken, in its own run
+	CPUPerEventUS   *float64           `json:"cpu_per_event_us,omitempty"` // of the systems under test (the runner's process on local); absent when not measured
+	StepVerdict     string             `json:"step_verdict"`               // held or broken, in its own run
 	Delta           map[string]float64 `json:"delta,omitempty"` // relative change against the base, per figure
 	Verdict         string             `json:"verdict"`         // base, same, better or worse
 	Why             []string           `json:"why,omitempty"`
@@ -55,7 +56,16 @@ func comparedFigures(s *StepFigure) []struct {
 		{"achieved_send_rps", s.AchievedSendRPS, true}, {"delivered_rps", s.DeliveredRPS, true},
 		{"publish_p50", s.PublishMS.P50, false}, {"publish_p99", s.PublishMS.P99, false}, {"publish_p9999", s.PublishMS.P9999, false},
 		{"e2e_p50", e2e(s, P50), false}, {"e2e_p99", e2e(s, P99), false}, {"e2e_p9999", e2e(s, P9999), false},
+		{"cpu_per_event_us", s.cpuPerEvent(), false},
 	}
+}
+
+// cpuPerEvent is the step's CPU per event in µs, NaN when not measured.
+func (s *StepFigure) cpuPerEvent() float64 {
+	if s.CPUPerEventUS == nil {
+		return math.NaN()
+	}
+	return *s.CPUPerEventUS
 }
 
 // e2e returns a statistic of s's end-to-end latencies, NaN when not
@@ -87,6 +97,9 @@ func Compare(dirs []string, sums []Summary, tolerance float64) Comparison {
 			}
 			f := &StepFigure{AchievedSendRPS: p.AchievedSendRPS, DeliveredRPS: p.DeliveredRPS, PublishMS: p.PublishMS, E2EMS: p.E2EMS,
 				TargetRPS: p.TargetRPS, SendFailures: p.SendFailures, Dropped: p.Dropped, Lost: p.Lost, StepVerdict: p.Verdict}
+			if o := p.Resources.Observed(); o != nil {
+				f.CPUPerEventUS = o.CPUPerEventUS
+			}
 			switch {
 			case r == 0:
 				f.Verdict, base = "base", f
@@ -168,17 +181,20 @@ func (c Comparison) WriteJSON(w io.Writer) error {
 // markdown table.
 func (c Comparison) WriteTable(w io.Writer, markdown bool) error {
 	var b bytes.Buffer
-	header := []string{"step", "target/s", "run", "sent/s", "delivered/s", "pub p50", "pub p99", "pub p99.99", "e2e p50", "e2e p99", "e2e p99.99", "failed", "lost", "verdict"}
+	header := []string{"step", "target/s", "run", "sent/s", "delivered/s", "pub p50", "pub p99", "pub p99.99", "e2e p50", "e2e p99", "e2e p99.99", "CPU/event µs", "failed", "lost", "verdict"}
 	rows := [][]string{}
 	for _, s := range c.Steps {
 		for r, f := range s.Runs {
 			if f == nil {
-				rows = append(rows, []string{fmt.Sprint(s.Index + 1), fmt.Sprintf("%g", s.TargetRPS), fmt.Sprint(r + 1), "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "missing"})
+				rows = append(rows, []string{fmt.Sprint(s.Index + 1), fmt.Sprintf("%g", s.TargetRPS), fmt.Sprint(r + 1), "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "missing"})
 				continue
 			}
 			cell := func(v float64, key string) string {
 				out := FormatMS(v)
-				if strings.HasSuffix(key, "_rps") {
+				switch {
+				case math.IsNaN(v):
+					out = "—"
+				case strings.HasSuffix(key, "_rps"), strings.HasSuffix(key, "_us"):
 					out = fmt.Sprintf("%.1f", v)
 				}
 				if d, ok := f.Delta[key]; ok {
@@ -195,14 +211,14 @@ func (c Comparison) WriteTable(w io.Writer, markdown bool) error {
 				cell(f.AchievedSendRPS, "achieved_send_rps"), cell(f.DeliveredRPS, "delivered_rps"),
 				cell(f.PublishMS.P50, "publish_p50"), cell(f.PublishMS.P99, "publish_p99"), cell(f.PublishMS.P9999, "publish_p9999"),
 				cell(e2e(f, P50), "e2e_p50"), cell(e2e(f, P99), "e2e_p99"), cell(e2e(f, P9999), "e2e_p9999"),
-				fmt.Sprint(f.SendFailures), fmt.Sprint(f.Lost), verdict,
+				cell(f.cpuPerEvent(), "cpu_per_event_us"), fmt.Sprint(f.SendFailures), fmt.Sprint(f.Lost), verdict,
 			})
 		}
 	}
 	for i, d := range c.Runs {
 		fmt.Fprintf(&b, "run %d: %s\n", i+1, d)
 	}
-	fmt.Fprintf(&b, "latencies in ms; changes against run 1; tolerance %.0f%%\n\n", c.Tolerance*100)
+	fmt.Fprintf(&b, "latencies in ms; CPU per event in µs of CPU time of the systems under test (on local, the runner's process) per event delivered; changes against run 1; tolerance %.0f%%\n\n", c.Tolerance*100)
 	if markdown {
 		b.WriteString("| " + strings.Join(header, " | ") + " |\n|" + strings.Repeat(" --- |", len(header)) + "\n")
 		for _, r := range rows {

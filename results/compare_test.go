@@ -57,6 +57,20 @@ func TestCompare(t *testing.T) {
 	if c := Compare([]string{"a", "b"}, []Summary{base, dropping}, 0.1); c.Verdict != "worse" || strings.Join(c.Steps[0].Runs[1].Why, ", ") != "dropped 0 → 80, the step broke" {
 		t.Errorf("a run that drops: %s %v", c.Verdict, c.Steps[0].Runs[1].Why)
 	}
+	// A regression in cost is caught like one in latency.
+	costs := func(us float64) Summary {
+		s := fixture(10, 0, 1000)
+		s.Paces[0].Resources = &Resources{Groups: []ResourceFigures{{ContainerRef: ContainerRef{Group: GroupSUT}, CPUPerEventUS: &us}}}
+		return s
+	}
+	c = Compare([]string{"a", "b", "c"}, []Summary{costs(180), costs(190), costs(252)}, 0.1)
+	if c.Verdict != "worse" || c.Steps[0].Runs[1].Verdict != "same" || strings.Join(c.Steps[0].Runs[2].Why, ", ") != "cpu_per_event_us +40.0%" {
+		t.Errorf("a costlier run: %s, %s, why %v", c.Verdict, c.Steps[0].Runs[1].Verdict, c.Steps[0].Runs[2].Why)
+	}
+	var costTable bytes.Buffer
+	if err := c.WriteTable(&costTable, false); err != nil || !strings.Contains(costTable.String(), "252.0 (+40%)") {
+		t.Errorf("table (%v):\n%s", err, costTable.String())
+	}
 
 	var table, md bytes.Buffer
 	if err := c.WriteTable(&table, false); err != nil {

@@ -74,7 +74,7 @@ func TestMatrixRunsEveryCell(t *testing.T) {
 		// The figures reach the index. (Not the sustained rate: a one-second
 		// step that a busy machine starts late is judged not held, and
 		// its sustained rate is then 0, rightly.)
-		if c.Status != matrix.Succeeded || c.RunDir == "" || seen[c.RunDir] || len(c.Steps) == 0 || c.Steps[0].TargetRPS == 0 || c.Steps[0].DeliveredRPS == 0 || c.Steps[0].Verdict == "" {
+		if c.Status != matrix.Succeeded || c.RunDir == "" || seen[c.RunDir] || len(c.Steps) == 0 || c.Steps[0].TargetRPS == 0 || c.Steps[0].DeliveredRPS == 0 || c.Steps[0].Verdict == "" || c.Steps[0].CPUPerEventUS == nil {
 			t.Errorf("cell %s: %s in %q, steps %+v", c.ID, c.Status, c.RunDir, c.Steps)
 			continue
 		}
@@ -100,7 +100,7 @@ func TestMatrixRunsEveryCell(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| direct | 200:1 | 2/2 |", "| channel-imc | 300:1 | 2/2 |", "CV ", "Differences against the noise"} {
+	for _, want := range []string{"| direct | 200:1 | 2/2 |", "| channel-imc | 300:1 | 2/2 |", "CV ", "Differences against the noise", "CPU per event (µs)", "- CPU per event, direct vs channel-imc"} {
 		if !strings.Contains(string(sum), want) {
 			t.Errorf("summary lacks %q:\n%s", want, sum)
 		}
