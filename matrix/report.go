@@ -70,7 +70,7 @@ type Group struct {
 func Groups(ix *Index) []Group {
 	var order []string
 	type acc struct {
-		g                 Group
+		g                      Group
 		sus, e2e, publish, cpu []float64
 	}
 	accs := map[string]*acc{}

@@ -37,8 +37,8 @@ type StepFigure struct {
 	Lost            int64              `json:"lost"`
 	CPUPerEventUS   *float64           `json:"cpu_per_event_us,omitempty"` // of the systems under test (the runner's process on local); absent when not measured
 	StepVerdict     string             `json:"step_verdict"`               // held or broken, in its own run
-	Delta           map[string]float64 `json:"delta,omitempty"` // relative change against the base, per figure
-	Verdict         string             `json:"verdict"`         // base, same, better or worse
+	Delta           map[string]float64 `json:"delta,omitempty"`            // relative change against the base, per figure
+	Verdict         string             `json:"verdict"`                    // base, same, better or worse
 	Why             []string           `json:"why,omitempty"`
 }
 
