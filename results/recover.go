@@ -74,7 +74,12 @@ func Recover(dir string) (Recovery, error) {
 			limits = append(limits, t)
 		}
 	}
+	res, err := ReadResources(dir)
+	if err != nil {
+		return Recovery{}, err
+	}
 	t := Tally{
+		Resources: res, ResourceInfo: orig.Resources,
 		Meta:       Meta{Scenario: orig.Scenario, PaceSet: orig.PaceSet, Target: orig.Target},
 		Phases:     map[string]PhaseTally{},
 		Thresholds: limits,

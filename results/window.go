@@ -91,7 +91,11 @@ func Windowed(dir, out string, w Window) (Summary, error) {
 			limits = append(limits, t)
 		}
 	}
-	t := Tally{Meta: Meta{Scenario: orig.Scenario, PaceSet: orig.PaceSet + " · " + w.Label(), Target: orig.Target}, Thresholds: limits, Agents: orig.Agents}
+	res, err := ReadResources(dir)
+	if err != nil {
+		return Summary{}, err
+	}
+	t := Tally{Meta: Meta{Scenario: orig.Scenario, PaceSet: orig.PaceSet + " · " + w.Label(), Target: orig.Target}, Thresholds: limits, Agents: orig.Agents, Resources: res, ResourceInfo: orig.Resources}
 	var seconds float64
 	for i, p := range orig.Paces {
 		if kept[i] == 0 {

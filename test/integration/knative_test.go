@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -105,15 +106,18 @@ func TestKnativePlatformOnTheRealNode(t *testing.T) {
 		file, name, dispatcher string
 		args                   []string
 	}{
-		{"../../scenarios/channel-imc.yaml", "channel-imc", "imc-dispatcher", nil},
+		{"../../scenarios/channel-imc.yaml", "channel-imc", "imc-dispatcher", []string{"--set", "profileStep=1", "--set", "profileSeconds=3"}},
 		{"../../scenarios/broker-imc.yaml", "broker-imc", "mt-broker-ingress", []string{"--set", "warmupPace=200:5"}},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			ns := "perf-it-kn-" + sc.name
+			pods := dispatcherPods(t)
+			before := kubeletCPU(t, pods)
 			code, msg := runner(t, append([]string{"exec", sc.file, "-n", ns, "--pace", "200:10", "--out", out}, sc.args...)...)
 			if code != 0 {
 				t.Fatalf("exit %d:\n%s", code, msg)
 			}
+			after := kubeletCPU(t, pods)
 			t.Logf("%s:\n%s", sc.name, msg)
 			dirs, _ := filepath.Glob(filepath.Join(out, sc.name, "pace-200x10", "*"))
 			if len(dirs) != 1 {
@@ -150,9 +154,109 @@ func TestKnativePlatformOnTheRealNode(t *testing.T) {
 					t.Errorf("requirement: %+v", r)
 				}
 			}
+			if sc.name == "channel-imc" {
+				assertObserved(t, dirs[0], sum, after-before)
+			}
 			assertClean(t, ns)
 			assertPlatformReady(t, flags)
 		})
+	}
+}
+
+// kubeletCPU reads the CPU counter of the dispatcher pods' containers from
+// the real node's kubelet (its resource metrics, through the API server),
+// and returns their sum in CPU seconds.
+func kubeletCPU(t *testing.T, pods []string) float64 {
+	t.Helper()
+	cs := kubernetes.NewForConfigOrDie(restConfig)
+	// The kubelet's figures come from cAdvisor, refreshed every few
+	// seconds: wait for a fresh one, so that the counter covers what came
+	// just before.
+	start := time.Now()
+	for {
+		body, err := cs.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes", realNode, "proxy/metrics/resource").DoRaw(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum float64
+		var oldest time.Time
+		for _, line := range strings.Split(string(body), "\n") {
+			if !strings.HasPrefix(line, "container_cpu_usage_seconds_total{") {
+				continue
+			}
+			for _, p := range pods {
+				if strings.Contains(line, `pod="`+p+`"`) {
+					f := strings.Fields(line[strings.LastIndex(line, "}")+1:])
+					v, err1 := strconv.ParseFloat(f[0], 64)
+					ms, err2 := strconv.ParseInt(f[1], 10, 64)
+					if err1 != nil || err2 != nil {
+						t.Fatalf("resource metrics line %q", line)
+					}
+					sum += v
+					if at := time.UnixMilli(ms); oldest.IsZero() || at.Before(oldest) {
+						oldest = at
+					}
+				}
+			}
+		}
+		if oldest.After(start) {
+			return sum
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("the kubelet's readings of %v stayed older than %s", pods, start)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// assertObserved checks a channel-imc run's resource figures: CPU per
+// event and memory per pace step for the dispatcher, the controllers and
+// the agents; the dispatcher's CPU over the loads against the kubelet's
+// counter over the whole run (counter, the difference, taken before and
+// after it); and the profiles of the dispatcher, read by go tool pprof.
+func assertObserved(t *testing.T, dir string, sum results.Summary, counter float64) {
+	t.Helper()
+	if sum.Resources == nil || sum.Resources.Unavailable != "" || !strings.Contains(sum.Resources.Source, "kubelets' resource metrics") {
+		t.Fatalf("resources: %+v", sum.Resources)
+	}
+	var loads float64
+	steps := append(append([]results.StepSummary(nil), sum.Warmup.Paces...), sum.Paces...)
+	for _, st := range steps {
+		if st.Resources.Group(results.GroupAgents) == nil {
+			t.Errorf("%s %g/s: no figures of the agents: %+v", st.Phase, st.TargetRPS, st.Resources)
+		}
+		seen := map[string]bool{}
+		for _, c := range st.Resources.Containers {
+			for _, name := range []string{"imc-dispatcher-", "imc-controller-", "eventing-controller-"} {
+				if c.Namespace == "knative-eventing" && strings.HasPrefix(c.Pod, name) && c.CPUPerEventUS != nil && c.MemoryMiB > 0 {
+					seen[name] = true
+					if name == "imc-dispatcher-" {
+						loads += c.CPUSeconds
+						t.Logf("%s %g/s: dispatcher %.3f cores, %.1f µs per event, %.1f MiB (%+.1f)", st.Phase, st.TargetRPS, c.CPUCores, *c.CPUPerEventUS, c.MemoryMiB, c.MemoryGrowthMiB)
+					}
+				}
+			}
+		}
+		if len(seen) != 3 {
+			t.Errorf("%s %g/s: figures of %v only, want the dispatcher and both controllers", st.Phase, st.TargetRPS, seen)
+		}
+	}
+	// The loads are most of what the dispatcher did over the run; outside
+	// them it idles. Its CPU over them cannot exceed the counter's growth.
+	t.Logf("dispatcher: %.3f CPU seconds over the loads, the kubelet's counter grew %.3f over the run", loads, counter)
+	if loads > counter*1.02+0.01 || loads < 0.8*counter {
+		t.Errorf("the dispatcher's CPU over the loads is %.3f s, the kubelet's counter grew %.3f s over the run", loads, counter)
+	}
+	for _, kind := range []string{"cpu", "heap"} {
+		files, _ := filepath.Glob(filepath.Join(dir, "profiles", "imc-dispatcher-*.dispatcher.step1-200rps."+kind+".pprof"))
+		if len(files) != 1 {
+			t.Errorf("%s profiles of the dispatcher: %v", kind, files)
+			continue
+		}
+		out, err := exec.Command("go", "tool", "pprof", "-top", files[0]).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "channel_dispatcher") {
+			t.Errorf("go tool pprof -top %s: %v\n%s", files[0], err, out)
+		}
 	}
 }
 
