@@ -63,27 +63,19 @@ func (e *RequirementError) Error() string {
 // setup left them: those of the namespaces the run used and of the
 // platforms it requires.
 func (r *Runner) recordSUT(ctx context.Context) {
-	var platforms []string
-	for _, c := range r.required {
-		if c.Namespace != "" && !slices.Contains(platforms, c.Namespace) {
-			platforms = append(platforms, c.Namespace)
-		}
-	}
-	r.shared.SetObserved(platforms)
-	inv, ok := r.target.(target.Inventory)
-	if !ok {
-		return
-	}
-	seen := map[string]bool{}
 	var namespaces []string
 	add := func(ns string) {
-		if ns != "" && !seen[ns] {
-			seen[ns] = true
+		if ns != "" && !slices.Contains(namespaces, ns) {
 			namespaces = append(namespaces, ns)
 		}
 	}
 	for _, c := range r.required {
 		add(c.Namespace)
+	}
+	r.shared.SetObserved(namespaces)
+	inv, ok := r.target.(target.Inventory)
+	if !ok {
+		return
 	}
 	if c, ok := r.target.(target.Collector); ok {
 		for _, ns := range c.Namespaces() {

@@ -33,6 +33,10 @@ func WritePlots(dir string, sum results.Summary) error {
 	steps := append(warmupPaces(sum), sum.Paces...)
 	pub, e2e := newRange(), newRange()
 	for _, s := range steps {
+		if f := s.Resources.Observed(); f != nil {
+			data.StepsCPU = true
+			data.PerEvent = data.PerEvent || f.CPUPerEventUS != nil
+		}
 		data.Steps = append(data.Steps, plotStep{Start: s.StartSecond, End: s.StartSecond + s.Seconds, TargetRPS: s.TargetRPS, Warmup: s.Phase == "warmup", Broken: s.Verdict == "broken"})
 		data.XMax = max(data.XMax, s.StartSecond+s.Seconds)
 		data.RateMax = max(data.RateMax, s.TargetRPS, s.AchievedSendRPS, s.DeliveredRPS)
@@ -40,13 +44,7 @@ func WritePlots(dir string, sum results.Summary) error {
 		e2e.add(s.E2EMS)
 	}
 	data.SendOnly = sendOnly(sum)
-	data.Resources = resourcePanel(sum)
-	for _, s := range steps {
-		if f := s.Resources.Observed(); f != nil {
-			data.StepsCPU = true
-			data.PerEvent = data.PerEvent || f.CPUPerEventUS != nil
-		}
-	}
+	data.Resources = resourcePanel(steps)
 	data.RateMax = max(1, data.RateMax*1.15)
 	data.Publish, data.E2E = pub.axis(), e2e.axis()
 	for _, name := range plotScripts {
@@ -176,12 +174,12 @@ type resourceLine struct {
 	Color  string
 }
 
-// resourcePanel returns the groups the run has figures of, the one the
+// resourcePanel returns the groups the steps have figures of, the one the
 // steps graph and thresholds judge (Resources.Observed) first.
-func resourcePanel(sum results.Summary) []resourceLine {
+func resourcePanel(steps []results.StepSummary) []resourceLine {
 	var out []resourceLine
 	has := map[string]bool{}
-	for _, s := range append(warmupPaces(sum), sum.Paces...) {
+	for _, s := range steps {
 		if s.Resources != nil {
 			for _, g := range s.Resources.Groups {
 				has[g.Group] = true

@@ -185,14 +185,12 @@ func (l *Load) Run(ctx context.Context, env *Env) error {
 	}
 	load.Observer = env.Shared.observer()
 	load.OnNote = env.Status
-	var profiles *profileRun
-	if len(l.Profiles) > 0 {
-		if profiles, err = newProfileRun(ctx, env, l.Profiles, steps); err != nil {
-			return err
-		}
-		if profiles != nil {
-			load.OnStart = profiles.begin
-		}
+	profiles, err := newProfileRun(ctx, env, l.Profiles, steps)
+	if err != nil {
+		return err
+	}
+	if profiles != nil {
+		load.OnStart = profiles.begin
 	}
 	env.Log.Info("load starting", "phase", l.phase, "url", redact.String(url), "pace", pace.Pace{Steps: steps}.Duration().String())
 	res, runErr := m.Run(ctx, load)

@@ -2,6 +2,7 @@ package steps
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -38,26 +39,14 @@ const (
 	defaultProfilePort     = 8008
 )
 
-func (p Profile) after() time.Duration    { return cmpOr(p.After, defaultProfileAfter) }
-func (p Profile) duration() time.Duration { return cmpOr(p.Duration, defaultProfileDuration) }
-func (p Profile) port() int {
-	if p.Port == 0 {
-		return defaultProfilePort
-	}
-	return p.Port
-}
+func (p Profile) after() time.Duration    { return cmp.Or(p.After, defaultProfileAfter) }
+func (p Profile) duration() time.Duration { return cmp.Or(p.Duration, defaultProfileDuration) }
+func (p Profile) port() int               { return cmp.Or(p.Port, defaultProfilePort) }
 func (p Profile) kinds() []string {
 	if len(p.Kinds) == 0 {
 		return []string{"cpu", "heap"}
 	}
 	return p.Kinds
-}
-
-func cmpOr(d, def time.Duration) time.Duration {
-	if d == 0 {
-		return def
-	}
-	return d
 }
 
 // validateProfiles checks the profiles' fields on their own.
