@@ -18,6 +18,7 @@ import (
 
 	"github.com/perfrunner/runner/charts"
 	"github.com/perfrunner/runner/internal/redact"
+	"github.com/perfrunner/runner/report"
 	"github.com/perfrunner/runner/results"
 	"github.com/perfrunner/runner/scenario"
 	"github.com/perfrunner/runner/steps"
@@ -55,6 +56,13 @@ type Runner struct {
 	// (runner platform) rather than a run: the scenario is a platform
 	// file, and what its setup installs belongs to the platform.
 	Platform PlatformAction
+	// FailOnBroken makes a run in which a pace step the scenario expects
+	// to hold broke end with ExitThreshold (runner exec --fail-on-broken).
+	FailOnBroken bool
+	// Context is how the run was produced (command line, --set, values
+	// files, tags); the runner adds the variables and the environment,
+	// and records it in run.json and report.md.
+	Context results.RunContext
 
 	dir     string
 	dirSeen atomic.Pointer[string] // dir, for Dir from other goroutines
@@ -113,7 +121,25 @@ func (r *Runner) Run(ctx context.Context) error {
 		errs = multierror.Append(errs, err)
 	}
 	cancelClose()
-	return r.conclude(ctx, errs, breaches)
+	err = r.conclude(ctx, errs, breaches)
+	r.close(err)
+	return err
+}
+
+// close records how the run ended, in run.json and report.md, and shows
+// the closing block: every pace step's verdict, the sustained rate, each
+// threshold and the exit code's meaning.
+func (r *Runner) close(err error) {
+	sum := r.shared.Summary()
+	end := ending(err, sum, r.FailOnBroken)
+	r.record.Ending = &end
+	r.save()
+	if cerr := r.shared.Conclude(end); cerr != nil {
+		r.log.Error("write the ending into the report", "err", cerr)
+	}
+	for _, line := range report.Closing(sum, end, r.dir) {
+		r.obs.Message(line)
+	}
 }
 
 // open prepares the run directory and locks it; the function returned
@@ -179,11 +205,7 @@ func (r *Runner) writeResults(errs **multierror.Error) []results.Breach {
 	if err := r.shared.FinishMeasurement(); err != nil {
 		*errs = multierror.Append(*errs, fmt.Errorf("write results: %w", err))
 	}
-	breaches := r.shared.Breaches()
-	for _, b := range breaches {
-		r.obs.Message(b.String())
-	}
-	return breaches
+	return r.shared.Breaches()
 }
 
 // runReport runs the report steps, once the measure phase ran and the run
@@ -222,6 +244,10 @@ func (r *Runner) conclude(ctx context.Context, errs *multierror.Error, breaches 
 	end := time.Now().UTC()
 	r.record.End = &end
 	errs = collapseDiskFull(errs, r.dir)
+	var broken []string
+	if r.FailOnBroken {
+		broken = mustHoldBroken(r.shared.Summary(), r.Scenario.MustHold)
+	}
 	switch {
 	case interrupted:
 		r.record.Status = "interrupted"
@@ -232,6 +258,8 @@ func (r *Runner) conclude(ctx context.Context, errs *multierror.Error, breaches 
 		}
 	case len(breaches) > 0:
 		r.record.Status = "thresholds-breached"
+	case len(broken) > 0:
+		r.record.Status = "steps-broken"
 	default:
 		r.record.Status = "succeeded"
 	}
@@ -246,10 +274,14 @@ func (r *Runner) conclude(ctx context.Context, errs *multierror.Error, breaches 
 	if err := errs.ErrorOrNil(); err != nil {
 		return err
 	}
+	var failures []error
 	if len(breaches) > 0 {
-		return &ThresholdError{Breaches: breaches}
+		failures = append(failures, &ThresholdError{Breaches: breaches})
 	}
-	return nil
+	if len(broken) > 0 {
+		failures = append(failures, &BrokenError{Steps: broken})
+	}
+	return errors.Join(failures...)
 }
 
 // ThresholdError is a run that went through but breached thresholds.
@@ -345,6 +377,14 @@ func (r *Runner) prepare() error {
 		return err
 	}
 	host, _ := os.Hostname()
+	r.Context.Vars = redact.Value(sc.Vars).(map[string]any)
+	r.Context.Environment = results.Fingerprint(r.Version, string(r.Target))
+	for i, a := range r.Context.Command {
+		r.Context.Command[i] = redact.String(a)
+	}
+	for i, a := range r.Context.Sets {
+		r.Context.Sets[i] = redact.String(a)
+	}
 	r.record = RunRecord{
 		Schema:        "runner.run/v1",
 		RunnerVersion: r.Version,
@@ -358,8 +398,9 @@ func (r *Runner) prepare() error {
 		PID:           os.Getpid(),
 		Start:         now.UTC(),
 		Status:        "running",
+		Context:       &r.Context,
 	}
-	info := steps.RunInfo{Dir: r.dir, Scenario: sc.Name, PaceSet: sc.Pace.Name, Target: r.Target, Pace: sc.Pace.Steps, Thresholds: sc.Thresholds, AgentImage: r.AgentImage}
+	info := steps.RunInfo{Dir: r.dir, Scenario: sc.Name, PaceSet: sc.Pace.Name, Target: r.Target, Pace: sc.Pace.Steps, Thresholds: sc.Thresholds, AgentImage: r.AgentImage, Context: &r.Context}
 	if info.AgentImage == "" {
 		info.AgentImage = charts.ImageRepository + ":" + r.Version
 	}

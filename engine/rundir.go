@@ -15,6 +15,8 @@ import (
 	"github.com/perfrunner/runner/internal/atomicfile"
 	"github.com/perfrunner/runner/internal/flock"
 	"github.com/perfrunner/runner/pace"
+	"github.com/perfrunner/runner/report"
+	"github.com/perfrunner/runner/results"
 	"github.com/perfrunner/runner/steps"
 	"github.com/perfrunner/runner/target"
 )
@@ -44,10 +46,16 @@ type RunRecord struct {
 	PID           int            `json:"pid"`
 	Start         time.Time      `json:"start"`
 	End           *time.Time     `json:"end,omitempty"`
-	Status        string         `json:"status"`           // running, succeeded, failed, interrupted, thresholds-breached, killed
+	Status        string         `json:"status"`           // running, succeeded, failed, interrupted, thresholds-breached, steps-broken, killed
 	Reason        string         `json:"reason,omitempty"` // why it failed, when one cause explains it: "disk full"
-	Steps         []StepRecord   `json:"steps"`
-	Undone        []UndoRecord   `json:"undone,omitempty"`
+	// Ending is the exit code runner exec returned and what it meant;
+	// nil while the run runs, or when it was killed.
+	Ending *report.Ending `json:"ending,omitempty"`
+	// Context is how the run was produced: the command line, --set and
+	// values files, tags and the environment's fingerprint.
+	Context *results.RunContext `json:"context,omitempty"`
+	Steps   []StepRecord        `json:"steps"`
+	Undone  []UndoRecord        `json:"undone,omitempty"`
 	// Agents are the agent pods the run drove, with the image each ran.
 	Agents []steps.AgentRecord `json:"agents,omitempty"`
 	// Requires is what the scenario required of the cluster (in a

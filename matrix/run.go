@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -104,6 +105,8 @@ type Options struct {
 	// Cluster is the cluster of target kubernetes, reached already: cells
 	// on it hold a Lease there, so that matrices never overlap.
 	Cluster *kube.Connection
+	// Command is the runner's command line, recorded with each cell's run.
+	Command []string
 }
 
 // ErrBusy is returned when another matrix holds the target.
@@ -285,7 +288,8 @@ func runCell(ctx context.Context, dir string, m *Matrix, c *CellResult, ix *Inde
 		}
 		_ = writeIndex(dir, ix)
 	}}
-	r := &engine.Runner{Scenario: sc, OutDir: filepath.Join(dir, RunsDir), Target: target.Kind(m.Target), Open: opts.Open, Version: opts.Version, AgentImage: opts.AgentImage, StepTimeout: opts.StepTimeout, Observer: watch}
+	r := &engine.Runner{Scenario: sc, OutDir: filepath.Join(dir, RunsDir), Target: target.Kind(m.Target), Open: opts.Open, Version: opts.Version, AgentImage: opts.AgentImage, StepTimeout: opts.StepTimeout, Observer: watch,
+		Context: results.RunContext{Command: slices.Clone(opts.Command), Sets: m.options(c.Cell).Set, Tags: map[string]string{"matrix": m.Name, "cell": c.Cell.ID}}}
 	if m.Restart.Namespace != "" || len(m.Restart.Deployments) > 0 || m.Restart.Selector != "" {
 		r.Restart = &m.Restart
 	}

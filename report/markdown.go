@@ -2,8 +2,10 @@ package report
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/perfrunner/runner/results"
@@ -12,17 +14,24 @@ import (
 // ReportFile is the run's markdown report.
 const ReportFile = "report.md"
 
-// WriteReport writes report.md: the verdict, the per-step table and the
-// rendered graphs (images), readable on a code-hosting site.
-func WriteReport(dir string, sum results.Summary, images []string) error {
+// Report is what report.md tells of a run.
+type Report struct {
+	Summary results.Summary
+	Images  []string            // the rendered graphs, in the run directory
+	Context *results.RunContext // how the run was produced; nil when unknown
+	Ending  *Ending             // how it ended; nil while it runs
+}
+
+// WriteReport writes report.md: the verdict, the per-step table, the
+// rendered graphs and how the run was produced, readable on a
+// code-hosting site.
+func WriteReport(dir string, r Report) error {
+	sum := r.Summary
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s · %s\n\n", sum.Scenario, sum.PaceSet)
-	fmt.Fprintf(&b, "Target `%s`. ", sum.Target)
-	if sum.SustainedRPS > 0 {
-		fmt.Fprintf(&b, "Sustained rate: **%g events/s** (the highest held pace step below the lowest broken one).\n\n", sum.SustainedRPS)
-	} else {
-		b.WriteString("No pace step held.\n\n")
-	}
+	fmt.Fprintf(&b, "Target `%s`.\n\n", sum.Target)
+	writeClosing(&b, sum, r.Ending)
+	b.WriteString("## Pace steps\n\n")
 	t := sum.Totals
 	if sum.AllSendOnly() {
 		fmt.Fprintf(&b, "Measured: %d intended, %d sent, %d accepted, %d dropped, %d send failures; deliveries not measured (send-only).\n\n",
@@ -34,10 +43,7 @@ func WriteReport(dir string, sum results.Summary, images []string) error {
 	b.WriteString("| phase | target/s | sent/s | delivered/s | failed | dropped | lost | publish p50 | p99 | p99.99 | e2e p50 | p99 | p99.99 | verdict |\n")
 	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
 	for _, s := range append(warmupPaces(sum), sum.Paces...) {
-		verdict := s.Verdict
-		if s.Reason != "" {
-			verdict += ": " + s.Reason
-		}
+		verdict := StepVerdict(s)
 		delivered, lost := fmt.Sprintf("%.1f", s.DeliveredRPS), fmt.Sprint(s.Lost)
 		if s.SendOnly {
 			delivered, lost = "—", "—"
@@ -53,9 +59,10 @@ func WriteReport(dir string, sum results.Summary, images []string) error {
 	}
 	writeResources(&b, sum)
 	writeProfiles(&b, dir)
-	for _, img := range images {
+	for _, img := range r.Images {
 		fmt.Fprintf(&b, "\n![%s](%s)\n", strings.TrimSuffix(img, filepath.Ext(img)), img)
 	}
+	writeContext(&b, r.Context)
 	return os.WriteFile(filepath.Join(dir, ReportFile), []byte(b.String()), 0o600)
 }
 
@@ -113,4 +120,55 @@ func writeProfiles(b *strings.Builder, dir string) {
 		fmt.Fprintf(b, "- [%s](%s): `go tool pprof -http=: %s`\n", filepath.Base(f), rel, rel)
 	}
 	b.WriteString("\nNamed pod.container.step.kind (on local, runner.step.kind); the commands open them from the run directory.\n")
+}
+
+// writeContext writes how the run was produced: the command line, the
+// variables with their overrides, the tags and the environment.
+func writeContext(b *strings.Builder, c *results.RunContext) {
+	if c == nil {
+		return
+	}
+	b.WriteString("\n## How it ran\n\n")
+	if len(c.Command) > 0 {
+		fmt.Fprintf(b, "- Command: `%s`\n", ShellQuote(c.Command))
+	}
+	if len(c.Vars) > 0 {
+		fmt.Fprintf(b, "- Variables: %s\n", keyValues(c.Vars))
+	}
+	if len(c.Sets) > 0 {
+		fmt.Fprintf(b, "- Overridden with --set: `%s`\n", strings.Join(c.Sets, "`, `"))
+	}
+	if len(c.ValuesFiles) > 0 {
+		fmt.Fprintf(b, "- Values files: `%s`\n", strings.Join(c.ValuesFiles, "`, `"))
+	}
+	if len(c.Tags) > 0 {
+		fmt.Fprintf(b, "- Tags: %s\n", keyValues(c.Tags))
+	}
+	fmt.Fprintf(b, "- Environment: %s\n", c.Environment)
+}
+
+// keyValues writes m as `key=value` pairs in the order of their keys.
+func keyValues[V any](m map[string]V) string {
+	keys := slices.Sorted(maps.Keys(m))
+	pairs := make([]string, len(keys))
+	for i, k := range keys {
+		pairs[i] = fmt.Sprintf("`%s=%v`", k, m[k])
+	}
+	return strings.Join(pairs, ", ")
+}
+
+// ShellQuote writes args as a shell command line: an argument with a
+// character a shell would read is single-quoted.
+func ShellQuote(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a != "" && strings.IndexFunc(a, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=,@%+", r))
+		}) < 0 {
+			out[i] = a
+			continue
+		}
+		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(out, " ")
 }

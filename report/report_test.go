@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,6 +36,15 @@ func recordPlans(t *testing.T, plans []plan) (string, results.Summary) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var limits []results.Threshold
+	for _, text := range []string{"e2e.p9999 < 50ms", "lost == 0 per step", "cpu_per_event_us < 300 per step"} {
+		th, err := results.ParseThreshold(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		limits = append(limits, th)
+	}
+	rec.SetThresholds(limits)
 	at := time.Unix(1_700_000_000, 0)
 	origin := at
 	for i, p := range plans {
@@ -142,15 +152,29 @@ func TestGoldenStepsAndReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden.Check(t, "steps.tsv", steps)
-	if err := WriteReport(dir, sum, []string{"timeline.png", "steps.png"}); err != nil {
+	end := Ending{Code: 3, Meaning: "1 threshold breached"}
+	if err := WriteReport(dir, Report{Summary: sum, Images: []string{"timeline.png", "steps.png"}, Context: testContext(), Ending: &end}); err != nil {
 		t.Fatal(err)
 	}
+	golden.Check(t, "closing.txt", []byte(strings.Join(Closing(&sum, end, "results/synthetic/ramp/20231114T221320Z-abcdef"), "\n")+"\n"))
 	report, _ := os.ReadFile(filepath.Join(dir, ReportFile))
 	golden.Check(t, "report.md", report)
 	timeline, _ := os.ReadFile(filepath.Join(dir, results.TimelineFile))
 	golden.Check(t, "timeline.tsv", timeline)
 	summary, _ := os.ReadFile(filepath.Join(dir, results.SummaryFile))
 	golden.Check(t, "summary.json", summary)
+}
+
+// testContext is a run's context with a fixed environment.
+func testContext() *results.RunContext {
+	return &results.RunContext{
+		Command:     []string{"runner", "exec", "scenarios/synthetic.yaml", "--pace", "ramp", "--set", "payload=it's 8k", "--tag", "team=perf"},
+		Sets:        []string{"payload=it's 8k"},
+		ValuesFiles: []string{"values/large.yaml"},
+		Tags:        map[string]string{"team": "perf", "ticket": "PERF-12"},
+		Vars:        map[string]any{"payload": "it's 8k", "replicas": 3},
+		Environment: results.Environment{Runner: "v0.9.0", Go: "go1.26.8", OS: "linux", Arch: "amd64", CPU: "AMD EPYC", CPUs: 2, Kernel: "6.18.44", Target: "local"},
+	}
 }
 
 func TestWindowedRecomputesFromPerSecondDigests(t *testing.T) {

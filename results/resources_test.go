@@ -130,9 +130,9 @@ func TestResourceThresholds(t *testing.T) {
 	sum := Summary{Paces: []StepSummary{step, bare}, Totals: PhaseSummary{Resources: step.Resources}}
 	for _, tt := range []struct{ text, want string }{
 		{"cpu_per_event_us < 300", "step 2 (2000/s):not measured"},
-		{"cpu_per_event_us < 200 per step", "step 1 (1000/s):250 µs|step 2 (2000/s):not measured"},
+		{"cpu_per_event_us < 200 per step", "step 1 (1000/s):250.0 µs|step 2 (2000/s):not measured"},
 		{"cpu_cores <= 0.25", ""},
-		{"memory_growth_mib < 10", "run:12 MiB"},
+		{"memory_growth_mib < 10", "run:12.0 MiB"},
 		{"memory_mib < 512 per step", "step 2 (2000/s):not measured"},
 	} {
 		th, err := ParseThreshold(tt.text)
@@ -165,7 +165,7 @@ func TestResourceThresholds(t *testing.T) {
 	}
 	// A per-step one breaks the step it breaches, saying why.
 	th, _ := ParseThreshold("cpu_per_event_us < 200 per step")
-	if v, reason := judge(step, []Threshold{th}); v != "broken" || !strings.Contains(reason, "cpu_per_event_us < 200 per step (250)") {
+	if v, reason := judge(step, []Threshold{th}); v != "broken" || !strings.Contains(reason, "cpu_per_event_us < 200 per step (250.0 µs)") {
 		t.Errorf("verdict %s: %s", v, reason)
 	}
 	if v, reason := judge(bare, []Threshold{th}); v != "broken" || !strings.Contains(reason, "(not measured)") {

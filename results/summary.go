@@ -82,22 +82,23 @@ func FormatMS(v float64) string {
 // Summary is summary.json. Paces and Totals cover the measure phase only;
 // the warmup's figures are under Warmup.
 type Summary struct {
-	Schema         string        `json:"schema"`
-	SustainedRPS   float64       `json:"sustained_rps"` // the highest held step below the lowest broken one
-	Scenario       string        `json:"scenario"`
-	PaceSet        string        `json:"pace_set"`
-	Target         string        `json:"target"`
-	Paces          []StepSummary `json:"paces"`
-	Totals         PhaseSummary  `json:"totals"`
-	Warmup         *WarmupPart   `json:"warmup,omitempty"`
-	LateToTimeline int64         `json:"late_to_timeline"`      // records whose second's row was already written
-	OutOfRange     int64         `json:"out_of_range"`          // receipts that matched no event sent
-	AfterDrain     int64         `json:"delivered_after_drain"` // receipts after their load\'s drain; counted as lost
-	Thresholds     []string      `json:"thresholds,omitempty"`  // as written in the scenario
-	Breaches       []Breach      `json:"threshold_breaches,omitempty"`
-	Recovered      *Recovery     `json:"recovered,omitempty"` // rebuilt by runner cleanup after the run was killed
-	Agents         []AgentPart   `json:"agents,omitempty"`    // the agents that sent loads, one entry per load and agent
-	Resources      *ResourceInfo `json:"resources,omitempty"` // where the CPU and memory figures come from
+	Schema         string           `json:"schema"`
+	SustainedRPS   float64          `json:"sustained_rps"` // the highest held step below the lowest broken one
+	Scenario       string           `json:"scenario"`
+	PaceSet        string           `json:"pace_set"`
+	Target         string           `json:"target"`
+	Paces          []StepSummary    `json:"paces"`
+	Totals         PhaseSummary     `json:"totals"`
+	Warmup         *WarmupPart      `json:"warmup,omitempty"`
+	LateToTimeline int64            `json:"late_to_timeline"`      // records whose second's row was already written
+	OutOfRange     int64            `json:"out_of_range"`          // receipts that matched no event sent
+	AfterDrain     int64            `json:"delivered_after_drain"` // receipts after their load\'s drain; counted as lost
+	Thresholds     []string         `json:"thresholds,omitempty"`  // as written in the scenario
+	Breaches       []Breach         `json:"threshold_breaches,omitempty"`
+	Checks         []ThresholdCheck `json:"threshold_checks,omitempty"` // every threshold, held or not
+	Recovered      *Recovery        `json:"recovered,omitempty"`        // rebuilt by runner cleanup after the run was killed
+	Agents         []AgentPart      `json:"agents,omitempty"`           // the agents that sent loads, one entry per load and agent
+	Resources      *ResourceInfo    `json:"resources,omitempty"`        // where the CPU and memory figures come from
 }
 
 // AgentPart is one agent's part of a load: the agent's wall clock against
@@ -211,6 +212,9 @@ func Summarize(t Tally) Summary {
 	}
 	s.SustainedRPS = sustained(s.Paces)
 	s.Breaches = Evaluate(t.Thresholds, s)
+	if len(t.Thresholds) > 0 {
+		s.Checks = Check(t.Thresholds, s)
+	}
 	for _, th := range t.Thresholds {
 		s.Thresholds = append(s.Thresholds, th.Text)
 	}

@@ -190,18 +190,7 @@ func (b Breach) String() string {
 	if b.NotMeasured {
 		return fmt.Sprintf("threshold %q not met over the %s: its figure was not measured (no resource reading of the systems under test covered it; see summary.json resources)", b.Threshold, b.Scope)
 	}
-	var v string
-	switch b.Unit {
-	case "ms":
-		v = fmt.Sprintf("%.2f ms", b.Value)
-	case "events/s":
-		v = fmt.Sprintf("%.1f events/s", b.Value)
-	case "":
-		v = fmt.Sprintf("%.4f", b.Value)
-	default:
-		v = fmt.Sprintf("%g %s", b.Value, b.Unit)
-	}
-	return fmt.Sprintf("threshold %q breached over the %s: %s", b.Threshold, b.Scope, v)
+	return fmt.Sprintf("threshold %q breached over the %s: %s", b.Threshold, b.Scope, FormatValue(b.Value, b.Unit))
 }
 
 // unit is the unit of the threshold's figure.
@@ -247,6 +236,104 @@ func Evaluate(thresholds []Threshold, sum Summary) []Breach {
 		}
 	}
 	return out
+}
+
+// ThresholdCheck is one threshold as judged, whether it held or not: the
+// value of its figure over the run, or for a per-step threshold at the step
+// nearest its limit (the first that breached it, when one did).
+type ThresholdCheck struct {
+	Threshold   string  `json:"threshold"`
+	Held        bool    `json:"held"`
+	Scope       string  `json:"scope"` // "run" or "step N (R/s)"; empty when nothing was judged
+	Value       float64 `json:"value"`
+	Unit        string  `json:"unit,omitempty"`
+	NotMeasured bool    `json:"not_measured,omitempty"`
+	// Per step: the steps judged and those that breached it.
+	Steps    int `json:"steps,omitempty"`
+	Breached int `json:"steps_breached,omitempty"`
+	// NotJudged says why the threshold was not judged at all: its figure
+	// needs deliveries and every load was send-only.
+	NotJudged string `json:"not_judged,omitempty"`
+}
+
+// Check judges every threshold against a summary, held or not, in the
+// scenario's order.
+func Check(thresholds []Threshold, sum Summary) []ThresholdCheck {
+	out := make([]ThresholdCheck, 0, len(thresholds))
+	for _, t := range thresholds {
+		c := ThresholdCheck{Threshold: t.Text, Held: true, Unit: t.unit()}
+		if !t.perStep {
+			if sum.AllSendOnly() && t.NeedsDelivery() {
+				c.NotJudged = "every load was send-only: no delivery was measured"
+				out = append(out, c)
+				continue
+			}
+			src := figureSource{counts: sum.Totals.Counts, figures: sum.Totals.Figures, lost: sum.Totals.Lost, seconds: sum.Totals.Seconds, resources: sum.Totals.Resources}
+			v, ok := t.check(src)
+			c.Scope, c.Held = "run", ok
+			c.set(v)
+			out = append(out, c)
+			continue
+		}
+		for i, p := range sum.Paces {
+			if p.Verdict == "not-run" || p.SendOnly && t.NeedsDelivery() {
+				continue
+			}
+			v, ok := t.check(stepSource(p))
+			c.Steps++
+			if !ok {
+				c.Breached++
+			}
+			// The step shown: the first breach, else the one nearest the
+			// limit.
+			if c.Steps == 1 || !ok && c.Held || c.Held && t.nearer(v, c.Value) {
+				c.Scope = fmt.Sprintf("step %d (%g/s)", i+1, p.TargetRPS)
+				c.set(v)
+			}
+			c.Held = c.Held && ok
+		}
+		if c.Steps == 0 {
+			c.NotJudged = "no measured pace step it applies to"
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func (c *ThresholdCheck) set(v float64) {
+	c.Value, c.NotMeasured = v, math.IsNaN(v)
+	if c.NotMeasured {
+		c.Value = 0
+	}
+}
+
+// nearer reports whether v lies nearer t's limit than w, or beyond it.
+func (t Threshold) nearer(v, w float64) bool {
+	switch t.op {
+	case "<", "<=":
+		return v > w
+	case ">", ">=":
+		return v < w
+	}
+	return false
+}
+
+// FormatValue writes a figure's value with its unit: "7.85 ms",
+// "612.3 events/s", "0.9870".
+func FormatValue(v float64, unit string) string {
+	switch unit {
+	case "ms":
+		return fmt.Sprintf("%.2f ms", v)
+	case "events/s":
+		return fmt.Sprintf("%.1f events/s", v)
+	case "":
+		return fmt.Sprintf("%.4f", v)
+	case "µs", "MiB":
+		return fmt.Sprintf("%.1f %s", v, unit)
+	case "cores":
+		return fmt.Sprintf("%.3f cores", v)
+	}
+	return fmt.Sprintf("%g %s", v, unit)
 }
 
 func stepSource(p StepSummary) figureSource {

@@ -22,7 +22,7 @@ func judge(s StepSummary, limits []Threshold) (verdict, reason string) {
 			if math.IsNaN(v) {
 				reasons = append(reasons, fmt.Sprintf("%s (not measured)", t.Text))
 			} else {
-				reasons = append(reasons, fmt.Sprintf("%s (%g)", t.Text, v))
+				reasons = append(reasons, fmt.Sprintf("%s (%s)", t.Text, FormatValue(v, t.unit())))
 			}
 		}
 	}

@@ -125,7 +125,7 @@ measure:
 			src: `descripton: x
 `,
 			want: []string{
-				`s.yaml:1:1: unknown key "descripton" (did you mean "description"?); allowed: defaults, description, measure, name, paces, provides, report, requires, setup, teardown, thresholds, vars, warmup`,
+				`s.yaml:1:1: unknown key "descripton" (did you mean "description"?); allowed: defaults, description, measure, mustHold, name, paces, provides, report, requires, setup, teardown, thresholds, vars, warmup`,
 				`s.yaml:1:1: missing required key "name"`,
 			},
 		},

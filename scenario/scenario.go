@@ -51,9 +51,12 @@ type Scenario struct {
 	Pace        pace.Pace         // the pace this run uses
 	Defaults    Defaults
 	Thresholds  []results.Threshold
-	Requires    []Requirement // what a cluster must hold before setup
-	Provides    []Check       // in a platform file: what it installs
-	Steps       [len(phaseNames)][]*Step
+	// MustHold is the target rate at or below which every measured pace
+	// step must hold, for runner exec --fail-on-broken; 0 for every step.
+	MustHold float64
+	Requires []Requirement // what a cluster must hold before setup
+	Provides []Check       // in a platform file: what it installs
+	Steps    [len(phaseNames)][]*Step
 
 	root *yaml.Node // the document with templates rendered
 }
@@ -106,6 +109,7 @@ type document struct {
 	Paces       map[string]string `yaml:"paces" pattern:"^\\s*[0-9.]+\\s*:\\s*[^,:]+(,\\s*[0-9.]+\\s*:\\s*[^,:]+)*$" doc:"named pace sets: rps:duration[,rps:duration…]"`
 	Defaults    Defaults          `yaml:"defaults" doc:"scenario-wide settings"`
 	Thresholds  []string          `yaml:"thresholds" doc:"pass/fail rules on the measured figures, e.g. \"e2e.p9999 < 50ms\", \"lost == 0\", \"delivered_ratio >= 0.99 per step\"; a breach makes runner exec exit 3"`
+	MustHold    float64           `yaml:"mustHold" doc:"with runner exec --fail-on-broken: the measured pace steps at or below this target rate (events/s) must hold, and one that breaks makes the run exit 3; absent, every measured step must hold"`
 	Requires    []Requirement     `yaml:"requires" doc:"what must be installed before setup, on --target kubernetes: platform files and checks; a run without them fails before setup, with exit 2 and what is missing"`
 	Provides    []Check           `yaml:"provides" doc:"in a platform file (runner platform install|status|uninstall): what its setup installs, as checks that status and the scenarios requiring it make"`
 	Setup       stepList          `yaml:"setup" doc:"steps that install and wait until ready"`
@@ -174,6 +178,7 @@ func Decode(file string, src []byte, opts Options) (*Scenario, error) {
 		Vars:        doc.Vars,
 		PaceSets:    doc.Paces,
 		Defaults:    doc.Defaults,
+		MustHold:    doc.MustHold,
 		Requires:    doc.Requires,
 		Provides:    doc.Provides,
 	}
@@ -185,6 +190,10 @@ func Decode(file string, src []byte, opts Options) (*Scenario, error) {
 		d.At(n, "name %q %s", doc.Name, steps.NameRule)
 	}
 	checkDefaults(d, root, doc.Defaults)
+	if doc.MustHold < 0 {
+		_, n := strictyaml.FieldNode(root, "mustHold")
+		d.At(n, "mustHold %g: a target rate in events/s, 0 or more", doc.MustHold)
+	}
 	checkRequirements(d, root, &doc)
 	sc.Thresholds = parseThresholds(d, root)
 	checkPaceSets(d, root)

@@ -3,7 +3,6 @@ package steps
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -32,6 +31,8 @@ type RunInfo struct {
 	// AgentImage is the image an agents chart's pods run when its values
 	// name none: the runner's own.
 	AgentImage string
+	// Context is how the run was produced, for report.md.
+	Context *results.RunContext
 }
 
 // Shared is what the steps of one run share: named sinks, the run's
@@ -47,6 +48,8 @@ type Shared struct {
 	target      target.Target
 	finished    bool
 	breaches    []results.Breach
+	summary     *results.Summary // the finished measurement's
+	images      []string         // the graphs rendered of it
 	agents      []*agentsRelease // the run's agents releases on a cluster, as installed
 	charts      []ChartRecord    // the releases installed, in order
 	observed    []string         // the namespaces of the platforms the run requires
@@ -281,21 +284,34 @@ func (s *Shared) report(sum results.Summary) error {
 	} else {
 		images = rendered
 	}
-	if err := report.WriteReport(dir, sum, images); err != nil {
+	if err := report.WriteReport(dir, report.Report{Summary: sum, Images: images, Context: s.Info.Context}); err != nil {
 		return err
-	}
-	if sum.SustainedRPS > 0 {
-		s.say(fmt.Sprintf("sustained rate %g events/s; report in %s", sum.SustainedRPS, filepath.Join(dir, report.ReportFile)))
-	}
-	for _, p := range sum.Paces {
-		if p.Verdict == "broken" {
-			s.say(fmt.Sprintf("pace step %d (%g/s) broke: %s", p.Index+1, p.TargetRPS, p.Reason))
-		}
 	}
 	s.mu.Lock()
 	s.breaches = sum.Breaches
+	s.summary, s.images = &sum, images
 	s.mu.Unlock()
 	return nil
+}
+
+// Summary returns the finished measurement's summary; nil when nothing
+// was measured.
+func (s *Shared) Summary() *results.Summary {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.summary
+}
+
+// Conclude writes how the run ended into report.md, once it has; a run
+// that measured nothing has no report.
+func (s *Shared) Conclude(end report.Ending) error {
+	s.mu.Lock()
+	sum, images := s.summary, s.images
+	s.mu.Unlock()
+	if sum == nil {
+		return nil
+	}
+	return report.WriteReport(s.Info.Dir, report.Report{Summary: *sum, Images: images, Context: s.Info.Context, Ending: &end})
 }
 
 // Breaches returns the thresholds the finished measurement breached.

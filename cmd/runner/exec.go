@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -17,6 +17,7 @@ import (
 	"github.com/perfrunner/runner/charts"
 	"github.com/perfrunner/runner/engine"
 	"github.com/perfrunner/runner/kube"
+	"github.com/perfrunner/runner/results"
 	"github.com/perfrunner/runner/steps"
 )
 
@@ -25,6 +26,8 @@ func newExecCommand(stdout, stderr io.Writer) *cobra.Command {
 	var out string
 	var stepTimeout time.Duration
 	var agentImage string
+	var tags []string
+	var failOnBroken bool
 	cmd := &cobra.Command{
 		Use:   "exec FILE",
 		Short: "Run a scenario: setup, warmup, measure, teardown, report",
@@ -35,8 +38,15 @@ after a first interrupt (Ctrl-C or SIGTERM), which stops the current step.
 A second interrupt exits at once; ` + "`runner cleanup RUN_DIR`" + ` then finishes
 the teardown from the run's journal.
 
-Exit codes: 0 success, 1 the run failed, 2 bad input, 3 a threshold was
-breached, 130 interrupted.`,
+The run ends with a closing block: every pace step's verdict (held,
+broken, generator-saturated) and why, the sustained rate, each threshold
+held (✓) or not (✗) with its value, and what the exit code means. run.json
+and report.md record the command line, the variables, --set and -f, the
+tags and the environment (runner, Go, CPU, kernel, target).
+
+Exit codes: 0 the run went through, 1 the run failed, 2 bad input, 3 a
+threshold was breached (or, with --fail-on-broken, a pace step the
+scenario expects to hold broke), 130 interrupted.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := flags.options()
@@ -45,6 +55,10 @@ breached, 130 interrupted.`,
 			}
 			if stepTimeout <= 0 {
 				return badInput(fmt.Errorf("--step-timeout %s: must be positive", stepTimeout))
+			}
+			tagMap, err := parseTags(tags)
+			if err != nil {
+				return err
 			}
 			opts.RequirePace = true
 			sc, err := loadScenario(args[0], opts)
@@ -59,14 +73,21 @@ breached, 130 interrupted.`,
 				return err
 			}
 			runner := &engine.Runner{
-				Scenario:    sc,
-				OutDir:      out,
-				Target:      opts.Target,
-				Open:        opener(cluster),
-				Version:     version,
-				AgentImage:  agentImage,
-				StepTimeout: stepTimeout,
-				CleanStale:  flags.cleanStale,
+				Scenario:     sc,
+				OutDir:       out,
+				Target:       opts.Target,
+				Open:         opener(cluster),
+				Version:      version,
+				AgentImage:   agentImage,
+				StepTimeout:  stepTimeout,
+				CleanStale:   flags.cleanStale,
+				FailOnBroken: failOnBroken,
+				Context: results.RunContext{
+					Command:     append([]string{"runner"}, os.Args[1:]...),
+					Sets:        flags.set,
+					ValuesFiles: flags.values,
+					Tags:        tagMap,
+				},
 			}
 			return execScenario(runner, cluster, stdout, stderr)
 		},
@@ -74,8 +95,30 @@ breached, 130 interrupted.`,
 	flags.register(cmd)
 	cmd.Flags().StringVar(&out, "out", "results", "the results root; a run writes to OUT/<scenario>/<pace-set>/<time>-<id>/")
 	cmd.Flags().DurationVar(&stepTimeout, "step-timeout", engine.DefaultStepTimeout, "a step's timeout when neither the step nor the scenario gives one")
+	cmd.Flags().StringArrayVar(&tags, "tag", nil, "attach a tag to the run: key=value (repeatable), recorded in run.json and report.md")
+	cmd.Flags().BoolVar(&failOnBroken, "fail-on-broken", false, "exit 3 when a measured pace step the scenario expects to hold (mustHold) broke")
 	cmd.Flags().StringVar(&agentImage, "agent-image", "", "the image of agent pods whose chart values name none (default "+charts.ImageRepository+":<this runner's version>)")
 	return cmd
+}
+
+// parseTags parses --tag key=value flags.
+func parseTags(tags []string) (map[string]string, error) {
+	if len(tags) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(tags))
+	for _, t := range tags {
+		k, v, ok := strings.Cut(t, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return nil, badInput(fmt.Errorf("--tag %q: want key=value, e.g. --tag ticket=PERF-12", t))
+		}
+		if _, dup := out[k]; dup {
+			return nil, badInput(fmt.Errorf("--tag %q: tag %q given twice", t, k))
+		}
+		out[k] = v
+	}
+	return out, nil
 }
 
 // stopSignals end a run the way Ctrl-C does: an interrupt, a terminate, a
@@ -146,20 +189,20 @@ func execScenario(runner *engine.Runner, cl *kube.Connection, stdout, stderr io.
 	err := runner.Run(ctx)
 	progress.Close()
 	dir := runner.Dir()
+	code := engine.ExitCode(err)
 	switch {
 	case dir == "":
 		return &exitError{code: exitFailed, err: err}
-	case errors.As(err, new(*engine.ThresholdError)):
-		return &exitError{code: exitThreshold, err: fmt.Errorf("%v\nthresholds breached; results in %s", err, dir)}
-	case errors.As(err, new(*engine.RequirementError)):
-		return &exitError{code: exitBadInput, err: fmt.Errorf("%v\nresults in %s", err, dir)}
-	case errors.Is(err, engine.ErrInterrupted):
-		return &exitError{code: exitInterrupted, err: fmt.Errorf("%v\nrun interrupted; results in %s", err, dir)}
-	case err != nil:
-		return &exitError{code: exitFailed, err: fmt.Errorf("%v\nrun failed; results in %s", err, dir)}
+	case err == nil:
+		return nil
+	case code == exitThreshold:
+		// The closing block said which, on stdout; stderr says it too, for
+		// a script that reads stdout elsewhere.
+		return &exitError{code: code, err: fmt.Errorf("%v\nresults in %s", err, dir)}
+	case code == exitInterrupted:
+		return &exitError{code: code, err: fmt.Errorf("%v\nrun interrupted; results in %s", err, dir)}
+	case code == exitBadInput:
+		return &exitError{code: code, err: fmt.Errorf("%v\nresults in %s", err, dir)}
 	}
-	if runner.Platform == "" {
-		fmt.Fprintf(stdout, "run succeeded; results in %s\n", dir)
-	}
-	return nil
+	return &exitError{code: code, err: fmt.Errorf("%v\nrun failed; results in %s", err, dir)}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/perfrunner/runner/agent"
+	"github.com/perfrunner/runner/engine"
 	"github.com/perfrunner/runner/kube"
 	"github.com/perfrunner/runner/matrix"
 	"github.com/perfrunner/runner/scenario"
@@ -24,11 +25,11 @@ import (
 
 // Exit codes, as documented in the README.
 const (
-	exitOK          = 0
-	exitFailed      = 1
-	exitBadInput    = 2
-	exitThreshold   = 3
-	exitInterrupted = 130
+	exitOK          = engine.ExitOK
+	exitFailed      = engine.ExitFailed
+	exitBadInput    = engine.ExitBadInput
+	exitThreshold   = engine.ExitThreshold
+	exitInterrupted = engine.ExitInterrupted
 )
 
 // version is set at build time with -ldflags "-X main.version=…".

@@ -759,3 +759,53 @@ measure:
 		t.Errorf("a run directory was made: %v", dirs)
 	}
 }
+
+// TestClosingBlockOfABrokenRun runs the in-memory channel's twin with a
+// capacity below the second pace step: the closing block gives each step's
+// verdict with its reason and the sustained rate; the run goes through
+// (exit 0) and says that a step broke, unless --fail-on-broken makes it
+// exit 3. run.json and report.md carry the command line, the --sets, the
+// tags and the environment.
+func TestClosingBlockOfABrokenRun(t *testing.T) {
+	out := t.TempDir()
+	args := []string{"exec", "../../scenarios/channel-imc.yaml", "--pace", "200:2,900:2", "--set", "warmupPace=200:1", "--set", "capacity=400", "--tag", "ticket=PERF-12", "--out", out}
+	code, stdout, stderr := runCLI(args...)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	for _, want := range []string{
+		"\nverdict\n  warmup 200/s  held\n  step 1 200/s  held\n  step 2 900/s  broken: delivered ",
+		"  sustained rate: 200 events/s (the highest held step below the lowest broken one)\n",
+		"exit 0: the run went through; 1 of 2 pace steps broke (with --fail-on-broken, exit 3)\nresults in " + out,
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	dir := runDirs(t, out)[0]
+	rec, err := engine.ReadRunRecord(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Ending == nil || rec.Ending.Code != 0 || rec.Context == nil || rec.Context.Tags["ticket"] != "PERF-12" ||
+		!slices.Equal(rec.Context.Sets, []string{"warmupPace=200:1", "capacity=400"}) || rec.Context.Environment.CPUs == 0 || rec.Context.Environment.Go == "" {
+		t.Errorf("run.json: ending %+v, context %+v", rec.Ending, rec.Context)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "report.md"))
+	for _, want := range []string{"- step 2 at 900/s: **broken** (delivered ", "Exit code 0: the run went through; 1 of 2 pace steps broke", "- Tags: `ticket=PERF-12`", "- Overridden with --set: `warmupPace=200:1`, `capacity=400`", "- Environment: runner "} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q:\n%s", want, md)
+		}
+	}
+
+	code, stdout, stderr = runCLI(append(args, "--fail-on-broken")...)
+	if code != exitThreshold {
+		t.Fatalf("--fail-on-broken: exit %d, want 3\n%s%s", code, stdout, stderr)
+	}
+	if want := "exit 3: pace step 2 (900/s) broke, and the scenario expects it to hold"; !strings.Contains(stdout, want) || !strings.Contains(stderr, "pace step 2 (900/s) broke") {
+		t.Errorf("--fail-on-broken: the ending lacks %q:\n%s%s", want, stdout, stderr)
+	}
+	if code, _, stderr := runCLI("exec", "../../scenarios/direct.yaml", "--tag", "nokey", "--out", out); code != exitBadInput || !strings.Contains(stderr, `--tag "nokey": want key=value`) {
+		t.Errorf("a tag without a value: exit %d\n%s", code, stderr)
+	}
+}

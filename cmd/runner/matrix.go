@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -59,6 +60,7 @@ func (f *matrixFlags) check() error {
 func (f *matrixFlags) options(stdout io.Writer) matrix.Options {
 	return matrix.Options{
 		Out: f.out, PaceOverride: f.paceOverride, Version: version, AgentImage: f.agentImage, StepTimeout: f.stepTimeout, Say: stdout, LockDir: f.lockDir,
+		Command:  append([]string{"runner"}, os.Args[1:]...),
 		Observer: func(matrix.CellResult) engine.Observer { return engine.NewProgress(stdout, false) },
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/perfrunner/runner/engine"
 	"github.com/perfrunner/runner/report"
 	"github.com/perfrunner/runner/results"
 )
@@ -55,7 +56,15 @@ run whose first seconds carry a cold start, without editing any data.`,
 			if err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
-			if err := report.WriteReport(out, sum, images); err != nil {
+			rep := report.Report{Summary: sum, Images: images}
+			if rec, err := engine.ReadRunRecord(dir); err == nil && rec.Context != nil {
+				rep.Context = rec.Context
+				rep.Context.Vars = rec.Vars
+				if w == nil {
+					rep.Ending = rec.Ending // a window's verdicts are its own
+				}
+			}
+			if err := report.WriteReport(out, rep); err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
 			for _, p := range sum.Paces {

@@ -1,0 +1,162 @@
+package report
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/perfrunner/runner/results"
+)
+
+// Ending is how a run ended: its exit code and what that code means here.
+type Ending struct {
+	Code    int    `json:"exit_code"`
+	Meaning string `json:"meaning"`
+}
+
+func (e Ending) String() string { return fmt.Sprintf("exit %d: %s", e.Code, e.Meaning) }
+
+// StepVerdict is a pace step's verdict as shown: held, broken, not-run, or
+// generator-saturated when the load generator could not keep the pace (the
+// step says nothing of the system under test then).
+func StepVerdict(s results.StepSummary) string {
+	if s.Verdict == "broken" && s.GeneratorSaturated {
+		return "generator-saturated"
+	}
+	return s.Verdict
+}
+
+// closingStep is one line of the closing block's steps.
+type closingStep struct {
+	label, rate, verdict, reason string
+}
+
+func closingSteps(sum *results.Summary) []closingStep {
+	var out []closingStep
+	var warm []results.StepSummary
+	if sum.Warmup != nil {
+		warm = sum.Warmup.Paces
+	}
+	for i, s := range warm {
+		label := "warmup"
+		if len(warm) > 1 {
+			label = fmt.Sprintf("warmup %d", i+1)
+		}
+		out = append(out, closingStep{label, fmt.Sprintf("%g/s", s.TargetRPS), StepVerdict(s), s.Reason})
+	}
+	for i, s := range sum.Paces {
+		out = append(out, closingStep{fmt.Sprintf("step %d", i+1), fmt.Sprintf("%g/s", s.TargetRPS), StepVerdict(s), s.Reason})
+	}
+	return out
+}
+
+// sustainedRate is the sustained rate, or "none", and why.
+func sustainedRate(sum *results.Summary) (rate, why string) {
+	switch {
+	case sum.SustainedRPS > 0:
+		return fmt.Sprintf("%g events/s", sum.SustainedRPS), "the highest held step below the lowest broken one"
+	case len(sum.Paces) == 0:
+		return "none", "no pace step was measured"
+	}
+	return "none", "no measured pace step held below the lowest broken one"
+}
+
+// checkValue is where and how much a threshold's figure was.
+func checkValue(c results.ThresholdCheck) string {
+	switch {
+	case c.NotJudged != "":
+		return "not judged: " + c.NotJudged
+	case c.NotMeasured:
+		return "not measured " + scopeWords(c.Scope)
+	}
+	v := results.FormatValue(c.Value, c.Unit) + " " + scopeWords(c.Scope)
+	if c.Steps > 0 && c.Breached > 0 {
+		v += fmt.Sprintf("; breached in %d of %d steps", c.Breached, c.Steps)
+	} else if c.Steps > 1 {
+		v += fmt.Sprintf(", the nearest of %d steps", c.Steps)
+	}
+	return v
+}
+
+func scopeWords(scope string) string {
+	if scope == "run" {
+		return "over the run"
+	}
+	return "in " + scope
+}
+
+func mark(held bool) string {
+	if held {
+		return "✓"
+	}
+	return "✗"
+}
+
+// Closing returns the closing block of a run for a terminal: one verdict
+// line per pace step, the sustained rate, each threshold held (✓) or not
+// (✗) with its figure's value and unit, and how the run ended. sum is nil
+// when nothing was measured.
+func Closing(sum *results.Summary, end Ending, dir string) []string {
+	var lines []string
+	if sum != nil && (len(sum.Paces) > 0 || sum.Warmup != nil) {
+		lines = append(lines, "verdict")
+		steps := closingSteps(sum)
+		lw, rw := 0, 0
+		for _, s := range steps {
+			lw, rw = max(lw, len(s.label)), max(rw, len(s.rate))
+		}
+		for _, s := range steps {
+			line := fmt.Sprintf("  %-*s %*s  %s", lw, s.label, rw, s.rate, s.verdict)
+			if s.reason != "" {
+				line += ": " + s.reason
+			}
+			lines = append(lines, line)
+		}
+		rate, why := sustainedRate(sum)
+		lines = append(lines, fmt.Sprintf("  sustained rate: %s (%s)", rate, why))
+		if len(sum.Checks) > 0 {
+			lines = append(lines, "thresholds")
+			tw := 0
+			for _, c := range sum.Checks {
+				tw = max(tw, len(c.Threshold))
+			}
+			for _, c := range sum.Checks {
+				lines = append(lines, fmt.Sprintf("  %s %-*s  %s", mark(c.Held && c.NotJudged == ""), tw, c.Threshold, checkValue(c)))
+			}
+		}
+	} else {
+		lines = append(lines, "verdict: nothing was measured")
+	}
+	lines = append(lines, end.String())
+	if dir != "" {
+		lines = append(lines, "results in "+dir)
+	}
+	return lines
+}
+
+// writeClosing writes the closing block into report.md: the same verdicts,
+// rate, thresholds and ending as the terminal's, as markdown.
+func writeClosing(b *strings.Builder, sum results.Summary, end *Ending) {
+	b.WriteString("## Verdict\n\n")
+	for _, s := range closingSteps(&sum) {
+		fmt.Fprintf(b, "- %s at %s: **%s**", s.label, s.rate, s.verdict)
+		if s.reason != "" {
+			fmt.Fprintf(b, " (%s)", s.reason)
+		}
+		b.WriteString("\n")
+	}
+	if len(sum.Paces) == 0 && sum.Warmup == nil {
+		b.WriteString("- no pace step was measured\n")
+	}
+	rate, why := sustainedRate(&sum)
+	fmt.Fprintf(b, "\nSustained rate: **%s** (%s).\n", rate, why)
+	if len(sum.Checks) > 0 {
+		b.WriteString("\n| | threshold | value |\n| --- | --- | --- |\n")
+		for _, c := range sum.Checks {
+			fmt.Fprintf(b, "| %s | `%s` | %s |\n", mark(c.Held && c.NotJudged == ""), c.Threshold, checkValue(c))
+		}
+	}
+	if end != nil {
+		fmt.Fprintf(b, "\nExit code %d: %s.\n", end.Code, end.Meaning)
+	}
+	b.WriteString("\n")
+}
