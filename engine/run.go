@@ -18,7 +18,6 @@ import (
 
 	"github.com/perfrunner/runner/charts"
 	"github.com/perfrunner/runner/internal/redact"
-	"github.com/perfrunner/runner/report"
 	"github.com/perfrunner/runner/results"
 	"github.com/perfrunner/runner/scenario"
 	"github.com/perfrunner/runner/steps"
@@ -137,9 +136,7 @@ func (r *Runner) close(err error) {
 	if cerr := r.shared.Conclude(end); cerr != nil {
 		r.log.Error("write the ending into the report", "err", cerr)
 	}
-	for _, line := range report.Closing(sum, end, r.dir) {
-		r.obs.Message(line)
-	}
+	r.obs.Closed(Closing{Summary: sum, Ending: end, Dir: r.dir})
 }
 
 // open prepares the run directory and locks it; the function returned
@@ -496,6 +493,7 @@ func (r *Runner) env(s *scenario.Step, attempt int) *steps.Env {
 		Attempt: attempt,
 		Output:  &lineWriter{emit: func(line string) { r.obs.StepOutput(s, line) }},
 		Status:  func(status string) { r.obs.StepStatus(s, status) },
+		Live:    func(st steps.LoadStatus) { r.obs.LoadStatus(s, st) },
 		Shared:  r.shared,
 	}
 }

@@ -3,12 +3,15 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"github.com/perfrunner/runner/internal/golden"
 	"github.com/perfrunner/runner/scenario"
 	"github.com/perfrunner/runner/steps"
 	"github.com/perfrunner/runner/twins"
@@ -322,22 +325,42 @@ func TestCleanupFinishesTeardown(t *testing.T) {
 	}
 }
 
+// TestProgressStatusLine checks the live line at fixed widths: the fields
+// of lowest rank go first, failures and drops that happened stay, and the
+// drain shows as such, never past 100 %.
 func TestProgressStatusLine(t *testing.T) {
 	p := &Progress{}
 	p.phase = scenario.Measure
 	p.step = &scenario.Step{Name: "hold", Kind: "sleep"}
 	p.started = time.Unix(0, 0)
 	p.expected = 10 * time.Second
-	got := p.statusLine(time.Unix(2, 500_000_000))
-	want := `measure  step "hold" (sleep)  00:02.5 / 00:10.0 [######------------------]  25%`
-	if got != want {
-		t.Errorf("status line\n got %q\nwant %q", got, want)
+	var b strings.Builder
+	line := func(label string, at time.Time, width int) {
+		got := p.statusLine(at, width)
+		if width > 0 && utf8.RuneCountInString(got) > width {
+			t.Errorf("%s: %d columns, wider than %d: %q", label, utf8.RuneCountInString(got), width, got)
+		}
+		fmt.Fprintf(&b, "%-26s|%s|\n", fmt.Sprintf("%s @%d", label, width), got)
 	}
-	p.expected = 0
+	line("sleep", time.Unix(2, 500_000_000), 0)
 	p.attempt = 2
-	if got := p.statusLine(time.Unix(75, 0)); got != `measure  step "hold" (sleep) attempt 2  01:15.0` {
-		t.Errorf("status line without bar = %q", got)
+	line("sleep, second attempt", time.Unix(2, 500_000_000), 0)
+	p.expected, p.attempt = 0, 1
+	line("unknown length", time.Unix(75, 0), 0)
+
+	p.step = &scenario.Step{Name: "paced load", Kind: "load"}
+	p.expected = 12 * time.Second
+	p.load = &steps.LoadStatus{Phase: "measure", Step: 2, Steps: 3, TargetRPS: 1000, Sent: 1000, Delivered: 998, PublishP99MS: 1.93, E2EP99MS: 1.81, TotalSendFailures: 3}
+	for _, width := range []int{0, 120, 100, 80, 60, 40, 20} {
+		line("load, 3 failures", time.Unix(7, 200_000_000), width)
 	}
+	p.load.TotalSendFailures = 0
+	line("load, no failure", time.Unix(7, 200_000_000), 60)
+	line("load draining", time.Unix(13, 0), 0)
+	line("load draining", time.Unix(13, 0), 60)
+	p.load.SendOnly = true
+	line("send-only load", time.Unix(7, 200_000_000), 0)
+	golden.Check(t, "liveline.txt", []byte(b.String()))
 }
 
 func TestReportStepsCannotLeaveDebris(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 	"github.com/perfrunner/runner/kube"
 	"github.com/perfrunner/runner/results"
 	"github.com/perfrunner/runner/scenario"
+	"github.com/perfrunner/runner/steps"
 	"github.com/perfrunner/runner/target"
 )
 
@@ -347,6 +348,8 @@ func (nop) StepStarted(*scenario.Step, int, time.Duration) {}
 func (nop) StepFinished(*scenario.Step, engine.StepRecord) {}
 func (nop) Undone(engine.UndoRecord)                       {}
 func (nop) StepStatus(*scenario.Step, string)              {}
+func (nop) LoadStatus(*scenario.Step, steps.LoadStatus)    {}
+func (nop) Closed(engine.Closing)                          {}
 func (nop) StepOutput(*scenario.Step, string)              {}
 func (nop) Message(string)                                 {}
 

@@ -13,8 +13,6 @@ type Ending struct {
 	Meaning string `json:"meaning"`
 }
 
-func (e Ending) String() string { return fmt.Sprintf("exit %d: %s", e.Code, e.Meaning) }
-
 // StepVerdict is a pace step's verdict as shown: held, broken, not-run, or
 // generator-saturated when the load generator could not keep the pace (the
 // step says nothing of the system under test then).
@@ -23,6 +21,39 @@ func StepVerdict(s results.StepSummary) string {
 		return "generator-saturated"
 	}
 	return s.Verdict
+}
+
+// Class is what a word of the closing block says, for its colour.
+type Class int
+
+// Classes of words in the closing block.
+const (
+	Plain    Class = iota
+	Good           // held, ✓
+	Bad            // broken, ✗, a failing exit
+	Doubtful       // generator-saturated, not run, not judged
+	Strong         // the sustained rate
+)
+
+// Paint colours a word of the closing block by its class; nil leaves it
+// plain.
+type Paint func(class Class, text string) string
+
+func (p Paint) paint(class Class, text string) string {
+	if p == nil {
+		return text
+	}
+	return p(class, text)
+}
+
+func verdictClass(verdict string) Class {
+	switch verdict {
+	case "held":
+		return Good
+	case "broken":
+		return Bad
+	}
+	return Doubtful
 }
 
 // closingStep is one line of the closing block's steps.
@@ -95,7 +126,7 @@ func mark(held bool) string {
 // line per pace step, the sustained rate, each threshold held (✓) or not
 // (✗) with its figure's value and unit, and how the run ended. sum is nil
 // when nothing was measured.
-func Closing(sum *results.Summary, end Ending, dir string) []string {
+func Closing(sum *results.Summary, end Ending, dir string, paint Paint) []string {
 	var lines []string
 	if sum != nil && (len(sum.Paces) > 0 || sum.Warmup != nil) {
 		lines = append(lines, "verdict")
@@ -105,14 +136,14 @@ func Closing(sum *results.Summary, end Ending, dir string) []string {
 			lw, rw = max(lw, len(s.label)), max(rw, len(s.rate))
 		}
 		for _, s := range steps {
-			line := fmt.Sprintf("  %-*s %*s  %s", lw, s.label, rw, s.rate, s.verdict)
+			line := fmt.Sprintf("  %-*s %*s  %s", lw, s.label, rw, s.rate, paint.paint(verdictClass(s.verdict), s.verdict))
 			if s.reason != "" {
 				line += ": " + s.reason
 			}
 			lines = append(lines, line)
 		}
 		rate, why := sustainedRate(sum)
-		lines = append(lines, fmt.Sprintf("  sustained rate: %s (%s)", rate, why))
+		lines = append(lines, fmt.Sprintf("  sustained rate: %s (%s)", paint.paint(Strong, rate), why))
 		if len(sum.Checks) > 0 {
 			lines = append(lines, "thresholds")
 			tw := 0
@@ -120,13 +151,22 @@ func Closing(sum *results.Summary, end Ending, dir string) []string {
 				tw = max(tw, len(c.Threshold))
 			}
 			for _, c := range sum.Checks {
-				lines = append(lines, fmt.Sprintf("  %s %-*s  %s", mark(c.Held && c.NotJudged == ""), tw, c.Threshold, checkValue(c)))
+				held := c.Held && c.NotJudged == ""
+				class := Bad
+				if held {
+					class = Good
+				}
+				lines = append(lines, fmt.Sprintf("  %s %-*s  %s", paint.paint(class, mark(held)), tw, c.Threshold, checkValue(c)))
 			}
 		}
 	} else {
 		lines = append(lines, "verdict: nothing was measured")
 	}
-	lines = append(lines, end.String())
+	class := Good
+	if end.Code != 0 {
+		class = Bad
+	}
+	lines = append(lines, paint.paint(class, fmt.Sprintf("exit %d", end.Code))+": "+end.Meaning)
 	if dir != "" {
 		lines = append(lines, "results in "+dir)
 	}

@@ -156,7 +156,7 @@ func TestGoldenStepsAndReport(t *testing.T) {
 	if err := WriteReport(dir, Report{Summary: sum, Images: []string{"timeline.png", "steps.png"}, Context: testContext(), Ending: &end}); err != nil {
 		t.Fatal(err)
 	}
-	golden.Check(t, "closing.txt", []byte(strings.Join(Closing(&sum, end, "results/synthetic/ramp/20231114T221320Z-abcdef"), "\n")+"\n"))
+	golden.Check(t, "closing.txt", []byte(strings.Join(Closing(&sum, end, "results/synthetic/ramp/20231114T221320Z-abcdef", nil), "\n")+"\n"))
 	report, _ := os.ReadFile(filepath.Join(dir, ReportFile))
 	golden.Check(t, "report.md", report)
 	timeline, _ := os.ReadFile(filepath.Join(dir, results.TimelineFile))

@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -164,9 +165,22 @@ func (l *Load) Run(ctx context.Context, env *Env) error {
 		return err
 	}
 	load := l.load(filepath.Base(env.StepDir), steps, url)
+	var failures, dropped int64
+	counted := int64(math.MinInt64) // the last second added to them
 	load.OnSecond = func(st measure.Status) {
-		env.Status(fmt.Sprintf("pace step %d/%d at %g rps: sent %d/s, delivered %d/s, p99 publish %.2f ms, e2e %.2f ms",
-			st.Step+1, len(steps), st.TargetRPS, st.Last.Counts.Sent, st.Last.Counts.Delivered, st.Last.PublishP99MS, st.Last.E2EP99MS))
+		c := st.Last.Counts
+		if st.Last.Second > counted {
+			failures += c.SendFailures
+			dropped += c.Dropped
+			counted = st.Last.Second
+		}
+		env.Live(LoadStatus{
+			Phase: l.phase, Step: st.Step + 1, Steps: len(steps), TargetRPS: st.TargetRPS, Second: st.Last.Second,
+			Sent: c.Sent, Delivered: c.Delivered, SendFailures: c.SendFailures, Dropped: c.Dropped,
+			PublishP99MS: st.Last.PublishP99MS, E2EP99MS: st.Last.E2EP99MS, SendOnly: l.SendOnly,
+			TotalSendFailures: failures, TotalDropped: dropped,
+			Elapsed: st.Elapsed, Total: st.Total, ElapsedSeconds: st.Elapsed.Seconds(), TotalSeconds: st.Total.Seconds(),
+		})
 	}
 	switch agents, err := l.agents(env, url); {
 	case err != nil:

@@ -87,7 +87,35 @@ type Env struct {
 	Attempt int          // 1 for the first attempt, 2 for the first retry, …
 	Output  io.Writer    // where a step may write lines meant for people; never nil
 	Status  func(string) // sets the step's live status line; never nil
-	Shared  *Shared      // what the run's steps share; never nil
+	// Live gives a load's figures once a second, for the live line and
+	// --output json; never nil.
+	Live   func(LoadStatus)
+	Shared *Shared // what the run's steps share; never nil
+}
+
+// LoadStatus is a load's state once a second: where it is in its pace,
+// the last whole second's figures, and its failures and drops so far.
+type LoadStatus struct {
+	Phase     string  `json:"phase"`
+	Step      int     `json:"step"`  // pace step, from 1
+	Steps     int     `json:"steps"` // of the load
+	TargetRPS float64 `json:"target_rps"`
+	Second    int64   `json:"second"` // the second of the figures, on the timeline's axis
+	// The last whole second's counts (its receipts may still arrive).
+	Sent         int64   `json:"sent"`
+	Delivered    int64   `json:"delivered"`
+	SendFailures int64   `json:"send_failures"`
+	Dropped      int64   `json:"dropped"`
+	PublishP99MS float64 `json:"publish_p99_ms"`
+	E2EP99MS     float64 `json:"e2e_p99_ms"`
+	SendOnly     bool    `json:"send_only,omitempty"`
+	// Since the load began.
+	TotalSendFailures int64         `json:"total_send_failures"`
+	TotalDropped      int64         `json:"total_dropped"`
+	Elapsed           time.Duration `json:"-"`
+	Total             time.Duration `json:"-"` // the pace's length; the drain comes after
+	ElapsedSeconds    float64       `json:"elapsed_s"`
+	TotalSeconds      float64       `json:"total_s"`
 }
 
 // UndoEnv is what a kind's Undo may use: in the run's own teardown, or in

@@ -30,6 +30,7 @@ func fakeEnv(t *testing.T, kind target.Kind, f *fake.Target) *Env {
 		Attempt: 1,
 		Output:  io.Discard,
 		Status:  func(string) {},
+		Live:    func(LoadStatus) {},
 		Shared:  shared,
 	}
 }

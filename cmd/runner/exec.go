@@ -28,6 +28,7 @@ func newExecCommand(stdout, stderr io.Writer) *cobra.Command {
 	var agentImage string
 	var tags []string
 	var failOnBroken bool
+	var output outputFlags
 	cmd := &cobra.Command{
 		Use:   "exec FILE",
 		Short: "Run a scenario: setup, warmup, measure, teardown, report",
@@ -60,6 +61,9 @@ scenario expects to hold broke), 130 interrupted.`,
 			if err != nil {
 				return err
 			}
+			if err := output.check(); err != nil {
+				return err
+			}
 			opts.RequirePace = true
 			sc, err := loadScenario(args[0], opts)
 			if err != nil {
@@ -89,16 +93,60 @@ scenario expects to hold broke), 130 interrupted.`,
 					Tags:        tagMap,
 				},
 			}
-			return execScenario(runner, cluster, stdout, stderr)
+			return execScenario(runner, cluster, output, stdout, stderr)
 		},
 	}
 	flags.register(cmd)
+	output.register(cmd)
 	cmd.Flags().StringVar(&out, "out", "results", "the results root; a run writes to OUT/<scenario>/<pace-set>/<time>-<id>/")
 	cmd.Flags().DurationVar(&stepTimeout, "step-timeout", engine.DefaultStepTimeout, "a step's timeout when neither the step nor the scenario gives one")
 	cmd.Flags().StringArrayVar(&tags, "tag", nil, "attach a tag to the run: key=value (repeatable), recorded in run.json and report.md")
 	cmd.Flags().BoolVar(&failOnBroken, "fail-on-broken", false, "exit 3 when a measured pace step the scenario expects to hold (mustHold) broke")
 	cmd.Flags().StringVar(&agentImage, "agent-image", "", "the image of agent pods whose chart values name none (default "+charts.ImageRepository+":<this runner's version>)")
 	return cmd
+}
+
+// outputFlags say how a run shows itself.
+type outputFlags struct {
+	quiet   bool
+	noColor bool
+	format  string // text or json
+}
+
+func (o *outputFlags) register(cmd *cobra.Command) {
+	cmd.Flags().BoolVarP(&o.quiet, "quiet", "q", false, "print nothing but the closing block (with --output json, nothing but the JSON)")
+	cmd.Flags().BoolVar(&o.noColor, "no-color", false, "no colours in the closing block (also when NO_COLOR is set)")
+	cmd.Flags().StringVarP(&o.format, "output", "o", "text", "text, or json: one JSON object per second of each load on stdout, then the ending with the summary; the progress goes to stderr")
+}
+
+func (o *outputFlags) check() error {
+	if o.format != "text" && o.format != "json" {
+		return badInput(fmt.Errorf("--output %q: must be text or json", o.format))
+	}
+	return nil
+}
+
+// progress returns the run's progress view: a live line that fits the
+// terminal when stdout (stderr, with --output json) is one.
+func (o outputFlags) progress(stdout, stderr io.Writer) *engine.Progress {
+	human := stdout
+	opts := engine.ProgressOptions{Quiet: o.quiet}
+	if o.format == "json" {
+		human, opts.JSON = stderr, stdout
+	}
+	if f, ok := human.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fd := int(f.Fd())
+		opts.Live = true
+		opts.Color = !o.noColor && os.Getenv("NO_COLOR") == ""
+		opts.Width = func() int {
+			w, _, err := term.GetSize(fd)
+			if err != nil {
+				return 0
+			}
+			return w
+		}
+	}
+	return engine.NewProgressWith(human, opts)
 }
 
 // parseTags parses --tag key=value flags.
@@ -175,12 +223,8 @@ func clusterFlags(cl *kube.Connection) string {
 
 // execScenario runs runner with progress on stdout; cl is its cluster on
 // kubernetes, for the cleanup command printed on a second interrupt.
-func execScenario(runner *engine.Runner, cl *kube.Connection, stdout, stderr io.Writer) error {
-	live := false
-	if f, ok := stdout.(*os.File); ok {
-		live = term.IsTerminal(int(f.Fd()))
-	}
-	progress := engine.NewProgress(stdout, live)
+func execScenario(runner *engine.Runner, cl *kube.Connection, out outputFlags, stdout, stderr io.Writer) error {
+	progress := out.progress(stdout, stderr)
 	runner.Observer = progress
 
 	ctx, stop := interruptible(stderr, func() string { return "runner cleanup " + runner.Dir() + clusterFlags(cl) })

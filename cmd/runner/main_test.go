@@ -809,3 +809,59 @@ func TestClosingBlockOfABrokenRun(t *testing.T) {
 		t.Errorf("a tag without a value: exit %d\n%s", code, stderr)
 	}
 }
+
+// TestOutputForScripts checks --output json (one JSON object per second of
+// each load on stdout, then the ending with the summary) and --quiet
+// (nothing but the closing block).
+func TestOutputForScripts(t *testing.T) {
+	out := t.TempDir()
+	code, stdout, stderr := runCLI("exec", "../../scenarios/direct.yaml", "--pace", "300:3", "--set", "warmupPace=300:2", "--output", "json", "--out", out)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	seconds := map[string]int{}
+	for i, line := range lines {
+		var obj struct {
+			Type     string `json:"type"`
+			Phase    string `json:"phase"`
+			Sent     int64  `json:"sent"`
+			ExitCode *int   `json:"exit_code"`
+			Dir      string `json:"dir"`
+			Summary  *struct {
+				SustainedRPS float64 `json:"sustained_rps"`
+			} `json:"summary"`
+		}
+		if err := json.Unmarshal([]byte(line), &obj); err != nil {
+			t.Fatalf("stdout line %d is not JSON: %v\n%s", i+1, err, line)
+		}
+		switch {
+		case obj.Type == "second":
+			seconds[obj.Phase]++
+			if obj.Sent != 300 {
+				t.Errorf("a second sent %d, want 300: %s", obj.Sent, line)
+			}
+		case obj.Type == "end" && i == len(lines)-1:
+			if obj.ExitCode == nil || *obj.ExitCode != 0 || obj.Summary == nil || obj.Summary.SustainedRPS != 300 || obj.Dir == "" {
+				t.Errorf("the ending: %s", line)
+			}
+		default:
+			t.Errorf("stdout line %d: %s", i+1, line)
+		}
+	}
+	// A load's seconds are reported from its second second on.
+	if seconds["measure"] < 2 || seconds["warmup"] < 1 {
+		t.Errorf("seconds reported per phase: %v", seconds)
+	}
+	if !strings.Contains(stderr, "verdict\n") || !strings.Contains(stderr, "step \"paced load\" (load): succeeded") {
+		t.Errorf("stderr lacks the progress and the closing block:\n%s", stderr)
+	}
+
+	code, stdout, stderr = runCLI("exec", "../../scenarios/direct.yaml", "--pace", "300:1", "--set", "warmupPace=300:1", "--quiet", "--out", out)
+	if code != exitOK || !strings.HasPrefix(stdout, "verdict\n  warmup 300/s  ") || !strings.Contains(stdout, "\n  step 1 300/s  ") || strings.Contains(stdout, "setup") {
+		t.Errorf("--quiet: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if code, _, stderr := runCLI("exec", "../../scenarios/direct.yaml", "--output", "yaml"); code != exitBadInput || !strings.Contains(stderr, `--output "yaml": must be text or json`) {
+		t.Errorf("--output yaml: exit %d\n%s", code, stderr)
+	}
+}

@@ -92,7 +92,7 @@ func newPlatformRunCommand(stdout, stderr io.Writer, action engine.PlatformActio
 				StepTimeout: stepTimeout,
 				Platform:    action,
 			}
-			if err := execScenario(runner, cluster, stdout, stderr); err != nil {
+			if err := execScenario(runner, cluster, outputFlags{format: "text"}, stdout, stderr); err != nil {
 				return err
 			}
 			if action == engine.PlatformInstall {
