@@ -68,7 +68,9 @@ func ExitCode(err error) int {
 
 // ending says what a run's exit code means, in words: what went wrong,
 // or, when nothing did, what the figures said.
-func ending(err error, sum *results.Summary, failOnBroken bool) report.Ending {
+// failedAt names the step where the run failed ("setup step "install"
+// (helm.install)"); "" when no step failed.
+func ending(err error, sum *results.Summary, failOnBroken bool, failedAt string) report.Ending {
 	code := ExitCode(err)
 	e := report.Ending{Code: code}
 	var te *ThresholdError
@@ -84,6 +86,10 @@ func ending(err error, sum *results.Summary, failOnBroken bool) report.Ending {
 		e.Meaning = fmt.Sprintf("%d %s breached", len(te.Breaches), plural(len(te.Breaches), "threshold", "thresholds"))
 	case errors.As(err, &be):
 		e.Meaning = be.Error()
+	case code == ExitFailed && diskFull(err):
+		e.Meaning = "the run failed: the disk is full (the error follows)"
+	case code == ExitFailed && failedAt != "":
+		e.Meaning = "the run failed at " + failedAt + " (the errors follow)"
 	case code == ExitFailed:
 		e.Meaning = "the run failed (the errors follow)"
 	default:

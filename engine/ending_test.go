@@ -38,12 +38,15 @@ func TestMustHoldAndEnding(t *testing.T) {
 		{&interruptedError{}, false, 130, "interrupted; the run was torn down"},
 		{&RequirementError{}, false, 2, "the cluster lacks what the scenario requires; nothing was run"},
 	} {
-		e := ending(c.err, sum, c.failOnBroken)
+		e := ending(c.err, sum, c.failOnBroken, "")
 		if e.Code != c.code || e.Meaning != c.meaning {
 			t.Errorf("ending of %v: %d %q, want %d %q", c.err, e.Code, e.Meaning, c.code, c.meaning)
 		}
 	}
-	if e := ending(nil, &results.Summary{Paces: sum.Paces[:1], Checks: []results.ThresholdCheck{{Held: true}}}, false); e.Meaning != "the run went through; every pace step and threshold held" {
+	if e := ending(errors.New("boom"), nil, false, `setup step "install" (helm.install)`); e.Meaning != `the run failed at setup step "install" (helm.install) (the errors follow)` {
+		t.Errorf("a failed step: %q", e.Meaning)
+	}
+	if e := ending(nil, &results.Summary{Paces: sum.Paces[:1], Checks: []results.ThresholdCheck{{Held: true}}}, false, ""); e.Meaning != "the run went through; every pace step and threshold held" {
 		t.Errorf("all held: %q", e.Meaning)
 	}
 }

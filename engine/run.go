@@ -130,7 +130,14 @@ func (r *Runner) Run(ctx context.Context) error {
 // threshold and the exit code's meaning.
 func (r *Runner) close(err error) {
 	sum := r.shared.Summary()
-	end := ending(err, sum, r.FailOnBroken)
+	failedAt := ""
+	for _, st := range r.record.Steps {
+		if st.Status == "failed" || st.Status == "timed-out" {
+			failedAt = fmt.Sprintf("%s step %q (%s)", st.Phase, st.Name, st.Kind)
+			break
+		}
+	}
+	end := ending(err, sum, r.FailOnBroken, failedAt)
 	r.record.Ending = &end
 	r.save()
 	if cerr := r.shared.Conclude(end); cerr != nil {

@@ -32,6 +32,11 @@ func WriteReport(dir string, r Report) error {
 	fmt.Fprintf(&b, "Target `%s`.\n\n", sum.Target)
 	writeClosing(&b, sum, r.Ending)
 	b.WriteString("## Pace steps\n\n")
+	if len(sum.Paces) == 0 && sum.Warmup == nil {
+		b.WriteString("No pace step was measured.\n")
+		writeContext(&b, r.Context)
+		return os.WriteFile(filepath.Join(dir, ReportFile), []byte(b.String()), 0o600)
+	}
 	t := sum.Totals
 	if sum.AllSendOnly() {
 		fmt.Fprintf(&b, "Measured: %d intended, %d sent, %d accepted, %d dropped, %d send failures; deliveries not measured (send-only).\n\n",

@@ -99,6 +99,23 @@ type Summary struct {
 	Recovered      *Recovery        `json:"recovered,omitempty"`        // rebuilt by runner cleanup after the run was killed
 	Agents         []AgentPart      `json:"agents,omitempty"`           // the agents that sent loads, one entry per load and agent
 	Resources      *ResourceInfo    `json:"resources,omitempty"`        // where the CPU and memory figures come from
+	Window         *WindowPart      `json:"window,omitempty"`           // runner plot --skip or --window: the part of the measure phase kept
+}
+
+// MeasureStart is where the measure phase began on the timeline's axis:
+// its first pace step's start, in a window the whole phase's; for a run
+// that measured nothing, the end of its warmup.
+func (sum Summary) MeasureStart() float64 {
+	switch {
+	case sum.Window != nil:
+		return sum.Window.MeasureStart
+	case len(sum.Paces) > 0:
+		return sum.Paces[0].StartSecond
+	case sum.Warmup != nil && len(sum.Warmup.Paces) > 0:
+		last := sum.Warmup.Paces[len(sum.Warmup.Paces)-1]
+		return last.StartSecond + last.Seconds
+	}
+	return 0
 }
 
 // AgentPart is one agent's part of a load: the agent's wall clock against

@@ -34,6 +34,14 @@ type Window struct {
 	From, To float64
 }
 
+// WindowPart says, in a windowed summary, which part of the measure phase
+// it covers, and where that phase began on the timeline's axis.
+type WindowPart struct {
+	From         float64 `json:"from_s"`
+	To           float64 `json:"to_s,omitempty"` // 0: to the end
+	MeasureStart float64 `json:"measure_start_second"`
+}
+
 func (w Window) holds(s float64) bool { return s >= w.From && (w.To <= 0 || s < w.To) }
 
 // Label names the window for a directory: "skip-10s" or "window-30s-90s".
@@ -120,6 +128,7 @@ func Windowed(dir, out string, w Window) (Summary, error) {
 	sum := Summarize(t)
 	// As the run wrote them: the schema it used, its thresholds' own text.
 	sum.Schema, sum.Thresholds = orig.Schema, orig.Thresholds
+	sum.Window = &WindowPart{From: w.From, To: w.To, MeasureStart: measureStart}
 
 	if err := os.MkdirAll(out, 0o700); err != nil {
 		return sum, err

@@ -266,18 +266,13 @@ func (s *Shared) FinishMeasurement() error {
 // is installed and saying so once when it is not.
 func (s *Shared) report(sum results.Summary) error {
 	dir := s.Info.Dir
-	if err := report.WritePlots(dir, sum); err != nil {
-		return err
-	}
 	// A graph that fails to render loses no measurement: say so once and
 	// go on.
-	sent := sum.Totals.Intended
-	if sum.Warmup != nil {
-		sent += sum.Warmup.Intended
-	}
 	var images []string
-	if sent == 0 {
-		s.say("no graph drawn: the run sent no event")
+	if why := report.NothingToDraw(sum); why != "" {
+		s.say("no graph drawn: " + why)
+	} else if err := report.WritePlots(dir, sum); err != nil {
+		return err
 	} else if rendered, err := report.Render(dir, "png"); err != nil {
 		images = rendered
 		s.say(fmt.Sprintf("some graphs not drawn (gnuplot's output in %s): %s", report.GnuplotLog, strings.ReplaceAll(err.Error(), "\n", "; ")))

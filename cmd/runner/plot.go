@@ -49,6 +49,9 @@ run whose first seconds carry a cold start, without editing any data.`,
 					return &exitError{code: exitFailed, err: err}
 				}
 			}
+			if why := report.NothingToDraw(sum); why != "" {
+				return &exitError{code: exitFailed, err: fmt.Errorf("nothing to draw in %s: %s", out, why)}
+			}
 			if err := report.WritePlots(out, sum); err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
