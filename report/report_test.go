@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/perfrunner/runner/internal/golden"
 	"github.com/perfrunner/runner/results"
@@ -239,10 +240,41 @@ func TestComparisonRendersWithGnuplot(t *testing.T) {
 	_, sum := syntheticRun(t)
 	c := results.Compare([]string{"a", "b"}, []results.Summary{sum, sum}, 0.1)
 	dir := t.TempDir()
-	if err := WriteComparison(dir, c); err != nil {
+	if err := WriteComparison(dir, c, RunLabels([]string{"a", "b"}, []results.Summary{sum, sum}, [][]string{{"capacity=400"}, nil})); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := RenderScripts(dir, "png", "compare.gp"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStepLabelsNeverCollide lays out the labels of a long ramp cut by a
+// window: a label is drawn only over a step wide enough for it, and never
+// runs into the one before.
+func TestStepLabelsNeverCollide(t *testing.T) {
+	d := plotData{XMin: -60, XMax: 370}
+	d.Steps = append(d.Steps, plotStep{Start: -60, End: 0, TargetRPS: 1000, Warmup: true})
+	at := 0.0
+	for i, secs := range []float64{0.4, 30, 30, 2, 2, 2, 30, 60, 30, 30, 30, 30, 30, 30, 30, 1.6} {
+		d.Steps = append(d.Steps, plotStep{Start: at, End: at + secs, TargetRPS: float64(1000 + 100*i), Broken: i > 12})
+		at += secs
+	}
+	d.labelSteps()
+	pxPerSecond := timelineWidth * (plotRight - plotLeft) / (d.XMax - d.XMin)
+	lastEnd, drawn := -1e9, 0
+	for _, s := range d.Steps {
+		if s.Label == "" {
+			continue
+		}
+		drawn++
+		width := labelCharPx * float64(utf8.RuneCountInString(s.Label))
+		mid := (s.Start + s.End) / 2 * pxPerSecond
+		if (s.End-s.Start)*pxPerSecond < width || mid-width/2 < lastEnd {
+			t.Errorf("label %q does not fit over its step of %g s or runs into the one before", s.Label, s.End-s.Start)
+		}
+		lastEnd = mid + width/2
+	}
+	if drawn < 10 || d.Steps[1].Label != "" || d.Steps[4].Label != "" || d.Steps[0].Label != "warmup 1000/s" || d.Steps[14].Label != "2300/s ✗" {
+		t.Errorf("%d labels drawn: %+v", drawn, d.Steps)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/perfrunner/runner/engine"
 	"github.com/perfrunner/runner/report"
 	"github.com/perfrunner/runner/results"
 )
@@ -51,7 +52,13 @@ Exits 3 when a run is worse than the first.`,
 			if out == "" {
 				out = filepath.Join("results", "compare", time.Now().UTC().Format("20060102T150405Z"))
 			}
-			if err := report.WriteComparison(out, c); err != nil {
+			sets := make([][]string, len(args))
+			for i, dir := range args {
+				if rec, err := engine.ReadRunRecord(dir); err == nil && rec.Context != nil {
+					sets[i] = rec.Context.Sets
+				}
+			}
+			if err := report.WriteComparison(out, c, report.RunLabels(args, sums, sets)); err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
 			if images, err := report.RenderScripts(out, "png", "compare.gp"); err == nil && format != "json" {
