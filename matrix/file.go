@@ -38,6 +38,9 @@ type Matrix struct {
 	File
 	Path  string   // the matrix file
 	Files []string // the scenario files, globs expanded, in order
+	// KeepWarmup keeps each scenario's own warmup pace under a pace
+	// override (--keep-warmup); otherwise the warmups run the override.
+	KeepWarmup bool
 }
 
 // Load reads and checks a matrix file: every problem is reported at its
@@ -138,7 +141,8 @@ type Cell struct {
 	Scenario   string            `json:"scenario"`
 	File       string            `json:"file"`
 	PaceSet    string            `json:"pace_set"`
-	Pace       string            `json:"pace,omitempty"` // the pace run instead of the set's, with --pace-override
+	Pace       string            `json:"pace,omitempty"`        // the pace run instead of the set's, with --pace-override
+	WarmupPace string            `json:"warmup_pace,omitempty"` // the warmups' pace instead of their own, with --pace-override
 	Values     map[string]string `json:"values,omitempty"`
 	Repetition int               `json:"repetition"`
 }
@@ -174,13 +178,18 @@ func (m *Matrix) Cells(override string) []Cell {
 		}
 		combos = next
 	}
+	paces := m.Paces
+	if override != "" {
+		// Every pace set runs the same pace: one cell, named after it.
+		paces = []string{scenario.PaceName(override)}
+	}
 	var cells []Cell
 	for _, f := range m.Files {
 		name := strings.TrimSuffix(filepath.Base(f), filepath.Ext(f))
 		if sc, err := scenario.Load(f, scenario.Options{}); err == nil {
 			name = sc.Name
 		}
-		for _, p := range m.Paces {
+		for _, p := range paces {
 			for _, vals := range combos {
 				for r := 1; r <= m.Repetitions; r++ {
 					id := name + "/" + p
@@ -189,6 +198,9 @@ func (m *Matrix) Cells(override string) []Cell {
 					}
 					id += fmt.Sprintf("/r%d", r)
 					c := Cell{ID: id, Scenario: name, File: f, PaceSet: p, Pace: override, Repetition: r}
+					if !m.KeepWarmup {
+						c.WarmupPace = override
+					}
 					if len(vals) > 0 {
 						c.Values = vals
 					}
@@ -205,6 +217,9 @@ func (m *Matrix) options(c Cell) scenario.Options {
 	opts := scenario.Options{Pace: c.PaceSet, Target: target.Kind(m.Target), RequirePace: true}
 	if c.Pace != "" {
 		opts.Pace = c.Pace
+	}
+	if c.WarmupPace != "" {
+		opts.WarmupPace = c.WarmupPace
 	}
 	for _, k := range sortedKeys(m.Set) {
 		opts.Set = append(opts.Set, k+"="+m.Set[k])

@@ -159,28 +159,62 @@ func WriteHistory(dir string, runs []Past) (string, []string, error) {
 		plots = append(plots, fmt.Sprintf(`"history.tsv" index %d using 1:%%d with linespoints title %q`, i, labels[k]))
 	}
 	// An explicit time range, so that one run (or runs in one second)
-	// still makes a graph.
+	// still makes a graph, and about six time tics whatever the span.
 	first, last := runs[0].Start.Unix(), runs[len(runs)-1].Start.Unix()
-	pad := max((last-first)/20, 3600)
+	span := last - first
+	pad := max(span/20, 30)
+	if span == 0 {
+		pad = 3600
+	}
+	tic := int64(86400)
+	for _, nice := range []int64{60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400} {
+		if (span+2*pad)/nice <= 8 {
+			tic = nice
+			break
+		}
+	}
+	if (span+2*pad)/tic > 8 {
+		tic = (span + 2*pad) / 8 / 86400 * 86400
+	}
+	timeFormat := "%H:%M"
+	if span+2*pad > 86400 {
+		timeFormat = `%m-%d\n%H:%M`
+	}
+	// The key above both panels, a line per series; the panels below.
+	height := 800 + 18*len(keys)
+	keyPx := 40 + 18*len(keys)
+	frac := func(px int) float64 { return 1 - float64(px)/float64(height) }
+	top1 := frac(keyPx + 10)
+	mid := (top1 + 0.08) / 2
 	script := fmt.Sprintf(`# Rendered by the runner; rerun with: gnuplot -e "fmt='svg'" trend.gp
 if (!exists("fmt")) fmt = "png"
-if (fmt eq "svg") { set terminal svg size 1100,800 dynamic font "sans,11" } else { set terminal pngcairo size 1100,800 font "sans,10" }
+if (fmt eq "svg") { set terminal svg size 1100,%d dynamic font "sans,11" } else { set terminal pngcairo size 1100,%d font "sans,10" }
 set output "trend.".fmt
 set datafile separator "\t"
 set xdata time
 set timefmt "%%s"
 set xrange ["%d":"%d"]
-set format x "%%m-%%d\n%%H:%%M"
-set grid
-set key outside right top noenhanced
-set multiplot layout 2,1 title "history: per scenario and pace set"
+set xtics %d
+set format x "%s"
+%sset grid
+# Room above the highest point.
+set offsets 0, 0, graph 0.1, 0
+set multiplot title "history: per scenario and pace set (UTC)"
+set lmargin at screen 0.08
+set rmargin at screen 0.97
+set key at screen 0.08, screen %g left top Left reverse vertical noenhanced
 set ylabel "sustained events/s"
 set yrange [0:*]
+set tmargin at screen %g
+set bmargin at screen %g
 plot %s
+unset key
 set ylabel "p99.99 end-to-end (ms)"
+set tmargin at screen %g
+set bmargin at screen 0.08
 plot %s
 unset multiplot
-`, first-pad, last+pad, sprintfAll(plots, 2), sprintfAll(plots, 3))
+`, height, height, first-pad, last+pad, tic, timeFormat, report.Palette, frac(30), top1, mid+0.04, sprintfAll(plots, 2), mid-0.02, sprintfAll(plots, 3))
 	if err := atomicfile.Write(filepath.Join(dir, "trend.gp"), []byte(script)); err != nil {
 		return "", nil, err
 	}

@@ -226,15 +226,17 @@ func comparisons(groups []Group) string {
 // error bars, and renders them.
 func writeGraphs(dir string, groups []Group, say func(string, ...any)) ([]string, error) {
 	var tsv strings.Builder
-	tsv.WriteString("label\tsustained_median\tsustained_min\tsustained_max\te2e_median_ms\te2e_min_ms\te2e_max_ms\n")
+	tsv.WriteString("label\tsustained_median\tsustained_min\tsustained_max\te2e_median_ms\te2e_min_ms\te2e_max_ms\tsystem\tpace\n")
 	rows := 0
 	for _, g := range groups {
 		if g.Runs == 0 || g.E2E.N == 0 {
 			continue
 		}
 		rows++
-		fmt.Fprintf(&tsv, "%s\t%g\t%g\t%g\t%g\t%g\t%g\n", strings.ReplaceAll(fmt.Sprintf("%s · %s @%g/s", g.Label, g.PaceSet, g.At), "\t", " "),
-			g.Sustained.Median, g.Sustained.Min, g.Sustained.Max, g.E2E.Median, g.E2E.Min, g.E2E.Max)
+		clean := strings.NewReplacer("\t", " ", "\n", " ").Replace
+		fmt.Fprintf(&tsv, "%s\t%g\t%g\t%g\t%g\t%g\t%g\t%s\t%s\n", clean(fmt.Sprintf("%s · %s @%g/s", g.Label, g.PaceSet, g.At)),
+			g.Sustained.Median, g.Sustained.Min, g.Sustained.Max, g.E2E.Median, g.E2E.Min, g.E2E.Max,
+			clean(g.Label), clean(fmt.Sprintf("%s @%g/s", g.PaceSet, g.At)))
 	}
 	if rows == 0 {
 		return nil, nil
@@ -270,17 +272,22 @@ if (fmt eq "svg") { set terminal svg size 1100,600 dynamic font "sans,11" } else
 base = ARG0[1:strlen(ARG0)-3]
 set output base.".".fmt
 set datafile separator "\t"
+set datafile columnheaders
 set title %q
 set ylabel %q
 set style fill solid 0.5 border -1
 set boxwidth 0.6
-set yrange [0:*]
-set xtics rotate by -30 noenhanced
-set rmargin 14
-set bmargin 9
+# Room above the tallest error bar.
+stats "matrix.tsv" using %d nooutput
+set yrange [0:(STATS_max > 0 ? STATS_max * 1.15 : 1)]
+# Each box named on two lines: the system and its values, then the pace
+# set and the compared step.
+set xtics noenhanced font ",9"
+set rmargin 4
+set bmargin 5
 set grid ytics
 set key off
-plot "matrix.tsv" using 0:%d:xtic(1) with boxes lc rgb "#4477aa", \
+plot "matrix.tsv" using 0:%d:xtic(strcol("system")."\n".strcol("pace")) with boxes lc rgb "#4477aa", \
      "" using 0:%d:%d:%d with yerrorbars lc rgb "black" pt 0
-`, title, ylabel, med, med, lo, hi)
+`, title, ylabel, hi, med, med, lo, hi)
 }

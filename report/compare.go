@@ -52,7 +52,7 @@ func WriteComparison(dir string, c results.Comparison, labels []string) error {
 	keyPx := 40.0 + 18*float64(len(runs))
 	frac := func(px float64) float64 { return 1 - px/float64(height) }
 	layout := map[string]any{
-		"Runs": runs, "Last": len(c.Steps) - 1, "H": height,
+		"Runs": runs, "Last": len(c.Steps) - 1, "H": height, "Palette": Palette,
 		"KeyY": frac(30), "Top1": frac(keyPx + 10), "Bottom1": frac(keyPx+10) - (frac(keyPx+10)-0.07)/2 + 0.05,
 		"Top2": frac(keyPx+10) - (frac(keyPx+10)-0.07)/2 - 0.02, "Bottom2": 0.07,
 	}
@@ -61,6 +61,19 @@ func WriteComparison(dir string, c results.Comparison, labels []string) error {
 	}
 	return os.WriteFile(filepath.Join(dir, "compare.gp"), gp.Bytes(), 0o600)
 }
+
+// Palette is a gnuplot prelude that gives lines eight colours that stay
+// apart on white, for graphs with a line per run or series.
+const Palette = `set linetype 1 linecolor rgb "#1f77b4"
+set linetype 2 linecolor rgb "#d62728"
+set linetype 3 linecolor rgb "#2ca02c"
+set linetype 4 linecolor rgb "#9467bd"
+set linetype 5 linecolor rgb "#ff7f0e"
+set linetype 6 linecolor rgb "#8c564b"
+set linetype 7 linecolor rgb "#17becf"
+set linetype 8 linecolor rgb "#7f7f7f"
+set linetype cycle 8
+`
 
 // RunLabels names runs for a graph's key: scenario, pace set and the
 // variables each set (sets[i], as --set gave them), with the run's id where
@@ -96,7 +109,7 @@ if (exists("fmt")) {
   set termoption noenhanced
 }
 set multiplot title "per-step latency, runs overlaid (solid p99.99, dashed p99)"
-set grid
+{{.Palette}}set grid
 set logscale y
 set lmargin at screen 0.08
 set rmargin at screen 0.97

@@ -148,6 +148,9 @@ type Options struct {
 	ValuesFiles []string    // YAML files whose top-level keys override vars
 	Target      target.Kind // where the scenario will run; target.Local when empty
 	RequirePace bool        // a scenario with several pace sets and no default needs Pace
+	// WarmupPace, when set, is the pace of every warmup step instead of
+	// its own (a matrix's --pace-override).
+	WarmupPace string
 }
 
 // Load reads and decodes the scenario in file. A returned strictyaml.Diagnostics holds
@@ -217,6 +220,13 @@ func Decode(file string, src []byte, opts Options) (*Scenario, error) {
 		}
 		templates.renderPhase(d, n, Phase(i))
 		sc.Steps[i] = decodePhase(d, n, Phase(i))
+	}
+	if opts.WarmupPace != "" {
+		for _, st := range sc.Steps[Warmup] {
+			if l, ok := st.Spec.(*steps.Load); ok && st.Kind == "warmup" {
+				l.Pace = opts.WarmupPace
+			}
+		}
 	}
 	checkSteps(d, sc, kind)
 	checkSendOnlyThresholds(d, root, sc)
@@ -389,11 +399,12 @@ func choosePace(d strictyaml.Diags, root *yaml.Node, sc *Scenario, want string) 
 		*d.List = append(*d.List, strictyaml.Diagnostic{Pos: strictyaml.Pos{File: "--pace"}, Message: fmt.Sprintf("%q: %v", want, err)})
 		return pace.Pace{}
 	}
-	return pace.Pace{Name: paceDirName(want), Spec: want, Steps: ps}
+	return pace.Pace{Name: PaceName(want), Spec: want, Steps: ps}
 }
 
-// paceDirName turns a literal pace spec into a name usable as a directory.
-func paceDirName(spec string) string {
+// PaceName is the name of a literal pace spec, usable as a directory:
+// "500:2,1000:2" is pace-500x2_1000x2.
+func PaceName(spec string) string {
 	r := strings.NewReplacer(":", "x", ",", "_", " ", "")
 	return "pace-" + r.Replace(spec)
 }

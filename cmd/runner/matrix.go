@@ -24,6 +24,7 @@ import (
 type matrixFlags struct {
 	target       string
 	paceOverride string
+	keepWarmup   bool
 	out          string
 	stepTimeout  time.Duration
 	agentImage   string
@@ -33,7 +34,8 @@ type matrixFlags struct {
 
 func (f *matrixFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.target, "target", "", "where the cells run: local or kubernetes (default: the matrix file's target, else local)")
-	cmd.Flags().StringVar(&f.paceOverride, "pace-override", "", "a pace every cell runs instead of its pace set's (e.g. 500:2), the cells keeping their names")
+	cmd.Flags().StringVar(&f.paceOverride, "pace-override", "", "a pace every cell runs instead of its pace sets' (e.g. 500:2), its warmups too unless --keep-warmup; the cells are named after it (pace-500x2)")
+	cmd.Flags().BoolVar(&f.keepWarmup, "keep-warmup", false, "with --pace-override: the warmups keep their own pace")
 	cmd.Flags().StringVar(&f.out, "out", "results", "the results root; a matrix writes to OUT/matrix/<name>/<time>-<id>/")
 	cmd.Flags().DurationVar(&f.stepTimeout, "step-timeout", engine.DefaultStepTimeout, "a step's timeout when neither the step nor the scenario gives one")
 	cmd.Flags().StringVar(&f.agentImage, "agent-image", "", "the image of agent pods whose chart values name none (default "+charts.ImageRepository+":<this runner's version>)")
@@ -50,6 +52,9 @@ func (f *matrixFlags) check() error {
 		if _, err := pace.Parse(f.paceOverride); err != nil {
 			return badInput(fmt.Errorf("--pace-override: %w", err))
 		}
+	}
+	if f.keepWarmup && f.paceOverride == "" {
+		return badInput(errors.New("--keep-warmup applies only with --pace-override"))
 	}
 	if f.stepTimeout <= 0 {
 		return badInput(fmt.Errorf("--step-timeout %s: must be positive", f.stepTimeout))
@@ -101,8 +106,8 @@ cell breached a threshold, 130 interrupted.`,
 				err error
 			)
 			if resume != "" {
-				if flags.paceOverride != "" || flags.target != "" {
-					return badInput(errors.New("--resume runs the matrix as it was started: --pace-override and --target cannot change it"))
+				if flags.paceOverride != "" || flags.target != "" || flags.keepWarmup {
+					return badInput(errors.New("--resume runs the matrix as it was started: --pace-override, --keep-warmup and --target cannot change it"))
 				}
 				old, rerr := matrix.ReadIndex(resume)
 				if rerr != nil {
@@ -121,6 +126,7 @@ cell breached a threshold, 130 interrupted.`,
 				if lerr != nil {
 					return badInput(lerr)
 				}
+				m.KeepWarmup = flags.keepWarmup
 				opts := flags.options(stdout)
 				if opts.Cluster, err = connect(stdout, target.Kind(m.Target), flags.access); err != nil {
 					return err
@@ -205,6 +211,7 @@ writes its index, as runner matrix does.`,
 					if err != nil {
 						return err
 					}
+					m.KeepWarmup = flags.keepWarmup
 					dir, ix, err := matrix.Start(ctx, m, flags.options(stdout))
 					return matrixOutcome(stdout, dir, ix, err)
 				},

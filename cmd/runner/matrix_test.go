@@ -11,6 +11,8 @@ import (
 
 	"github.com/perfrunner/runner/engine"
 	"github.com/perfrunner/runner/matrix"
+	"github.com/perfrunner/runner/scenario"
+	"github.com/perfrunner/runner/steps"
 )
 
 // writeMatrix writes a matrix file over the shipped direct and channel-imc
@@ -201,14 +203,31 @@ func TestMatrixKilledThenResumed(t *testing.T) {
 	}
 }
 
-// The shipped matrix of the 2019 report validates: twelve cells.
+// The shipped matrix of the 2019 report validates: twelve cells, or six
+// under a pace override, each named after the pace it runs, its warmup
+// running that pace too unless the scenario's own is kept.
 func TestShippedMatrix(t *testing.T) {
 	m, err := matrix.Load("../../scenarios/matrix-2019.yaml", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(m.Cells("500:2")); n != 12 {
+	if n := len(m.Cells("")); n != 12 {
 		t.Errorf("%d cells, want 12", n)
+	}
+	cells := m.Cells("500:2")
+	if len(cells) != 6 || cells[0].ID != "direct/pace-500x2/r1" || cells[0].PaceSet != "pace-500x2" || cells[0].WarmupPace != "500:2" {
+		t.Errorf("cells under a pace override: %+v", cells)
+	}
+	sc, err := scenario.Load(cells[0].File, scenario.Options{Pace: "500:2", WarmupPace: cells[0].WarmupPace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, ok := sc.Steps[scenario.Warmup][0].Spec.(*steps.Load); !ok || l.Pace != "500:2" {
+		t.Errorf("the warmup's pace under the override: %+v", sc.Steps[scenario.Warmup][0].Spec)
+	}
+	m.KeepWarmup = true
+	if c := m.Cells("500:2")[0]; c.WarmupPace != "" {
+		t.Errorf("--keep-warmup: the warmup runs %q", c.WarmupPace)
 	}
 	committed, err := os.ReadFile("../../matrix.schema.json")
 	if err != nil || string(committed) != string(matrix.Schema()) {
