@@ -125,7 +125,7 @@ func Load(path string, override string) (*Matrix, error) {
 	}
 	// Every cell's scenario must load as it will run.
 	for _, c := range m.Cells("") {
-		if _, err := scenario.Load(c.File, m.options(c)); err != nil {
+		if _, err := scenario.Load(c.File, m.CellOptions(c)); err != nil {
 			bad(strictyaml.KeyPos(path, root, "scenarios"), "cell %s: %v", c.ID, indent(err.Error()))
 		}
 	}
@@ -212,8 +212,8 @@ func (m *Matrix) Cells(override string) []Cell {
 	return cells
 }
 
-// options are the engine options a cell runs with.
-func (m *Matrix) options(c Cell) scenario.Options {
+// CellOptions are the options a cell's scenario is loaded with.
+func (m *Matrix) CellOptions(c Cell) scenario.Options {
 	opts := scenario.Options{Pace: c.PaceSet, Target: target.Kind(m.Target), RequirePace: true}
 	if c.Pace != "" {
 		opts.Pace = c.Pace

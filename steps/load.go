@@ -139,6 +139,13 @@ func (l *Load) schedule(run []pace.Step) ([]pace.Step, error) {
 	return run, nil
 }
 
+// Plan returns the pace the step sends in a run whose pace is run, and
+// the longest its drain may take after it.
+func (l *Load) Plan(run []pace.Step) ([]pace.Step, time.Duration, error) {
+	steps, err := l.schedule(run)
+	return steps, drainTimeout(l.DrainTimeout), err
+}
+
 // Expected returns the pace's length (the drain comes on top).
 func (l *Load) Expected(env *Env) time.Duration {
 	steps, err := l.schedule(env.Shared.Info.Pace)

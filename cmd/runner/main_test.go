@@ -19,6 +19,7 @@ import (
 
 	"github.com/perfrunner/runner/agent"
 	"github.com/perfrunner/runner/engine"
+	"github.com/perfrunner/runner/internal/golden"
 	"github.com/perfrunner/runner/scenario"
 	"github.com/perfrunner/runner/steps"
 )
@@ -863,5 +864,47 @@ func TestOutputForScripts(t *testing.T) {
 	}
 	if code, _, stderr := runCLI("exec", "../../scenarios/direct.yaml", "--output", "yaml"); code != exitBadInput || !strings.Contains(stderr, `--output "yaml": must be text or json`) {
 		t.Errorf("--output yaml: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestPlanTellsTheWholeRun checks runner plan of a scenario (variables with
+// their overrides, thresholds, each load's pace, the wall time with the
+// warmup and drains) against a golden file, and of a matrix file (every
+// cell in order, with when it would start).
+func TestPlanTellsTheWholeRun(t *testing.T) {
+	dir := t.TempDir()
+	file := writeScenario(t, dir, `name: planned
+description: A scenario to plan.
+vars: {payloadBytes: 512, warmupPace: "200:5", empty: ""}
+paces: {ramp: "100:10,200:10"}
+thresholds: ["e2e.p9999 < 50ms", "lost == 0 per step"]
+mustHold: 150
+setup:
+  - receiver: {}
+warmup:
+  - warmup: {sink: receiver/perf, pace: "{{ .Vars.warmupPace }}"}
+measure:
+  - load: {sink: receiver/perf, payloadBytes: "{{ .Vars.payloadBytes }}", drainTimeout: 5s}
+  - sleep: {duration: 3s}
+`)
+	code, stdout, stderr := runCLI("plan", file, "--set", "payloadBytes=1024")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	golden.Check(t, "plan.txt", []byte(strings.ReplaceAll(stdout, file, "planned.yaml")))
+
+	code, stdout, stderr = runCLI("plan", "../../scenarios/matrix-2019.yaml", "--pace-override", "500:2")
+	for _, want := range []string{
+		"matrix matrix-2019 (../../scenarios/matrix-2019.yaml), target local: 6 cells",
+		"  every cell runs the pace 500:2 instead of its set's, its warmups too",
+		"    6  source-kafka/pace-500x2/r1               pace-500x2 (1 step)                4s           20s",
+		"wall time: 24s of load (warmup 12s, measure 12s)",
+	} {
+		if code != exitOK || !strings.Contains(stdout, want) {
+			t.Errorf("plan of a matrix lacks %q: exit %d\n%s%s", want, code, stdout, stderr)
+		}
+	}
+	if code, _, stderr := runCLI("plan", "../../scenarios/matrix-2019.yaml", "--pace", "smoke"); code != exitBadInput || !strings.Contains(stderr, "--pace, --set and -f do not apply") {
+		t.Errorf("plan of a matrix with --pace: exit %d %s", code, stderr)
 	}
 }

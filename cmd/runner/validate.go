@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,10 +14,13 @@ import (
 
 	"github.com/perfrunner/runner/engine"
 	"github.com/perfrunner/runner/internal/input"
+	"github.com/perfrunner/runner/internal/redact"
 	"github.com/perfrunner/runner/internal/strictyaml"
 	"github.com/perfrunner/runner/kube"
 	"github.com/perfrunner/runner/matrix"
+	"github.com/perfrunner/runner/pace"
 	"github.com/perfrunner/runner/scenario"
+	"github.com/perfrunner/runner/steps"
 	"github.com/perfrunner/runner/target"
 )
 
@@ -80,34 +85,156 @@ func isMatrixFile(file string) bool {
 func newPlanCommand(stdout io.Writer) *cobra.Command {
 	var flags scenarioFlags
 	var stepTimeout time.Duration
+	var paceOverride string
+	var keepWarmup bool
 	cmd := &cobra.Command{
 		Use:   "plan FILE",
-		Short: "Print the resolved steps and the pace schedule, changing nothing",
-		Args:  cobra.ExactArgs(1),
+		Short: "Print what a run (or a matrix) would do and how long it would take, changing nothing",
+		Long: `Print what runner exec would do with a scenario, changing nothing: its
+variables as resolved (those given with --set or -f marked), thresholds,
+every step of every phase with its timeout and retries, each warmup's and
+load's pace, the pace schedule, and the wall time of the loads with their
+drains. Of a matrix file: every cell in the order it runs, with its pace
+and when it would start, and the whole matrix's load time.`,
+		Example: `  runner plan scenarios/channel-imc.yaml --pace 1k-2k
+  runner plan scenarios/direct.yaml --pace 500:10,1000:10 --set payloadBytes=1024
+  runner plan scenarios/matrix-2019.yaml --pace-override 500:2`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := flags.options()
 			if err != nil {
 				return err
+			}
+			if isMatrixFile(args[0]) {
+				if flags.pace != "" || len(flags.set) > 0 || len(flags.values) > 0 {
+					return badInput(errors.New("a matrix file gives its cells' paces and values: --pace, --set and -f do not apply (--pace-override does)"))
+				}
+				m, err := matrix.Load(args[0], flags.target)
+				if err != nil {
+					return badInput(err)
+				}
+				m.KeepWarmup = keepWarmup
+				return printMatrixPlan(stdout, m, paceOverride)
+			}
+			if paceOverride != "" || keepWarmup {
+				return badInput(errors.New("--pace-override and --keep-warmup apply to matrix files; give a scenario's pace with --pace"))
 			}
 			opts.RequirePace = true
 			sc, err := loadScenario(args[0], opts)
 			if err != nil {
 				return err
 			}
-			printPlan(stdout, sc, opts.Target, stepTimeout)
+			printPlan(stdout, sc, opts, stepTimeout)
 			return nil
 		},
 	}
 	flags.register(cmd)
 	cmd.Flags().DurationVar(&stepTimeout, "step-timeout", engine.DefaultStepTimeout, "a step's timeout when neither the step nor the scenario gives one")
+	cmd.Flags().StringVar(&paceOverride, "pace-override", "", "of a matrix file: the pace every cell would run (as runner matrix --pace-override)")
+	cmd.Flags().BoolVar(&keepWarmup, "keep-warmup", false, "of a matrix file, with --pace-override: the warmups keep their own pace")
 	return cmd
 }
 
-func printPlan(w io.Writer, sc *scenario.Scenario, kind target.Kind, stepTimeout time.Duration) {
-	fmt.Fprintf(w, "scenario %s (%s), target %s\n", sc.Name, sc.File, kind)
-	if sc.Description != "" {
-		fmt.Fprintf(w, "  %s\n", strings.TrimSpace(sc.Description))
+// loadPlan is the time a scenario's loads take: the warmups' and the
+// measured loads' paces, sleeps, and the longest their drains may take.
+type loadPlan struct {
+	warmup, measure, sleeps, drains time.Duration
+}
+
+func (p loadPlan) least() time.Duration { return p.warmup + p.measure + p.sleeps }
+
+func (p loadPlan) String() string {
+	s := fmt.Sprintf("%s of load (warmup %s, measure %s)", p.least(), p.warmup, p.measure)
+	if p.sleeps > 0 {
+		s = fmt.Sprintf("%s of load and waits (warmup %s, measure %s, sleeps %s)", p.least(), p.warmup, p.measure, p.sleeps)
 	}
+	if p.drains > 0 {
+		s += fmt.Sprintf(", and up to %s of drains after the loads: %s to %s, setup and teardown besides", p.drains, p.least(), p.least()+p.drains)
+	}
+	return s
+}
+
+// planLoads adds up a scenario's loads; it also returns each step's pace
+// (spec and events) for the step list.
+func planLoads(sc *scenario.Scenario) (loadPlan, map[*scenario.Step]string) {
+	var p loadPlan
+	paces := map[*scenario.Step]string{}
+	for _, phase := range []scenario.Phase{scenario.Warmup, scenario.Measure} {
+		for _, st := range sc.Steps[phase] {
+			switch spec := st.Spec.(type) {
+			case *steps.Load:
+				ps, drain, err := spec.Plan(sc.Pace.Steps)
+				if err != nil {
+					paces[st] = "pace: " + err.Error()
+					continue
+				}
+				pc := pace.Pace{Steps: ps}
+				paces[st] = fmt.Sprintf("%s: %d events over %s", paceSpec(ps), pc.Events(), pc.Duration())
+				if phase == scenario.Warmup {
+					p.warmup += pc.Duration()
+				} else {
+					p.measure += pc.Duration()
+				}
+				p.drains += drain
+			case *steps.Sleep:
+				p.sleeps += spec.Duration
+			}
+		}
+	}
+	return p, paces
+}
+
+// paceSpec writes steps as a pace spec: 500:2s,1000:2s.
+func paceSpec(ps []pace.Step) string {
+	parts := make([]string, len(ps))
+	for i, st := range ps {
+		parts[i] = fmt.Sprintf("%g:%s", st.RPS, st.Duration)
+	}
+	return strings.Join(parts, ",")
+}
+
+func printPlan(w io.Writer, sc *scenario.Scenario, opts scenario.Options, stepTimeout time.Duration) {
+	fmt.Fprintf(w, "scenario %s (%s), target %s\n", sc.Name, sc.File, opts.Target)
+	if sc.Description != "" {
+		fmt.Fprintf(w, "  %s\n", strings.Join(strings.Fields(sc.Description), " "))
+	}
+	if len(sc.Vars) > 0 {
+		given := map[string]string{}
+		for _, kv := range opts.Set {
+			k, _, _ := strings.Cut(kv, "=")
+			given[strings.Split(k, ".")[0]] = "--set"
+		}
+		fmt.Fprintf(w, "\nvariables\n")
+		keys := slices.Sorted(maps.Keys(sc.Vars))
+		width := 0
+		for _, k := range keys {
+			width = max(width, len(k))
+		}
+		for _, k := range keys {
+			v := redact.Value(sc.Vars[k])
+			if v == "" {
+				v = `""`
+			}
+			line := fmt.Sprintf("  %-*s  %v", width, k, v)
+			if src := given[k]; src != "" {
+				line += "  (" + src + ")"
+			}
+			fmt.Fprintln(w, strings.TrimRight(line, " "))
+		}
+		if len(opts.ValuesFiles) > 0 {
+			fmt.Fprintf(w, "  (values files: %s)\n", strings.Join(opts.ValuesFiles, ", "))
+		}
+	}
+	if len(sc.Thresholds) > 0 {
+		fmt.Fprintf(w, "\nthresholds (a breach exits 3)\n")
+		for _, t := range sc.Thresholds {
+			fmt.Fprintf(w, "  %s\n", t.Text)
+		}
+	}
+	if sc.MustHold > 0 {
+		fmt.Fprintf(w, "\nwith --fail-on-broken, the measured steps at or below %g/s must hold\n", sc.MustHold)
+	}
+	loads, paces := planLoads(sc)
 	for _, phase := range scenario.Phases {
 		list := sc.Steps[phase]
 		noun := "steps"
@@ -123,22 +250,60 @@ func printPlan(w io.Writer, sc *scenario.Scenario, kind target.Kind, stepTimeout
 			if timeout == 0 {
 				timeout = stepTimeout
 			}
-			fmt.Fprintf(w, "  %-28s %-8s timeout %-8v retries %d  %s\n", s.Name, s.Kind, timeout, s.Retries, s.Pos)
+			fmt.Fprintf(w, "  %-28s %-14s timeout %-8v retries %d  %s\n", s.Name, s.Kind, timeout, s.Retries, s.Pos)
+			if p := paces[s]; p != "" {
+				fmt.Fprintf(w, "  %-28s pace %s\n", "", p)
+			}
 		}
 	}
 	fmt.Fprintln(w)
 	if len(sc.Pace.Steps) == 0 {
 		fmt.Fprintln(w, "pace: none")
-		return
+	} else {
+		fmt.Fprintf(w, "pace %s: %s\n", sc.Pace.Name, sc.Pace.Spec)
+		fmt.Fprintf(w, "  %4s %10s %10s %12s %12s\n", "step", "rps", "duration", "events", "starts at")
+		var at time.Duration
+		for i, st := range sc.Pace.Steps {
+			fmt.Fprintf(w, "  %4d %10g %10s %12d %12s\n", i+1, st.RPS, st.Duration, st.Events(), at)
+			at += st.Duration
+		}
+		fmt.Fprintf(w, "  total: %d events over %s\n", sc.Pace.Events(), sc.Pace.Duration())
 	}
-	fmt.Fprintf(w, "pace %s: %s\n", sc.Pace.Name, sc.Pace.Spec)
-	fmt.Fprintf(w, "  %4s %10s %10s %12s %12s\n", "step", "rps", "duration", "events", "starts at")
-	var at time.Duration
-	for i, st := range sc.Pace.Steps {
-		fmt.Fprintf(w, "  %4d %10g %10s %12d %12s\n", i+1, st.RPS, st.Duration, st.Events(), at)
-		at += st.Duration
+	fmt.Fprintf(w, "\nwall time: %s\n", loads)
+}
+
+// printMatrixPlan prints a matrix's cells in the order they run, each with
+// its pace and load time and when it would start, and the whole matrix's.
+func printMatrixPlan(w io.Writer, m *matrix.Matrix, override string) error {
+	cells := m.Cells(override)
+	fmt.Fprintf(w, "matrix %s (%s), target %s: %d cells, one after another, each on freshly installed systems\n", m.Name, m.Path, m.Target, len(cells))
+	if override != "" {
+		warm := "its warmups too"
+		if m.KeepWarmup {
+			warm = "the warmups keeping their own"
+		}
+		fmt.Fprintf(w, "  every cell runs the pace %s instead of its set's, %s\n", override, warm)
 	}
-	fmt.Fprintf(w, "  total: %d events over %s\n", sc.Pace.Events(), sc.Pace.Duration())
+	fmt.Fprintf(w, "\n  %3s  %-40s %-26s %10s %13s\n", "#", "cell", "pace", "load", "starts after")
+	var total loadPlan
+	for i, c := range cells {
+		sc, err := scenario.Load(c.File, m.CellOptions(c))
+		if err != nil {
+			return badInput(fmt.Errorf("cell %s: %w", c.ID, err))
+		}
+		p, _ := planLoads(sc)
+		paceText := fmt.Sprintf("%s (%d steps)", sc.Pace.Name, len(sc.Pace.Steps))
+		if len(sc.Pace.Steps) == 1 {
+			paceText = sc.Pace.Name + " (1 step)"
+		}
+		fmt.Fprintf(w, "  %3d  %-40s %-26s %10s %13s\n", i+1, c.ID, paceText, p.least(), total.least())
+		total.warmup += p.warmup
+		total.measure += p.measure
+		total.sleeps += p.sleeps
+		total.drains += p.drains
+	}
+	fmt.Fprintf(w, "\nwall time: %s\n", total)
+	return nil
 }
 
 func newCleanupCommand(stdout io.Writer) *cobra.Command {
