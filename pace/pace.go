@@ -111,26 +111,33 @@ func Parse(spec string) ([]Step, error) {
 }
 
 func parseDuration(s string) (time.Duration, error) {
+	d, err := ParseDuration(s)
+	switch {
+	case err != nil:
+		return 0, err
+	case d <= 0:
+		return 0, fmt.Errorf("duration %q must be positive", s)
+	case d > maxStep:
+		return 0, fmt.Errorf("duration %q is longer than %s", s, maxStep)
+	}
+	return d, nil
+}
+
+// ParseDuration reads a duration as paces write them: bare seconds (30,
+// 2.5) or a Go duration (30s, 5m); its sign is the caller's to judge.
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	secs, err := strconv.ParseFloat(s, 64)
 	var d time.Duration
-	if secs, err := strconv.ParseFloat(s, 64); err == nil {
-		if math.IsNaN(secs) || secs <= 0 {
-			return 0, fmt.Errorf("duration %q must be positive", s)
-		}
-		if secs > maxStep.Seconds() {
-			return 0, fmt.Errorf("duration %q is longer than %s", s, maxStep)
-		}
+	switch {
+	case err == nil && (math.IsNaN(secs) || math.IsInf(secs, 0) || secs > math.MaxInt64/float64(time.Second)):
+		return 0, fmt.Errorf("duration %q is not a number of seconds", s)
+	case err == nil:
 		d = time.Duration(secs * float64(time.Second))
-	} else {
-		d, err = time.ParseDuration(s)
-		if err != nil {
+	default:
+		if d, err = time.ParseDuration(s); err != nil {
 			return 0, fmt.Errorf("duration %q is neither seconds nor a Go duration (30, 30s, 5m)", s)
 		}
-	}
-	if d <= 0 {
-		return 0, fmt.Errorf("duration %q must be positive", s)
-	}
-	if d > maxStep {
-		return 0, fmt.Errorf("duration %q is longer than %s", s, maxStep)
 	}
 	return d, nil
 }

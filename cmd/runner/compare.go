@@ -18,7 +18,9 @@ import (
 func newCompareCommand(stdout io.Writer) *cobra.Command {
 	var tolerance, format, out string
 	cmd := &cobra.Command{
-		Use:   "compare RUN_DIR RUN_DIR...",
+		Use: "compare RUN_DIR RUN_DIR...",
+		Example: `  runner compare results/channel-imc/1k-2k/20261201T101500Z-1a2b3c results/channel-imc/1k-2k/20261202T101500Z-4d5e6f
+  runner compare RUN_A RUN_B --tolerance 5% --format md > comparison.md`,
 		Short: "Compare runs pace step by pace step against the first, with a verdict against a tolerance",
 		Long: `Compare runs pace step by pace step: sent and delivered rates, p50, p99 and
 p99.99 publish and end-to-end latency, failures and losses, with each run's

@@ -30,7 +30,12 @@ func newExecCommand(stdout, stderr io.Writer) *cobra.Command {
 	var failOnBroken bool
 	var output outputFlags
 	cmd := &cobra.Command{
-		Use:   "exec FILE",
+		Use: "exec FILE",
+		Example: `  runner exec scenarios/direct.yaml
+  runner exec scenarios/channel-imc.yaml --pace 1k-2k --tag ticket=PERF-12
+  runner exec scenarios/channel-imc.yaml --pace 200:10,900:10 --set capacity=400 --fail-on-broken
+  runner exec scenarios/channel-imc.yaml --target kubernetes -n perf --context kind-perf
+  runner exec scenarios/direct.yaml --output json --quiet | jq -c 'select(.type == "second")'`,
 		Short: "Run a scenario: setup, warmup, measure, teardown, report",
 		Long: `Run a scenario once and write its results under --out.
 
@@ -96,10 +101,10 @@ scenario expects to hold broke), 130 interrupted.`,
 			return execScenario(runner, cluster, output, stdout, stderr)
 		},
 	}
-	flags.register(cmd)
+	flags.register(cmd, true)
 	output.register(cmd)
 	cmd.Flags().StringVar(&out, "out", "results", "the results root; a run writes to OUT/<scenario>/<pace-set>/<time>-<id>/")
-	cmd.Flags().DurationVar(&stepTimeout, "step-timeout", engine.DefaultStepTimeout, "a step's timeout when neither the step nor the scenario gives one")
+	durationVar(cmd.Flags(), &stepTimeout, "step-timeout", engine.DefaultStepTimeout, "a step's timeout when neither the step nor the scenario gives one")
 	cmd.Flags().StringArrayVar(&tags, "tag", nil, "attach a tag to the run: key=value (repeatable), recorded in run.json and report.md")
 	cmd.Flags().BoolVar(&failOnBroken, "fail-on-broken", false, "exit 3 when a measured pace step the scenario expects to hold (mustHold) broke")
 	cmd.Flags().StringVar(&agentImage, "agent-image", "", "the image of agent pods whose chart values name none (default "+charts.ImageRepository+":<this runner's version>)")

@@ -9,11 +9,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/perfrunner/runner/agent"
+	"github.com/perfrunner/runner/charts"
 	"github.com/perfrunner/runner/engine"
 	"github.com/perfrunner/runner/kube"
 	"github.com/perfrunner/runner/matrix"
@@ -79,7 +83,13 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		Short:         "Declarative benchmark runner for event-driven data planes",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version,
+		Example: `  runner exec scenarios/direct.yaml                  # a run on the embedded systems
+  runner plan scenarios/channel-imc.yaml --pace 1k-2k  # what a run would do, and how long
+  runner validate scenarios/                         # every problem of every file
+  runner compare results/direct/smoke/A results/direct/smoke/B`,
 	}
+	root.SetVersionTemplate(versionText())
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(
@@ -124,24 +134,41 @@ stops on SIGTERM or SIGINT.`,
 
 func newVersionCommand(stdout io.Writer) *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the runner's version",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print the runner's version, its Go and platform, and the agent image it runs",
+		Example: "  runner version\n  runner --version",
+		Args:    cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			fmt.Fprintf(stdout, "runner %s\n", version)
+			fmt.Fprint(stdout, versionText())
 			return nil
 		},
 	}
 }
 
+// versionText is what runner version and runner --version print.
+func versionText() string {
+	return fmt.Sprintf("runner %s\n%s %s/%s\nagent image %s:%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, charts.ImageRepository, version)
+}
+
 func newSchemaCommand(stdout io.Writer) *cobra.Command {
 	var ofMatrix bool
+	var dir string
 	cmd := &cobra.Command{
-		Use:   "schema",
-		Short: "Print the JSON Schema of scenario files (or, with --matrix, of matrix files)",
-		Long:  "Print the JSON Schema of scenario files, generated from the runner's own types. Point an editor at it with a first line such as\n# yaml-language-server: $schema=../scenario.schema.json",
-		Args:  cobra.NoArgs,
+		Use:   "schema [--matrix] [--write DIR]",
+		Short: "Print the JSON Schema of scenario files (or, with --matrix, of matrix files), or write both for an editor",
+		Long: `Print the JSON Schema of scenario files, generated from the runner's own
+types; with --matrix, that of matrix files. With --write DIR, write both
+(scenario.schema.json, matrix.schema.json) into DIR, for an editor to
+check and complete files outside this repository: it prints the first line
+to give them, such as
+# yaml-language-server: $schema=DIR/scenario.schema.json`,
+		Example: `  runner schema > scenario.schema.json
+  runner schema --write ~/.config/runner`,
+		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
+			if dir != "" {
+				return writeSchemas(stdout, dir)
+			}
 			schema := scenario.Schema()
 			if ofMatrix {
 				schema = matrix.Schema()
@@ -151,7 +178,28 @@ func newSchemaCommand(stdout io.Writer) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&ofMatrix, "matrix", false, "the schema of matrix files")
+	cmd.Flags().StringVar(&dir, "write", "", "write scenario.schema.json and matrix.schema.json into this directory")
 	return cmd
+}
+
+// writeSchemas writes both schemas into dir and says how an editor finds
+// them.
+func writeSchemas(stdout io.Writer, dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return badInput(err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
+	for name, schema := range map[string][]byte{"scenario.schema.json": scenario.Schema(), "matrix.schema.json": matrix.Schema()} {
+		if err := os.WriteFile(filepath.Join(abs, name), schema, 0o644); err != nil {
+			return &exitError{code: exitFailed, err: err}
+		}
+	}
+	fmt.Fprintf(stdout, "wrote %s and %s\nfirst line of a scenario file:\n# yaml-language-server: $schema=%s\nfirst line of a matrix file:\n# yaml-language-server: $schema=%s\n",
+		filepath.Join(abs, "scenario.schema.json"), filepath.Join(abs, "matrix.schema.json"), filepath.Join(abs, "scenario.schema.json"), filepath.Join(abs, "matrix.schema.json"))
+	return nil
 }
 
 // scenarioFlags are the flags that shape how a scenario is resolved.
@@ -162,22 +210,50 @@ type scenarioFlags struct {
 	target     string
 	access     kube.Access // for --target kubernetes
 	cleanStale bool
+	cmd        *cobra.Command
 }
 
-func (f *scenarioFlags) register(cmd *cobra.Command) {
+// register registers the flags on cmd; a command that runs (exec,
+// platform) also takes the cluster's and --clean-stale.
+func (f *scenarioFlags) register(cmd *cobra.Command, runs bool) {
+	f.cmd = cmd
 	cmd.Flags().StringVar(&f.pace, "pace", "", "a pace set of the scenario (e.g. 1k-2k) or a literal pace (e.g. 500:10,1000:30)")
 	cmd.Flags().StringArrayVar(&f.set, "set", nil, "override a variable: key=value (repeatable; dotted keys reach into maps)")
 	cmd.Flags().StringArrayVarP(&f.values, "values", "f", nil, "a YAML file of variable overrides (repeatable)")
 	cmd.Flags().StringVar(&f.target, "target", string(target.Local), "where the systems under test run: local or kubernetes")
-	registerAccess(cmd, &f.access)
-	cmd.Flags().BoolVar(&f.cleanStale, "clean-stale", false, "with --target kubernetes: delete objects of unfinished earlier runs found in the cluster instead of refusing to run")
+	if runs {
+		registerAccess(cmd, &f.access, "with --target kubernetes")
+		cmd.Flags().BoolVar(&f.cleanStale, "clean-stale", false, "with --target kubernetes: delete objects of unfinished earlier runs found in the cluster instead of refusing to run")
+	}
 }
 
-// registerAccess registers the flags that say which cluster to reach.
-func registerAccess(cmd *cobra.Command, a *kube.Access) {
-	cmd.Flags().StringVar(&a.Kubeconfig, "kubeconfig", "", "with --target kubernetes: the kubeconfig file (default: KUBECONFIG, else ~/.kube/config)")
-	cmd.Flags().StringVar(&a.Context, "context", "", "with --target kubernetes: the kubeconfig context (default: the current one)")
-	cmd.Flags().StringVarP(&a.Namespace, "namespace", "n", "", "with --target kubernetes: the namespace (default: the context's, else default)")
+// clusterOnly are the flags that apply only to target kubernetes.
+var clusterOnly = []string{"kubeconfig", "context", "namespace", "clean-stale", "agent-image"}
+
+// refuseClusterFlags refuses, on a target other than kubernetes, the flags
+// of cmd that only a cluster uses, rather than ignore them.
+func refuseClusterFlags(cmd *cobra.Command, kind target.Kind) error {
+	if kind == target.Kubernetes || cmd == nil {
+		return nil
+	}
+	var given []string
+	for _, name := range clusterOnly {
+		if f := cmd.Flags().Lookup(name); f != nil && f.Changed {
+			given = append(given, "--"+name)
+		}
+	}
+	if len(given) == 0 {
+		return nil
+	}
+	return badInput(fmt.Errorf("%s: %s only with --target kubernetes, and the target is %s", strings.Join(given, ", "), map[bool]string{true: "applies", false: "apply"}[len(given) == 1], kind))
+}
+
+// registerAccess registers the flags that say which cluster to reach;
+// when says when they apply, for their help.
+func registerAccess(cmd *cobra.Command, a *kube.Access, when string) {
+	cmd.Flags().StringVar(&a.Kubeconfig, "kubeconfig", "", when+": the kubeconfig file (default: KUBECONFIG, else ~/.kube/config)")
+	cmd.Flags().StringVar(&a.Context, "context", "", when+": the kubeconfig context (default: the current one)")
+	cmd.Flags().StringVarP(&a.Namespace, "namespace", "n", "", when+": the namespace (default: the context's, else default)")
 }
 
 // connect resolves and reaches the cluster of target kubernetes, before
@@ -203,6 +279,9 @@ func (f *scenarioFlags) options() (scenario.Options, error) {
 	kind, err := target.ParseKind(f.target)
 	if err != nil || f.target == "" {
 		return scenario.Options{}, badInput(fmt.Errorf("--target %q: must be local or kubernetes", f.target))
+	}
+	if err := refuseClusterFlags(f.cmd, kind); err != nil {
+		return scenario.Options{}, err
 	}
 	return scenario.Options{Pace: f.pace, Set: f.set, ValuesFiles: f.values, Target: kind}, nil
 }

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -15,6 +17,8 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
 
 	"github.com/perfrunner/runner/agent"
@@ -906,5 +910,79 @@ measure:
 	}
 	if code, _, stderr := runCLI("plan", "../../scenarios/matrix-2019.yaml", "--pace", "smoke"); code != exitBadInput || !strings.Contains(stderr, "--pace, --set and -f do not apply") {
 		t.Errorf("plan of a matrix with --pace: exit %d %s", code, stderr)
+	}
+}
+
+// TestHelpIsTrueToTheFlags walks every command: each has examples, and
+// every --flag its examples and description name is one it takes.
+func TestHelpIsTrueToTheFlags(t *testing.T) {
+	root := newRootCommand(io.Discard, io.Discard)
+	root.InitDefaultVersionFlag()
+	flagRef := regexp.MustCompile(`(?:^|[\s(\x60])--([a-z][a-z-]+)`)
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		if c.Hidden || c.Name() == "help" || c.Name() == "completion" || c.HasParent() && c.Parent().Name() == "completion" || !c.Runnable() {
+			return
+		}
+		if strings.TrimSpace(c.Example) == "" {
+			t.Errorf("%s: no example in its help", c.CommandPath())
+		}
+		if c.DisableFlagParsing {
+			return // the agent parses its own
+		}
+		for _, text := range []string{c.Example, c.Long, c.Use} {
+			for _, m := range flagRef.FindAllStringSubmatch(text, -1) {
+				if c.Flags().Lookup(m[1]) == nil && c.InheritedFlags().Lookup(m[1]) == nil && c.Root().Flags().Lookup(m[1]) == nil && m[1] != "help" {
+					t.Errorf("%s: its help names --%s, which it does not take", c.CommandPath(), m[1])
+				}
+			}
+		}
+	}
+	walk(root)
+}
+
+// TestCLIConventions checks --version, flags refused where they do not
+// apply, validate of a directory, durations in bare seconds and the
+// schemas written for an editor.
+func TestCLIConventions(t *testing.T) {
+	if code, stdout, _ := runCLI("--version"); code != exitOK || !strings.HasPrefix(stdout, "runner ") || !strings.Contains(stdout, "agent image ghcr.io/") {
+		t.Errorf("--version: exit %d %q", code, stdout)
+	}
+	code, _, stderr := runCLI("exec", "../../scenarios/direct.yaml", "-n", "perf", "--context", "kind")
+	if code != exitBadInput || !strings.Contains(stderr, "--context, --namespace: apply only with --target kubernetes, and the target is local") {
+		t.Errorf("-n on local: exit %d %s", code, stderr)
+	}
+	if code, stdout, stderr := runCLI("validate", "../../scenarios/platform"); code != exitOK || !strings.Contains(stdout, "knative-eventing.yaml: ok") || strings.Contains(stdout+stderr, "values.yaml") {
+		t.Errorf("validate DIR: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if code, _, stderr := runCLI("validate", t.TempDir()); code != exitBadInput || !strings.Contains(stderr, "no .yaml or .yml file") {
+		t.Errorf("validate of an empty directory: exit %d %s", code, stderr)
+	}
+	if code, _, stderr := runCLI("plan", "../../scenarios/direct.yaml", "--step-timeout", "90"); code != exitOK {
+		t.Errorf("--step-timeout 90: exit %d %s", code, stderr)
+	}
+	if code, _, stderr := runCLI("plan", "../../scenarios/direct.yaml", "--step-timeout", "-5"); code != exitBadInput || !strings.Contains(stderr, "must not be negative") {
+		t.Errorf("--step-timeout -5: exit %d %s", code, stderr)
+	}
+	var skip time.Duration
+	fs := pflag.NewFlagSet("plot", pflag.ContinueOnError)
+	durationVar(fs, &skip, "skip", 0, "")
+	if err := fs.Parse([]string{"--skip", "2"}); err != nil || skip != 2*time.Second {
+		t.Errorf("--skip 2: %s %v", skip, err)
+	}
+	if w, err := plotWindow(skip, ""); err != nil || w.From != 2 {
+		t.Errorf("--skip 2: %+v %v", w, err)
+	}
+	if w, err := plotWindow(0, "30:90"); err != nil || w.From != 30 || w.To != 90 {
+		t.Errorf("--window 30:90: %+v %v", w, err)
+	}
+	dir := filepath.Join(t.TempDir(), "schemas")
+	code, stdout, _ := runCLI("schema", "--write", dir)
+	data, err := os.ReadFile(filepath.Join(dir, "scenario.schema.json"))
+	if code != exitOK || err != nil || !bytes.Equal(data, scenario.Schema()) || !strings.Contains(stdout, "# yaml-language-server: $schema="+filepath.Join(dir, "scenario.schema.json")) {
+		t.Errorf("schema --write: exit %d %v\n%s", code, err, stdout)
 	}
 }

@@ -37,11 +37,11 @@ func (f *matrixFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.paceOverride, "pace-override", "", "a pace every cell runs instead of its pace sets' (e.g. 500:2), its warmups too unless --keep-warmup; the cells are named after it (pace-500x2)")
 	cmd.Flags().BoolVar(&f.keepWarmup, "keep-warmup", false, "with --pace-override: the warmups keep their own pace")
 	cmd.Flags().StringVar(&f.out, "out", "results", "the results root; a matrix writes to OUT/matrix/<name>/<time>-<id>/")
-	cmd.Flags().DurationVar(&f.stepTimeout, "step-timeout", engine.DefaultStepTimeout, "a step's timeout when neither the step nor the scenario gives one")
+	durationVar(cmd.Flags(), &f.stepTimeout, "step-timeout", engine.DefaultStepTimeout, "a step's timeout when neither the step nor the scenario gives one")
 	cmd.Flags().StringVar(&f.agentImage, "agent-image", "", "the image of agent pods whose chart values name none (default "+charts.ImageRepository+":<this runner's version>)")
 	cmd.Flags().StringVar(&f.lockDir, "lock-dir", "", "where the per-target lock lives (default: the system's temporary directory)")
 	_ = cmd.Flags().MarkHidden("lock-dir")
-	registerAccess(cmd, &f.access)
+	registerAccess(cmd, &f.access, "with target kubernetes")
 }
 
 func (f *matrixFlags) check() error {
@@ -74,7 +74,10 @@ func newMatrixCommand(stdout, stderr io.Writer) *cobra.Command {
 	var flags matrixFlags
 	var resume string
 	cmd := &cobra.Command{
-		Use:   "matrix FILE | matrix --resume DIR",
+		Use: "matrix FILE | matrix --resume DIR",
+		Example: `  runner matrix scenarios/matrix-2019.yaml
+  runner matrix scenarios/matrix-2019.yaml --pace-override 500:2   # every cell briefly
+  runner matrix --resume results/matrix/matrix-2019/20261201T020000Z-1a2b3c`,
 		Short: "Run every cell of a matrix (scenarios × paces × values × repetitions), one after another",
 		Long: `Run every cell of a matrix file one after another, each with its scenario's
 own setup and teardown, so that every cell gets freshly installed systems.
@@ -125,6 +128,9 @@ cell breached a threshold, 130 interrupted.`,
 				m, lerr := matrix.Load(args[0], flags.target)
 				if lerr != nil {
 					return badInput(lerr)
+				}
+				if err := refuseClusterFlags(cmd, target.Kind(m.Target)); err != nil {
+					return err
 				}
 				m.KeepWarmup = flags.keepWarmup
 				opts := flags.options(stdout)
@@ -179,8 +185,9 @@ func newScheduleCommand(stdout, stderr io.Writer) *cobra.Command {
 	var flags matrixFlags
 	var spec string
 	cmd := &cobra.Command{
-		Use:   "schedule FILE --cron SPEC",
-		Short: "Run a matrix on a cron schedule, never two at once",
+		Use:     "schedule FILE --cron SPEC",
+		Example: `  runner schedule scenarios/matrix-2019.yaml --cron "0 2 * * *"   # every night at 02:00`,
+		Short:   "Run a matrix on a cron schedule, never two at once",
 		Long: `Run a matrix file on a cron schedule (five fields, as cron: "0 3 * * *"
 is 03:00 every day; or @hourly, @daily, @every 6h). A run that comes due
 while the last is still going is skipped, and the skip is said. SIGTERM or
@@ -234,7 +241,9 @@ func newHistoryCommand(stdout io.Writer) *cobra.Command {
 		out       string
 	)
 	cmd := &cobra.Command{
-		Use:   "history RESULTS_DIR",
+		Use: "history RESULTS_DIR",
+		Example: `  runner history results
+  runner history results --check --last 5 --tolerance 10%`,
 		Short: "List past runs per scenario and pace set, graph their trend, and check the newest for regressions",
 		Long: `List every run under RESULTS_DIR (matrix cells included) per scenario,
 pace set and target, and write history.md and a trend graph (trend.gp,

@@ -75,9 +75,10 @@ func newPlatformRunCommand(stdout, stderr io.Writer, action engine.PlatformActio
 	var out string
 	var stepTimeout time.Duration
 	cmd := &cobra.Command{
-		Use:   string(action) + " FILE",
-		Short: short,
-		Args:  cobra.ExactArgs(1),
+		Use:     string(action) + " FILE",
+		Example: "  runner platform " + string(action) + " scenarios/platform/knative-eventing.yaml --target kubernetes --context kind-perf",
+		Short:   short,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			sc, cluster, err := loadPlatform(stdout, args[0], &flags)
 			if err != nil {
@@ -103,18 +104,19 @@ func newPlatformRunCommand(stdout, stderr io.Writer, action engine.PlatformActio
 			return nil
 		},
 	}
-	flags.register(cmd)
+	flags.register(cmd, true)
 	cmd.Flags().StringVar(&out, "out", "results", "where the install's or uninstall's log, journal and record go: OUT/<platform>/platform-"+string(action)+"/<time>-<id>/")
-	cmd.Flags().DurationVar(&stepTimeout, "step-timeout", engine.DefaultStepTimeout, "a step's timeout when neither the step nor the file gives one")
+	durationVar(cmd.Flags(), &stepTimeout, "step-timeout", engine.DefaultStepTimeout, "a step's timeout when neither the step nor the file gives one")
 	return cmd
 }
 
 func newPlatformStatusCommand(stdout io.Writer) *cobra.Command {
 	var flags scenarioFlags
 	cmd := &cobra.Command{
-		Use:   "status FILE",
-		Short: "Check, once, whether a cluster holds everything a platform provides",
-		Args:  cobra.ExactArgs(1),
+		Use:     "status FILE",
+		Example: "  runner platform status scenarios/platform/knative-eventing.yaml --target kubernetes",
+		Short:   "Check, once, whether a cluster holds everything a platform provides",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			sc, cluster, err := loadPlatform(stdout, args[0], &flags)
 			if err != nil {
@@ -141,6 +143,6 @@ func newPlatformStatusCommand(stdout io.Writer) *cobra.Command {
 			return nil
 		},
 	}
-	flags.register(cmd)
+	flags.register(cmd, true)
 	return cmd
 }

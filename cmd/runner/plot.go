@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/perfrunner/runner/engine"
+	"github.com/perfrunner/runner/pace"
 	"github.com/perfrunner/runner/report"
 	"github.com/perfrunner/runner/results"
 )
@@ -19,7 +20,10 @@ func newPlotCommand(stdout io.Writer) *cobra.Command {
 	var format, window string
 	var skip time.Duration
 	cmd := &cobra.Command{
-		Use:   "plot RUN_DIR",
+		Use: "plot RUN_DIR",
+		Example: `  runner plot results/direct/smoke/20261201T101500Z-1a2b3c
+  runner plot RUN_DIR --skip 30         # leave out the measure phase's first 30 s
+  runner plot RUN_DIR --window 30:90 --format svg`,
 		Short: "Render a stored run's graphs again, optionally over a window of the measure phase",
 		Long: `Render a stored run's graphs again.
 
@@ -82,7 +86,7 @@ run whose first seconds carry a cold start, without editing any data.`,
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "png", "png or svg")
-	cmd.Flags().DurationVar(&skip, "skip", 0, "leave out the first D of the measure phase")
+	durationVar(cmd.Flags(), &skip, "skip", 0, "leave out the first D of the measure phase")
 	cmd.Flags().StringVar(&window, "window", "", "keep only FROM:TO of the measure phase, e.g. 30s:90s")
 	return cmd
 }
@@ -100,10 +104,10 @@ func plotWindow(skip time.Duration, window string) (*results.Window, error) {
 		return nil, nil
 	}
 	fromText, toText, ok := strings.Cut(window, ":")
-	from, err1 := time.ParseDuration(fromText)
-	to, err2 := time.ParseDuration(toText)
+	from, err1 := pace.ParseDuration(fromText)
+	to, err2 := pace.ParseDuration(toText)
 	if !ok || err1 != nil || err2 != nil || from < 0 || to <= from {
-		return nil, fmt.Errorf("--window %q: want FROM:TO with durations, FROM < TO (e.g. 30s:90s)", window)
+		return nil, fmt.Errorf("--window %q: want FROM:TO in seconds or durations, FROM < TO (e.g. 30:90 or 30s:90s)", window)
 	}
 	return &results.Window{From: from.Seconds(), To: to.Seconds()}, nil
 }

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -27,13 +30,24 @@ import (
 func newValidateCommand(stdout io.Writer) *cobra.Command {
 	var flags scenarioFlags
 	cmd := &cobra.Command{
-		Use:   "validate FILE...",
+		Use:   "validate FILE|DIR...",
 		Short: "Check scenario and matrix files and report every problem with its file:line:column",
-		Args:  cobra.MinimumNArgs(1),
+		Long: `Check scenario, platform and matrix files, and report every problem in
+every file in one pass, each as file:line:column: message. A directory
+stands for every scenario, platform and matrix file (.yaml, .yml) under
+it; other YAML files there (a chart's values) are left out. Exit 0 means a run will
+start: nothing is installed or run.`,
+		Example: `  runner validate scenarios/channel-imc.yaml
+  runner validate scenarios/
+  runner validate my.yaml --target kubernetes --set replicas=3`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := flags.options()
 			if err != nil {
 				return err
+			}
+			if args, err = expandDirs(args); err != nil {
+				return badInput(err)
 			}
 			var problems []string
 			for _, file := range args {
@@ -63,8 +77,64 @@ func newValidateCommand(stdout io.Writer) *cobra.Command {
 			return nil
 		},
 	}
-	flags.register(cmd)
+	flags.register(cmd, false)
 	return cmd
+}
+
+// expandDirs replaces each directory among args with the YAML files
+// under it, in order, leaving out hidden files and directories.
+func expandDirs(args []string) ([]string, error) {
+	var out []string
+	for _, arg := range args {
+		info, err := os.Stat(arg)
+		if err != nil || !info.IsDir() {
+			out = append(out, arg) // a missing file is the loader's to report
+			continue
+		}
+		var found []string
+		err = filepath.WalkDir(arg, func(path string, d fs.DirEntry, err error) error {
+			switch {
+			case err != nil:
+				return err
+			case path != arg && strings.HasPrefix(d.Name(), "."):
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			case !d.IsDir() && (strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) && runnerFile(path):
+				found = append(found, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(found) == 0 {
+			return nil, fmt.Errorf("%s: no .yaml or .yml file in the directory", arg)
+		}
+		out = append(out, found...)
+	}
+	return out, nil
+}
+
+// runnerFile reports whether file looks like one of the runner's own (a
+// scenario, platform or matrix file) rather than, say, a chart's values
+// file beside them: a mapping with one of their top-level keys.
+func runnerFile(file string) bool {
+	src, err := input.Read(file)
+	if err != nil {
+		return true // the loader says why
+	}
+	root, err := strictyaml.Parse(file, src)
+	if err != nil {
+		return true
+	}
+	for _, key := range []string{"name", "scenarios", "setup", "measure", "provides"} {
+		if k, _ := strictyaml.FieldNode(root, key); k != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // isMatrixFile reports whether file is a matrix file: a mapping with a
@@ -128,8 +198,8 @@ and when it would start, and the whole matrix's load time.`,
 			return nil
 		},
 	}
-	flags.register(cmd)
-	cmd.Flags().DurationVar(&stepTimeout, "step-timeout", engine.DefaultStepTimeout, "a step's timeout when neither the step nor the scenario gives one")
+	flags.register(cmd, false)
+	durationVar(cmd.Flags(), &stepTimeout, "step-timeout", engine.DefaultStepTimeout, "a step's timeout when neither the step nor the scenario gives one")
 	cmd.Flags().StringVar(&paceOverride, "pace-override", "", "of a matrix file: the pace every cell would run (as runner matrix --pace-override)")
 	cmd.Flags().BoolVar(&keepWarmup, "keep-warmup", false, "of a matrix file, with --pace-override: the warmups keep their own pace")
 	return cmd
@@ -310,7 +380,9 @@ func newCleanupCommand(stdout io.Writer) *cobra.Command {
 	var timeout time.Duration
 	var access kube.Access
 	cmd := &cobra.Command{
-		Use:   "cleanup RUN_DIR",
+		Use: "cleanup RUN_DIR",
+		Example: `  runner cleanup results/channel-imc/1k-2k/20261201T101500Z-1a2b3c
+  runner cleanup RUN_DIR --kubeconfig ~/.kube/config --context kind-perf`,
 		Short: "Finish the teardown of a run whose process was killed, from its journal",
 		Long: `Finish the teardown of a run whose process was killed: undo every resource
 its journal still holds, newest first. For a run on kubernetes, give the
@@ -345,7 +417,7 @@ run's label (runner.perf/run-id) is deleted, namespaces last.`,
 			return nil
 		},
 	}
-	cmd.Flags().DurationVar(&timeout, "timeout", engine.DefaultTeardownTimeout, "how long the cleanup may take")
-	registerAccess(cmd, &access)
+	durationVar(cmd.Flags(), &timeout, "timeout", engine.DefaultTeardownTimeout, "how long the cleanup may take")
+	registerAccess(cmd, &access, "for a run on kubernetes")
 	return cmd
 }
