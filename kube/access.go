@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -122,4 +124,19 @@ func versionOf(ctx context.Context, client kubernetes.Interface) (string, error)
 		return "", err
 	}
 	return v.GitVersion, nil
+}
+
+// Contexts returns the names of the contexts of the kubeconfig a would
+// load (kubeconfig, else KUBECONFIG, else ~/.kube/config), sorted, for
+// shell completion.
+func Contexts(kubeconfig string) ([]string, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if kubeconfig != "" {
+		rules.ExplicitPath = kubeconfig
+	}
+	raw, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).RawConfig()
+	if err != nil {
+		return nil, err
+	}
+	return slices.Sorted(maps.Keys(raw.Contexts)), nil
 }

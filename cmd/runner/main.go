@@ -107,6 +107,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		newAgentCommand(stdout, stderr),
 		newPlatformCommand(stdout, stderr),
 	)
+	registerCompletions(root)
 	return root
 }
 

@@ -986,3 +986,39 @@ func TestCLIConventions(t *testing.T) {
 		t.Errorf("schema --write: exit %d %v\n%s", code, err, stdout)
 	}
 }
+
+// TestShellCompletion asks the completion the shells' scripts ask
+// (runner __complete): pace sets and variables of the scenario on the
+// line, targets, formats and the kubeconfig's contexts.
+func TestShellCompletion(t *testing.T) {
+	kubeconfig := filepath.Join(t.TempDir(), "config")
+	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443"}}]
+users: [{name: u, user: {}}]
+contexts: [{name: kind-perf, context: {cluster: c, user: u}}, {name: prod, context: {cluster: c, user: u}}]
+current-context: prod
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"exec", "../../scenarios/channel-imc.yaml", "--pace", ""}, []string{"1k-2k\t", "1k-long\t1000:360", "smoke\t500:2,1000:2"}},
+		{[]string{"exec", "../../scenarios/channel-imc.yaml", "--set", "cap"}, []string{"capacity="}},
+		{[]string{"plan", "../../scenarios/channel-imc.yaml", "--target", ""}, []string{"local", "kubernetes"}},
+		{[]string{"plot", "RUN_DIR", "--format", ""}, []string{"png", "svg"}},
+		{[]string{"compare", "A", "B", "--format", "m"}, []string{"md"}},
+		{[]string{"exec", "../../scenarios/direct.yaml", "--output", ""}, []string{"text", "json"}},
+		{[]string{"exec", "../../scenarios/direct.yaml", "--kubeconfig", kubeconfig, "--context", "k"}, []string{"kind-perf"}},
+		{[]string{"exec", ""}, []string{"yaml", "yml", ":8"}},
+	} {
+		code, stdout, stderr := runCLI(append([]string{"__complete"}, c.args...)...)
+		for _, want := range c.want {
+			if code != exitOK || !strings.Contains(stdout, want) {
+				t.Errorf("completion of %q lacks %q: exit %d\n%s%s", c.args, want, code, stdout, stderr)
+			}
+		}
+	}
+}
