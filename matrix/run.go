@@ -3,6 +3,7 @@ package matrix
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -101,6 +102,9 @@ type Options struct {
 	Observer func(CellResult) engine.Observer
 	Say      io.Writer // lines for people; nil for none
 	LockDir  string    // where the per-target lock lives (default: the system's temporary directory)
+	// Wait makes a matrix whose target another holds wait for it to end
+	// (--wait) instead of refusing to start.
+	Wait bool
 	// Open opens each cell's target.
 	Open target.Opener
 	// Cluster is the cluster of target kubernetes, reached already: cells
@@ -362,15 +366,53 @@ var ErrLockLost = errors.New("the matrix lost its lock on the cluster")
 // lockTarget takes the target's lock; on kubernetes also a Lease in the
 // cluster. The context it returns ends if that Lease is lost.
 func lockTarget(ctx context.Context, opts Options, target, holder string) (context.Context, func(), error) {
+	said := false
+	for {
+		lockCtx, unlock, err := tryLockTarget(ctx, opts, target, holder)
+		if !errors.Is(err, ErrBusy) || !opts.Wait {
+			return lockCtx, unlock, err
+		}
+		if !said && opts.Say != nil {
+			fmt.Fprintf(opts.Say, "waiting: %v\n", err)
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("%w while waiting for the target: %w", ErrInterrupted, context.Cause(ctx))
+		case <-time.After(lockPoll):
+		}
+	}
+}
+
+// lockPoll is how often a waiting matrix tries the target's lock again.
+var lockPoll = 2 * time.Second
+
+// lockName names the lock file of a target: one per machine for local,
+// whose systems share its cores; one per cluster for kubernetes, whose
+// nodes cells share whatever their namespace.
+func lockName(target string, cl *kube.Connection) string {
+	if cl == nil {
+		return "runner-matrix-" + target + ".lock"
+	}
+	sum := sha256.Sum256([]byte(cl.Server))
+	return fmt.Sprintf("runner-matrix-%s-%x.lock", target, sum[:6])
+}
+
+// tryLockTarget takes the target's lock once, or fails with ErrBusy.
+func tryLockTarget(ctx context.Context, opts Options, target, holder string) (context.Context, func(), error) {
 	lockDir := opts.LockDir
 	if lockDir == "" {
 		lockDir = os.TempDir()
 	}
-	path := filepath.Join(lockDir, "runner-matrix-"+target+".lock")
+	path := filepath.Join(lockDir, lockName(target, opts.Cluster))
 	f, err := flock.Try(path, 0o666)
 	if errors.Is(err, flock.ErrHeld) {
 		who, _ := input.Read(path)
-		return nil, nil, fmt.Errorf("%w on target %s (%s): cells on one target never overlap", ErrBusy, target, strings.TrimSpace(string(who)))
+		where := target
+		if opts.Cluster != nil {
+			where += " " + opts.Cluster.Server
+		}
+		return nil, nil, fmt.Errorf("%w on target %s (%s): cells on one target never overlap", ErrBusy, where, strings.TrimSpace(string(who)))
 	}
 	if err != nil {
 		return nil, nil, err

@@ -25,6 +25,7 @@ type matrixFlags struct {
 	target       string
 	paceOverride string
 	keepWarmup   bool
+	wait         bool
 	out          string
 	stepTimeout  time.Duration
 	agentImage   string
@@ -36,6 +37,7 @@ func (f *matrixFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.target, "target", "", "where the cells run: local or kubernetes (default: the matrix file's target, else local)")
 	cmd.Flags().StringVar(&f.paceOverride, "pace-override", "", "a pace every cell runs instead of its pace sets' (e.g. 500:2), its warmups too unless --keep-warmup; the cells are named after it (pace-500x2)")
 	cmd.Flags().BoolVar(&f.keepWarmup, "keep-warmup", false, "with --pace-override: the warmups keep their own pace")
+	cmd.Flags().BoolVar(&f.wait, "wait", false, "when another matrix holds the target (this machine for local, the cluster for kubernetes), wait for it to end instead of refusing")
 	cmd.Flags().StringVar(&f.out, "out", "results", "the results root; a matrix writes to OUT/matrix/<name>/<time>-<id>/")
 	durationVar(cmd.Flags(), &f.stepTimeout, "step-timeout", engine.DefaultStepTimeout, "a step's timeout when neither the step nor the scenario gives one")
 	cmd.Flags().StringVar(&f.agentImage, "agent-image", "", "the image of agent pods whose chart values name none (default "+charts.ImageRepository+":<this runner's version>)")
@@ -64,7 +66,7 @@ func (f *matrixFlags) check() error {
 
 func (f *matrixFlags) options(stdout io.Writer) matrix.Options {
 	return matrix.Options{
-		Out: f.out, PaceOverride: f.paceOverride, Version: version, AgentImage: f.agentImage, StepTimeout: f.stepTimeout, Say: stdout, LockDir: f.lockDir,
+		Out: f.out, PaceOverride: f.paceOverride, Version: version, AgentImage: f.agentImage, StepTimeout: f.stepTimeout, Say: stdout, LockDir: f.lockDir, Wait: f.wait,
 		Command:  append([]string{"runner"}, os.Args[1:]...),
 		Observer: func(matrix.CellResult) engine.Observer { return engine.NewProgress(stdout, false) },
 	}
