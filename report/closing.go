@@ -14,10 +14,11 @@ type Ending struct {
 }
 
 // StepVerdict is a pace step's verdict as shown: held, broken, not-run, or
-// generator-saturated when the load generator could not keep the pace (the
-// step says nothing of the system under test then).
+// generator-saturated when the load generator could not keep the pace and
+// nothing else broke the step (it says nothing of the system under test
+// then). A step the system under test broke as well is broken.
 func StepVerdict(s results.StepSummary) string {
-	if s.Verdict == "broken" && s.GeneratorSaturated {
+	if s.Verdict == "broken" && s.GeneratorSaturated && !strings.Contains(s.Reason, "; ") {
 		return "generator-saturated"
 	}
 	return s.Verdict

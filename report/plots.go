@@ -48,7 +48,7 @@ func WritePlots(dir string, sum results.Summary) error {
 		}
 		ps := plotStep{
 			Start: s.StartSecond - data.Origin, End: s.StartSecond + s.Seconds - data.Origin, TargetRPS: s.TargetRPS, Warmup: warm,
-			Broken: !warm && s.Verdict == "broken" && !s.GeneratorSaturated, Saturated: !warm && s.GeneratorSaturated,
+			Broken: !warm && StepVerdict(s) == "broken", Saturated: !warm && StepVerdict(s) == "generator-saturated",
 		}
 		data.Steps = append(data.Steps, ps)
 		data.XMin, data.XMax = math.Min(data.XMin, ps.Start), math.Max(data.XMax, ps.End)
@@ -220,7 +220,7 @@ func writeStepsTSV(path string, sum results.Summary) error {
 			broken = 1
 		}
 		saturated := 0
-		if s.GeneratorSaturated {
+		if StepVerdict(s) == "generator-saturated" {
 			saturated = 1
 		}
 		cores, perEvent, mem := "NaN", "NaN", "NaN"

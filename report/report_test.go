@@ -201,6 +201,19 @@ func TestWindowedRecomputesFromPerSecondDigests(t *testing.T) {
 	if sum.Paces[2].Verdict != "broken" || sum.SustainedRPS != 200 {
 		t.Errorf("verdicts: %+v, sustained %g", sum.Paces[2], sum.SustainedRPS)
 	}
+	// The window's graphs draw its own range of the measure phase's axis,
+	// with real gnuplot and no warning.
+	if err := WritePlots(out, sum); err != nil {
+		t.Fatal(err)
+	}
+	if gp, _ := os.ReadFile(filepath.Join(out, "timeline.gp")); !bytes.Contains(gp, []byte("set xrange [1:9]")) {
+		t.Errorf("the window's timeline is not drawn over [1:9]:\n%s", gp)
+	}
+	if _, err := exec.LookPath("gnuplot"); err == nil {
+		if _, err := Render(out, "png"); err != nil {
+			t.Error(err)
+		}
+	}
 	// Only the kept seconds reach the window's timeline.
 	timeline, _ := os.ReadFile(filepath.Join(out, results.TimelineFile))
 	if rows := bytes.Count(timeline, []byte("\n")) - 1; rows != 8 {

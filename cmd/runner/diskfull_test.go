@@ -102,7 +102,7 @@ measure:
 	if code != exitFailed {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
-	if n := strings.Count(out, "no graph drawn: the run sent no event"); n != 1 || strings.Contains(out, "gnuplot") || strings.Contains(out, "warning") {
+	if n := strings.Count(out, "no graph drawn: the run measured no pace step"); n != 1 || strings.Contains(out, "gnuplot") || strings.Contains(out, "warning") {
 		t.Errorf("output:\n%s", out)
 	}
 }
