@@ -21,7 +21,7 @@ const (
 // BrokenError is a run that went through, under FailOnBroken, in which
 // pace steps the scenario expects to hold broke.
 type BrokenError struct {
-	Steps []string // "step 2 (1000/s)"
+	Steps []string // "2 (1000/s)": the step's number and rate
 }
 
 func (e *BrokenError) Error() string {
@@ -67,9 +67,9 @@ func ExitCode(err error) int {
 }
 
 // ending says what a run's exit code means, in words: what went wrong,
-// or, when nothing did, what the figures said.
-// failedAt names the step where the run failed ("setup step "install"
-// (helm.install)"); "" when no step failed.
+// or, when nothing did, what the figures said. failedAt names the step
+// where the run failed (`setup step "install" (helm.install)`), "" when
+// no step did.
 func ending(err error, sum *results.Summary, failOnBroken bool, failedAt string) report.Ending {
 	code := ExitCode(err)
 	e := report.Ending{Code: code}

@@ -155,7 +155,9 @@ func (p *Progress) redraw() {
 	}
 	width := 0
 	if p.opts.Width != nil {
-		width = p.opts.Width()
+		// One column short: a line that fills the last column makes some
+		// terminals wrap, and the next redraw would clear only the wrap.
+		width = max(p.opts.Width()-1, 0)
 	}
 	fmt.Fprint(p.w, "\r\033[K"+p.statusLine(p.now(), width))
 }

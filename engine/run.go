@@ -384,10 +384,10 @@ func (r *Runner) prepare() error {
 	r.Context.Vars = redact.Value(sc.Vars).(map[string]any)
 	r.Context.Environment = results.Fingerprint(r.Version, string(r.Target))
 	for i, a := range r.Context.Command {
-		r.Context.Command[i] = redact.String(a)
+		r.Context.Command[i] = redact.Text(a)
 	}
 	for i, a := range r.Context.Sets {
-		r.Context.Sets[i] = redact.String(a)
+		r.Context.Sets[i] = redact.Text(a)
 	}
 	r.record = RunRecord{
 		Schema:        "runner.run/v1",

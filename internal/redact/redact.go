@@ -4,6 +4,7 @@ package redact
 
 import (
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -61,4 +62,15 @@ func Value(v any) any {
 		return out
 	}
 	return v
+}
+
+// userinfoPassword matches the password of a URL's userinfo wherever the
+// URL stands in a longer text: "sink=http://user:PASSWORD@host/".
+var userinfoPassword = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^@\s/]*@`)
+
+// Text returns s with the password of every URL in it replaced by xxxxx:
+// for a command line's arguments and key=value flags, where a URL is part
+// of a word.
+func Text(s string) string {
+	return userinfoPassword.ReplaceAllString(s, "${1}xxxxx@")
 }
