@@ -491,10 +491,10 @@ plot {{range $i, $g := .Resources}}{{if $i}}, \
 {{end}}
 
 {{define "points.gp"}}{{template "header" (args "points" 1400 700)}}
-set tmargin 5
 set lmargin at screen {{plotLeft}}
 set rmargin at screen {{plotRight}}
-set title "{{.Title}}: sampled raw latencies (at most 100 per second and metric)" offset 0,1.5
+set title "{{.Title}}: sampled raw latencies (at most 100 per second and metric)" offset 0,2.5
+set tmargin 6
 set grid
 set logscale y
 set xlabel "seconds from the start of the measure phase{{if .Warmup}} (warmup before 0){{end}}"
