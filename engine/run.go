@@ -396,7 +396,7 @@ func (r *Runner) prepare() error {
 		File:          sc.File,
 		PaceSet:       sc.Pace.Name,
 		Pace:          sc.Pace,
-		Vars:          redact.Value(sc.Vars).(map[string]any),
+		Vars:          r.Context.Vars,
 		Target:        string(r.Target),
 		Host:          host,
 		PID:           os.Getpid(),

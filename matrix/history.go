@@ -181,11 +181,7 @@ func WriteHistory(dir string, runs []Past) (string, []string, error) {
 		timeFormat = `%m-%d\n%H:%M`
 	}
 	// The key above both panels, a line per series; the panels below.
-	height := 800 + 18*len(keys)
-	keyPx := 40 + 18*len(keys)
-	frac := func(px int) float64 { return 1 - float64(px)/float64(height) }
-	top1 := frac(keyPx + 10)
-	mid := (top1 + 0.08) / 2
+	l := report.NewKeyAbove(len(keys), 0.08, 0.04)
 	script := fmt.Sprintf(`# Rendered by the runner; rerun with: gnuplot -e "fmt='svg'" trend.gp
 if (!exists("fmt")) fmt = "png"
 if (fmt eq "svg") { set terminal svg size 1100,%d dynamic font "sans,11" } else { set terminal pngcairo size 1100,%d font "sans,10" }
@@ -214,7 +210,7 @@ set tmargin at screen %g
 set bmargin at screen 0.08
 plot %s
 unset multiplot
-`, height, height, first-pad, last+pad, tic, timeFormat, report.Palette, frac(30), top1, mid+0.04, sprintfAll(plots, 2), mid-0.02, sprintfAll(plots, 3))
+`, l.Height, l.Height, first-pad, last+pad, tic, timeFormat, report.Palette, l.KeyY, l.Top1, l.Bottom1, sprintfAll(plots, 2), l.Top2, sprintfAll(plots, 3))
 	if err := atomicfile.Write(filepath.Join(dir, "trend.gp"), []byte(script)); err != nil {
 		return "", nil, err
 	}

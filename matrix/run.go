@@ -277,7 +277,8 @@ func runCell(ctx context.Context, dir string, m *Matrix, c *CellResult, ix *Inde
 		c.End, c.Status, c.Error = &end, status, err.Error()
 		return err
 	}
-	sc, err := scenario.Load(c.File, m.CellOptions(c.Cell))
+	cellOpts := m.CellOptions(c.Cell)
+	sc, err := scenario.Load(c.File, cellOpts)
 	if err != nil {
 		return fail(Failed, err)
 	}
@@ -294,7 +295,7 @@ func runCell(ctx context.Context, dir string, m *Matrix, c *CellResult, ix *Inde
 		_ = writeIndex(dir, ix)
 	}}
 	r := &engine.Runner{Scenario: sc, OutDir: filepath.Join(dir, RunsDir), Target: target.Kind(m.Target), Open: opts.Open, Version: opts.Version, AgentImage: opts.AgentImage, StepTimeout: opts.StepTimeout, Observer: watch,
-		Context: results.RunContext{Command: slices.Clone(opts.Command), Sets: m.CellOptions(c.Cell).Set, Tags: map[string]string{"matrix": m.Name, "cell": c.Cell.ID}}}
+		Context: results.RunContext{Command: slices.Clone(opts.Command), Sets: cellOpts.Set, Tags: map[string]string{"matrix": m.Name, "cell": c.Cell.ID}}}
 	if m.Restart.Namespace != "" || len(m.Restart.Deployments) > 0 || m.Restart.Selector != "" {
 		r.Restart = &m.Restart
 	}

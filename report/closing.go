@@ -18,7 +18,7 @@ type Ending struct {
 // nothing else broke the step (it says nothing of the system under test
 // then). A step the system under test broke as well is broken.
 func StepVerdict(s results.StepSummary) string {
-	if s.Verdict == "broken" && s.GeneratorSaturated && !strings.Contains(s.Reason, "; ") {
+	if s.Verdict == "broken" && s.GeneratorOnly {
 		return "generator-saturated"
 	}
 	return s.Verdict
@@ -116,6 +116,15 @@ func scopeWords(scope string) string {
 	return "in " + scope
 }
 
+// measuredNothing reports whether a run measured no pace step at all,
+// warmup included.
+func measuredNothing(sum *results.Summary) bool {
+	return sum == nil || len(sum.Paces) == 0 && sum.Warmup == nil
+}
+
+// checkHeld reports whether a threshold held: judged, and not breached.
+func checkHeld(c results.ThresholdCheck) bool { return c.Held && c.NotJudged == "" }
+
 func mark(held bool) string {
 	if held {
 		return "✓"
@@ -129,7 +138,7 @@ func mark(held bool) string {
 // when nothing was measured.
 func Closing(sum *results.Summary, end Ending, dir string, paint Paint) []string {
 	var lines []string
-	if sum != nil && (len(sum.Paces) > 0 || sum.Warmup != nil) {
+	if !measuredNothing(sum) {
 		lines = append(lines, "verdict")
 		steps := closingSteps(sum)
 		lw, rw := 0, 0
@@ -152,7 +161,7 @@ func Closing(sum *results.Summary, end Ending, dir string, paint Paint) []string
 				tw = max(tw, len(c.Threshold))
 			}
 			for _, c := range sum.Checks {
-				held := c.Held && c.NotJudged == ""
+				held := checkHeld(c)
 				class := Bad
 				if held {
 					class = Good
@@ -185,7 +194,7 @@ func writeClosing(b *strings.Builder, sum results.Summary, end *Ending) {
 		}
 		b.WriteString("\n")
 	}
-	if len(sum.Paces) == 0 && sum.Warmup == nil {
+	if measuredNothing(&sum) {
 		b.WriteString("- no pace step was measured\n")
 	}
 	rate, why := sustainedRate(&sum)
@@ -193,7 +202,7 @@ func writeClosing(b *strings.Builder, sum results.Summary, end *Ending) {
 	if len(sum.Checks) > 0 {
 		b.WriteString("\n| | threshold | value |\n| --- | --- | --- |\n")
 		for _, c := range sum.Checks {
-			fmt.Fprintf(b, "| %s | `%s` | %s |\n", mark(c.Held && c.NotJudged == ""), c.Threshold, checkValue(c))
+			fmt.Fprintf(b, "| %s | `%s` | %s |\n", mark(checkHeld(c)), c.Threshold, checkValue(c))
 		}
 	}
 	if end != nil {

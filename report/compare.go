@@ -47,19 +47,30 @@ func WriteComparison(dir string, c results.Comparison, labels []string) error {
 			runs[i] = strings.ReplaceAll(labels[i], `"`, `'`)
 		}
 	}
-	// The key above both panels, a line per run; the panels share the rest.
-	height := 800 + 18*len(runs)
-	keyPx := 40.0 + 18*float64(len(runs))
-	frac := func(px float64) float64 { return 1 - px/float64(height) }
-	layout := map[string]any{
-		"Runs": runs, "Last": len(c.Steps) - 1, "H": height, "Palette": Palette,
-		"KeyY": frac(30), "Top1": frac(keyPx + 10), "Bottom1": frac(keyPx+10) - (frac(keyPx+10)-0.07)/2 + 0.05,
-		"Top2": frac(keyPx+10) - (frac(keyPx+10)-0.07)/2 - 0.02, "Bottom2": 0.07,
-	}
+	layout := map[string]any{"Runs": runs, "Last": len(c.Steps) - 1, "Palette": Palette, "L": NewKeyAbove(len(runs), 0.07, 0.05)}
 	if err := compareScript.Execute(&gp, layout); err != nil {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "compare.gp"), gp.Bytes(), 0o600)
+}
+
+// KeyAbove lays out a graph of two panels under a key of one line per
+// series: its height in pixels and, in fractions of the screen, the key's
+// top and each panel's top and bottom.
+type KeyAbove struct {
+	Height                             int
+	KeyY, Top1, Bottom1, Top2, Bottom2 float64
+}
+
+// NewKeyAbove lays out a key of lines lines above two panels that share
+// the rest, down to bottom; the lower panel's top lies gap+0.02 below the
+// upper one's bottom.
+func NewKeyAbove(lines int, bottom, gap float64) KeyAbove {
+	height := 800 + 18*lines
+	frac := func(px float64) float64 { return 1 - px/float64(height) }
+	top := frac(50 + 18*float64(lines))
+	mid := (top + bottom) / 2
+	return KeyAbove{Height: height, KeyY: frac(30), Top1: top, Bottom1: mid + gap, Top2: mid - 0.02, Bottom2: bottom}
 }
 
 // Palette is a gnuplot prelude that gives lines eight colours that stay
@@ -103,7 +114,7 @@ var compareScript = template.Must(template.New("compare.gp").Funcs(template.Func
 set datafile separator tab
 set datafile columnheaders
 if (exists("fmt")) {
-  if (fmt eq "svg") { set terminal svg size 1200,{{.H}} dynamic noenhanced background rgb "white" font "sans,11" } else { set terminal pngcairo size 1200,{{.H}} noenhanced font "sans,10" }
+  if (fmt eq "svg") { set terminal svg size 1200,{{.L.Height}} dynamic noenhanced background rgb "white" font "sans,11" } else { set terminal pngcairo size 1200,{{.L.Height}} noenhanced font "sans,10" }
   set output "compare.".fmt
 } else {
   set termoption noenhanced
@@ -113,16 +124,16 @@ set multiplot title "per-step latency, runs overlaid (solid p99.99, dashed p99)"
 set logscale y
 set lmargin at screen 0.08
 set rmargin at screen 0.97
-set key at screen 0.08, screen {{.KeyY}} left top Left reverse vertical font ",10"
+set key at screen 0.08, screen {{.L.KeyY}} left top Left reverse vertical font ",10"
 set xrange [-0.5:{{.Last}}.5]
 set xlabel "pace step (target events/s)"
 set ylabel "publish latency (ms)"
-set tmargin at screen {{.Top1}}
-set bmargin at screen {{.Bottom1}}
+set tmargin at screen {{.L.Top1}}
+set bmargin at screen {{.L.Bottom1}}
 plot {{range $i, $r := .Runs}}{{if $i}}, {{end}}"compare.tsv" using (column("step")):(column("r{{inc $i}}_publish_p9999_ms")):xtic(sprintf("%g", column("target_rps"))) with linespoints linecolor {{inc $i}} title "{{$r}}", "" using (column("step")):(column("r{{inc $i}}_publish_p99_ms")) with lines dashtype 2 linecolor {{inc $i}} notitle{{end}}
 set ylabel "end-to-end latency (ms)"
-set tmargin at screen {{.Top2}}
-set bmargin at screen {{.Bottom2}}
+set tmargin at screen {{.L.Top2}}
+set bmargin at screen {{.L.Bottom2}}
 unset key
 plot {{range $i, $r := .Runs}}{{if $i}}, {{end}}"compare.tsv" using (column("step")):(column("r{{inc $i}}_e2e_p9999_ms")):xtic(sprintf("%g", column("target_rps"))) with linespoints linecolor {{inc $i}} title "{{$r}}", "" using (column("step")):(column("r{{inc $i}}_e2e_p99_ms")) with lines dashtype 2 linecolor {{inc $i}} notitle{{end}}
 unset multiplot

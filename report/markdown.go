@@ -32,7 +32,7 @@ func WriteReport(dir string, r Report) error {
 	fmt.Fprintf(&b, "Target `%s`.\n\n", sum.Target)
 	writeClosing(&b, sum, r.Ending)
 	b.WriteString("## Pace steps\n\n")
-	if len(sum.Paces) == 0 && sum.Warmup == nil {
+	if measuredNothing(&sum) {
 		b.WriteString("No pace step was measured.\n")
 		writeContext(&b, r.Context)
 		return os.WriteFile(filepath.Join(dir, ReportFile), []byte(b.String()), 0o600)
@@ -135,7 +135,7 @@ func writeContext(b *strings.Builder, c *results.RunContext) {
 	}
 	b.WriteString("\n## How it ran\n\n")
 	if len(c.Command) > 0 {
-		fmt.Fprintf(b, "- Command: `%s`\n", ShellQuote(c.Command))
+		fmt.Fprintf(b, "- Command: `%s`\n", shellQuote(c.Command))
 	}
 	if len(c.Vars) > 0 {
 		fmt.Fprintf(b, "- Variables: %s\n", keyValues(c.Vars))
@@ -162,9 +162,9 @@ func keyValues[V any](m map[string]V) string {
 	return strings.Join(pairs, ", ")
 }
 
-// ShellQuote writes args as a shell command line: an argument with a
+// shellQuote writes args as a shell command line: an argument with a
 // character a shell would read is single-quoted.
-func ShellQuote(args []string) string {
+func shellQuote(args []string) string {
 	out := make([]string, len(args))
 	for i, a := range args {
 		if a != "" && strings.IndexFunc(a, func(r rune) bool {

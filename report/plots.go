@@ -41,14 +41,13 @@ func WritePlots(dir string, sum results.Summary) error {
 			data.StepsCPU = true
 			data.PerEvent = data.PerEvent || f.CPUPerEventUS != nil
 		}
-		warm := s.Phase == "warmup"
-		data.Warmup = data.Warmup || warm
+		warm, verdict := s.Phase == "warmup", StepVerdict(s)
 		if warm {
 			data.WarmupSteps++
 		}
 		ps := plotStep{
 			Start: s.StartSecond - data.Origin, End: s.StartSecond + s.Seconds - data.Origin, TargetRPS: s.TargetRPS, Warmup: warm,
-			Broken: !warm && StepVerdict(s) == "broken", Saturated: !warm && StepVerdict(s) == "generator-saturated",
+			Broken: !warm && verdict == "broken", Saturated: !warm && verdict == "generator-saturated",
 		}
 		data.Steps = append(data.Steps, ps)
 		data.XMin, data.XMax = math.Min(data.XMin, ps.Start), math.Max(data.XMax, ps.End)
@@ -81,11 +80,10 @@ func WritePlots(dir string, sum results.Summary) error {
 // NothingToDraw says why a run has nothing a graph could show, or "" when
 // it has: no pace step was measured, or none sent an event.
 func NothingToDraw(sum results.Summary) string {
-	steps := append(warmupPaces(sum), sum.Paces...)
-	if len(steps) == 0 {
+	if measuredNothing(&sum) {
 		return "the run measured no pace step"
 	}
-	for _, s := range steps {
+	for _, s := range append(warmupPaces(sum), sum.Paces...) {
 		if s.Intended > 0 {
 			return ""
 		}
@@ -259,8 +257,8 @@ type plotData struct {
 	Origin    float64 // the measure phase's start on the timeline's axis: x = 0
 	XMin      float64 // the first step's start
 	XMax      float64 // the last step's end
-	Warmup    bool    // a warmup was plotted (it lies at x < 0)
-	// WarmupSteps is how many of steps.tsv's rows are the warmup's.
+	// WarmupSteps is how many of steps.tsv's rows are the warmup's; a
+	// warmup lies at x < 0.
 	WarmupSteps int
 	RateMax     float64 // top of the events/s axes
 	Publish     axis
@@ -471,14 +469,14 @@ plot "timeline.tsv" using (sec(0)-0.15):(column("send_failures")) with impulses 
      "" using (sec(0)):(column("dropped")) with impulses linewidth 2 linecolor rgb "#9467bd" title "dropped (never sent)"{{if not .SendOnly}}, \
      "" using (sec(0)+0.15):(column("accepted")-column("delivered")) with impulses linewidth 2 linecolor rgb "#d62728" title "delivery failures (undelivered)"{{end}}
 set ylabel "send lag (ms)"
-{{if not .Resources}}set xlabel "seconds from the start of the measure phase{{if .Warmup}} (warmup before 0){{end}}"
+{{if not .Resources}}set xlabel "seconds from the start of the measure phase{{if .WarmupSteps}} (warmup before 0){{end}}"
 {{end}}set logscale y
 set yrange [{{.Lag.Lo}}:{{.Lag.Hi}}]
 {{if .Lag.Has}}plot {{.Series "sec(0)" "column('send_lag_p99_ms')" "with lines linewidth 1.5 linecolor rgb '#555555'" "send lag p99"}}, \
      {{.Series "sec(0)" "column('send_lag_max_ms')" "with lines dashtype 2 linecolor rgb '#555555'" "send lag max"}}
 {{else}}{{template "empty" "no event was sent"}}{{end}}unset logscale y
 {{if .Resources}}set ylabel "CPU (cores)"
-set xlabel "seconds from the start of the measure phase{{if .Warmup}} (warmup before 0){{end}}"
+set xlabel "seconds from the start of the measure phase{{if .WarmupSteps}} (warmup before 0){{end}}"
 set y2label "working set (MiB)"
 set yrange [0:*]
 set y2range [0:*]
@@ -497,7 +495,7 @@ set title "{{.Title}}: sampled raw latencies (at most 100 per second and metric)
 set tmargin 6
 set grid
 set logscale y
-set xlabel "seconds from the start of the measure phase{{if .Warmup}} (warmup before 0){{end}}"
+set xlabel "seconds from the start of the measure phase{{if .WarmupSteps}} (warmup before 0){{end}}"
 set ylabel "latency (ms)"
 set key outside right top
 set xrange [{{.XMin}}:{{.XMax}}]

@@ -76,7 +76,7 @@ func (e Environment) String() string {
 	if cpu == "" {
 		cpu = "CPUs"
 	}
-	b.WriteString(strings.TrimSpace(strconv.Itoa(e.CPUs) + " × " + cpu))
+	b.WriteString(strconv.Itoa(e.CPUs) + " × " + cpu)
 	if e.Kernel != "" {
 		b.WriteString(", kernel " + e.Kernel)
 	}

@@ -165,10 +165,10 @@ func TestResourceThresholds(t *testing.T) {
 	}
 	// A per-step one breaks the step it breaches, saying why.
 	th, _ := ParseThreshold("cpu_per_event_us < 200 per step")
-	if v, reason := judge(step, []Threshold{th}); v != "broken" || !strings.Contains(reason, "cpu_per_event_us < 200 per step (250.0 µs)") {
+	if v, reason, _ := judge(step, []Threshold{th}); v != "broken" || !strings.Contains(reason, "cpu_per_event_us < 200 per step (250.0 µs)") {
 		t.Errorf("verdict %s: %s", v, reason)
 	}
-	if v, reason := judge(bare, []Threshold{th}); v != "broken" || !strings.Contains(reason, "(not measured)") {
+	if v, reason, _ := judge(bare, []Threshold{th}); v != "broken" || !strings.Contains(reason, "(not measured)") {
 		t.Errorf("verdict without readings %s: %s", v, reason)
 	}
 }

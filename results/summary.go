@@ -19,6 +19,9 @@ type StepSummary struct {
 	StartSecond float64 `json:"start_second"` // on the timeline's axis
 	Verdict     string  `json:"verdict"`      // held, broken, or not-run
 	Reason      string  `json:"reason,omitempty"`
+	// GeneratorOnly marks a broken step whose only reason is the load
+	// generator's saturation: it says nothing of the system under test.
+	GeneratorOnly bool `json:"generator_only,omitempty"`
 	Counts
 	StepExtra
 	Figures
@@ -254,7 +257,7 @@ func summarizeStep(in StepTally, limits []Threshold, res *ResourceSet) StepSumma
 		st.Verdict, st.Reason = "not-run", "the load stopped before this step began"
 		return st
 	}
-	st.Verdict, st.Reason = judge(st, limits)
+	st.Verdict, st.Reason, st.GeneratorOnly = judge(st, limits)
 	return st
 }
 

@@ -218,11 +218,11 @@ func Evaluate(thresholds []Threshold, sum Summary) []Breach {
 	for _, t := range thresholds {
 		if t.perStep {
 			for i, p := range sum.Paces {
-				if p.Verdict == "not-run" || p.SendOnly && t.NeedsDelivery() {
+				if !t.appliesTo(p) {
 					continue
 				}
 				if v, ok := t.check(stepSource(p)); !ok {
-					out = append(out, t.breach(fmt.Sprintf("step %d (%g/s)", i+1, p.TargetRPS), v))
+					out = append(out, t.breach(stepScope(i, p), v))
 				}
 			}
 			continue
@@ -230,8 +230,7 @@ func Evaluate(thresholds []Threshold, sum Summary) []Breach {
 		if sum.AllSendOnly() && t.NeedsDelivery() {
 			continue
 		}
-		src := figureSource{counts: sum.Totals.Counts, figures: sum.Totals.Figures, lost: sum.Totals.Lost, seconds: sum.Totals.Seconds, resources: sum.Totals.Resources}
-		if v, ok := t.check(src); !ok {
+		if v, ok := t.check(runSource(sum)); !ok {
 			out = append(out, t.breach("run", v))
 		}
 	}
@@ -268,15 +267,14 @@ func Check(thresholds []Threshold, sum Summary) []ThresholdCheck {
 				out = append(out, c)
 				continue
 			}
-			src := figureSource{counts: sum.Totals.Counts, figures: sum.Totals.Figures, lost: sum.Totals.Lost, seconds: sum.Totals.Seconds, resources: sum.Totals.Resources}
-			v, ok := t.check(src)
+			v, ok := t.check(runSource(sum))
 			c.Scope, c.Held = "run", ok
 			c.set(v)
 			out = append(out, c)
 			continue
 		}
 		for i, p := range sum.Paces {
-			if p.Verdict == "not-run" || p.SendOnly && t.NeedsDelivery() {
+			if !t.appliesTo(p) {
 				continue
 			}
 			v, ok := t.check(stepSource(p))
@@ -287,7 +285,7 @@ func Check(thresholds []Threshold, sum Summary) []ThresholdCheck {
 			// The step shown: the first breach, else the one nearest the
 			// limit.
 			if c.Steps == 1 || !ok && c.Held || c.Held && t.nearer(v, c.Value) {
-				c.Scope = fmt.Sprintf("step %d (%g/s)", i+1, p.TargetRPS)
+				c.Scope = stepScope(i, p)
 				c.set(v)
 			}
 			c.Held = c.Held && ok
@@ -334,6 +332,22 @@ func FormatValue(v float64, unit string) string {
 		return fmt.Sprintf("%.3f cores", v)
 	}
 	return fmt.Sprintf("%g %s", v, unit)
+}
+
+// appliesTo reports whether a per-step threshold is judged on step p: it
+// ran, and delivered if the figure needs deliveries.
+func (t Threshold) appliesTo(p StepSummary) bool {
+	return p.Verdict != "not-run" && !(p.SendOnly && t.NeedsDelivery())
+}
+
+// stepScope names the i-th measured step in breaches and checks.
+func stepScope(i int, p StepSummary) string { return fmt.Sprintf("step %d (%g/s)", i+1, p.TargetRPS) }
+
+// runSource is the measure phase's totals, which a threshold over the run
+// judges.
+func runSource(sum Summary) figureSource {
+	t := sum.Totals
+	return figureSource{counts: t.Counts, figures: t.Figures, lost: t.Lost, seconds: t.Seconds, resources: t.Resources}
 }
 
 func stepSource(p StepSummary) figureSource {

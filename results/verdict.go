@@ -11,8 +11,9 @@ import (
 const DeliveredRatioLimit = 0.99
 
 // judge gives a pace step its verdict: held, or broken with every reason,
-// a breached per-step threshold among them.
-func judge(s StepSummary, limits []Threshold) (verdict, reason string) {
+// a breached per-step threshold among them; generatorOnly when the load
+// generator's saturation is the only reason.
+func judge(s StepSummary, limits []Threshold) (verdict, reason string, generatorOnly bool) {
 	var reasons []string
 	for _, t := range limits {
 		if !t.perStep || s.SendOnly && t.NeedsDelivery() {
@@ -42,9 +43,9 @@ func judge(s StepSummary, limits []Threshold) (verdict, reason string) {
 		reasons = append(reasons, fmt.Sprintf("generator saturated (send-lag p99 %.2f ms)", s.SendLagMS.P99))
 	}
 	if len(reasons) == 0 {
-		return "held", ""
+		return "held", "", false
 	}
-	return "broken", strings.Join(reasons, "; ")
+	return "broken", strings.Join(reasons, "; "), s.GeneratorSaturated && len(reasons) == 1
 }
 
 // sustained returns the sustained rate of a ramp: the highest target among

@@ -11,7 +11,7 @@ func step(target, delivered float64) StepSummary {
 
 func judged(steps ...StepSummary) []StepSummary {
 	for i := range steps {
-		steps[i].Verdict, steps[i].Reason = judge(steps[i], nil)
+		steps[i].Verdict, steps[i].Reason, _ = judge(steps[i], nil)
 	}
 	return steps
 }
@@ -37,7 +37,7 @@ func TestJudge(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			verdict, reason := judge(tt.step, nil)
+			verdict, reason, _ := judge(tt.step, nil)
 			if verdict != tt.verdict || reason != tt.reason {
 				t.Errorf("judge = %q, %q; want %q, %q", verdict, reason, tt.verdict, tt.reason)
 			}

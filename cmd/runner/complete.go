@@ -29,14 +29,24 @@ func completeDirs(*cobra.Command, []string, string) ([]string, cobra.ShellCompDi
 // fixed completes a flag with a fixed set of words.
 func fixed(words ...string) cobra.CompletionFunc {
 	return func(_ *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
-		var out []string
-		for _, w := range words {
-			if strings.HasPrefix(w, prefix) {
-				out = append(out, w)
-			}
-		}
-		return out, cobra.ShellCompDirectiveNoFileComp
+		return matching(prefix, words, nil), cobra.ShellCompDirectiveNoFileComp
 	}
+}
+
+// matching returns the words that start with prefix, each followed by a
+// tab and its description where describe gives one.
+func matching(prefix string, words []string, describe func(string) string) []string {
+	var out []string
+	for _, w := range words {
+		if !strings.HasPrefix(w, prefix) {
+			continue
+		}
+		if describe != nil {
+			w += "\t" + describe(w)
+		}
+		out = append(out, w)
+	}
+	return out
 }
 
 // scenarioOnLine decodes the scenario file given as the command's first
@@ -59,13 +69,8 @@ func completePace(_ *cobra.Command, args []string, prefix string) ([]string, cob
 	if sc == nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	var out []string
-	for _, name := range slices.Sorted(maps.Keys(sc.PaceSets)) {
-		if strings.HasPrefix(name, prefix) {
-			out = append(out, name+"\t"+sc.PaceSets[name])
-		}
-	}
-	return out, cobra.ShellCompDirectiveNoFileComp
+	names := slices.Sorted(maps.Keys(sc.PaceSets))
+	return matching(prefix, names, func(name string) string { return sc.PaceSets[name] }), cobra.ShellCompDirectiveNoFileComp
 }
 
 // completeSet completes --set with the scenario's variables, as key=.
@@ -74,13 +79,12 @@ func completeSet(_ *cobra.Command, args []string, prefix string) ([]string, cobr
 	if sc == nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	var out []string
-	for _, name := range slices.Sorted(maps.Keys(sc.Vars)) {
-		if strings.HasPrefix(name+"=", prefix) || strings.HasPrefix(name, prefix) {
-			out = append(out, name+"=")
-		}
+	var keys []string
+	for name := range maps.Keys(sc.Vars) {
+		keys = append(keys, name+"=")
 	}
-	return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
+	slices.Sort(keys)
+	return matching(prefix, keys, nil), cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
 }
 
 // completeContext completes --context with the kubeconfig's contexts.
@@ -90,13 +94,7 @@ func completeContext(cmd *cobra.Command, _ []string, prefix string) ([]string, c
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
-	var out []string
-	for _, n := range names {
-		if strings.HasPrefix(n, prefix) {
-			out = append(out, n)
-		}
-	}
-	return out, cobra.ShellCompDirectiveNoFileComp
+	return matching(prefix, names, nil), cobra.ShellCompDirectiveNoFileComp
 }
 
 // registerCompletions sets the completions of every command under root:

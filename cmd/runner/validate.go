@@ -117,39 +117,39 @@ func expandDirs(args []string) ([]string, error) {
 	return out, nil
 }
 
-// runnerFile reports whether file looks like one of the runner's own (a
-// scenario, platform or matrix file) rather than, say, a chart's values
-// file beside them: a mapping with one of their top-level keys.
-func runnerFile(file string) bool {
+// hasTopKey reports whether file is a YAML mapping with one of keys at
+// its top level; ok is false when it cannot be read or parsed.
+func hasTopKey(file string, keys ...string) (has, ok bool) {
 	src, err := input.Read(file)
 	if err != nil {
-		return true // the loader says why
+		return false, false
 	}
 	root, err := strictyaml.Parse(file, src)
 	if err != nil {
-		return true
+		return false, false
 	}
-	for _, key := range []string{"name", "scenarios", "setup", "measure", "provides"} {
+	for _, key := range keys {
 		if k, _ := strictyaml.FieldNode(root, key); k != nil {
-			return true
+			return true, true
 		}
 	}
-	return false
+	return false, true
+}
+
+// runnerFile reports whether file looks like one of the runner's own (a
+// scenario, platform or matrix file) rather than, say, a chart's values
+// file beside them; a file that does not read or parse is the loader's to
+// report.
+func runnerFile(file string) bool {
+	has, ok := hasTopKey(file, "name", "scenarios", "setup", "measure", "provides")
+	return has || !ok
 }
 
 // isMatrixFile reports whether file is a matrix file: a mapping with a
 // scenarios key.
 func isMatrixFile(file string) bool {
-	src, err := input.Read(file)
-	if err != nil {
-		return false
-	}
-	root, err := strictyaml.Parse(file, src)
-	if err != nil {
-		return false
-	}
-	key, _ := strictyaml.FieldNode(root, "scenarios")
-	return key != nil
+	has, _ := hasTopKey(file, "scenarios")
+	return has
 }
 
 func newPlanCommand(stdout io.Writer) *cobra.Command {
