@@ -155,6 +155,24 @@ func TestSpread(t *testing.T) {
 	}
 }
 
+// Pairs of systems with repetitions are judged against their noise; pairs
+// that ran once each are only counted, not listed one line each.
+func TestComparisonsJudgeOnlyRepeatedPairs(t *testing.T) {
+	g := func(label, pace string, sustained ...float64) Group {
+		return Group{Label: label, PaceSet: pace, Runs: len(sustained), Sustained: spread(sustained)}
+	}
+	lines, once := comparisons([]Group{
+		g("direct", "1k-2k", 1500, 1600), g("channel-imc", "1k-2k", 1000, 1050), g("broker-imc", "1k-2k", 1520, 1580),
+		g("direct", "1k-long", 1000), g("channel-imc", "1k-long", 1000), g("broker-imc", "1k-long", 900),
+	})
+	want := "- sustained, direct vs channel-imc (1k-2k): sustained 1550 vs 1025 events/s, difference 525, noise 100: a real difference\n" +
+		"- sustained, direct vs broker-imc (1k-2k): sustained 1550 vs 1550 events/s, difference 0, noise 100: within the noise\n" +
+		"- sustained, channel-imc vs broker-imc (1k-2k): sustained 1025 vs 1550 events/s, difference 525, noise 60: a real difference\n"
+	if lines != want || once != 3 {
+		t.Errorf("comparisons: %d pairs ran once, lines:\n%s\nwant 3 and:\n%s", once, lines, want)
+	}
+}
+
 // pastRun writes a finished run's run.json and summary.json under root.
 func pastRun(t *testing.T, root, scenario string, start time.Time, sustained, e2e float64) string {
 	return pastRunWith(t, root, scenario, start, sustained, e2e, "succeeded", nil)

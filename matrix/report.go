@@ -152,9 +152,15 @@ func WriteSummary(dir string, ix *Index, say func(string, ...any)) error {
 	for _, g := range groups {
 		fmt.Fprintf(&b, "| %s | %s | %d/%d | %s | %g | %s | %s | %s |\n", g.Label, g.PaceSet, g.Runs, g.Cells, fmtSpread(g.Sustained, "%.0f"), g.At, fmtSpread(g.E2E, "%.2f"), fmtSpread(g.Publish, "%.2f"), fmtSpread(g.CPU, "%.1f"))
 	}
-	if cmp := comparisons(groups); cmp != "" {
-		b.WriteString("\n## Differences against the noise\n\nTwo systems differ when their medians are further apart than the larger of their ranges over repetitions; with one run each, there is no noise to compare with.\n\n")
+	if cmp, once := comparisons(groups); cmp != "" || once > 0 {
+		b.WriteString("\n## Differences against the noise\n\nTwo systems differ when their medians are further apart than the larger of their ranges over repetitions.\n\n")
 		b.WriteString(cmp)
+		if once > 0 {
+			if cmp != "" {
+				b.WriteString("\n")
+			}
+			fmt.Fprintf(&b, "Systems that ran once each have no noise to judge a difference by (%d of the pairs): `repetitions: 2` or more compares them.\n", once)
+		}
 	}
 	var bad []string
 	for _, c := range ix.Cells {
@@ -189,13 +195,18 @@ func fmtSpread(s Spread, f string) string {
 }
 
 // comparisons says, per pace set, whether each pair of systems differs by
-// more than its noise.
-func comparisons(groups []Group) string {
+// more than its noise. Pairs of systems that ran once each have no noise
+// to judge by: they are only counted.
+func comparisons(groups []Group) (lines string, once int) {
 	var b strings.Builder
 	for i := range groups {
 		for j := i + 1; j < len(groups); j++ {
 			a, c := groups[i], groups[j]
 			if a.PaceSet != c.PaceSet || a.Runs == 0 || c.Runs == 0 {
+				continue
+			}
+			if a.Runs < 2 && c.Runs < 2 {
+				once++
 				continue
 			}
 			line := func(what string, x, y Spread, unit string) {
@@ -218,7 +229,7 @@ func comparisons(groups []Group) string {
 			line("CPU per event", a.CPU, c.CPU, " µs")
 		}
 	}
-	return b.String()
+	return b.String(), once
 }
 
 // writeGraphs writes matrix.tsv and the gnuplot scripts of the groups'
