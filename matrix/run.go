@@ -295,7 +295,7 @@ func runCell(ctx context.Context, dir string, m *Matrix, c *CellResult, ix *Inde
 		_ = writeIndex(dir, ix)
 	}}
 	r := &engine.Runner{Scenario: sc, OutDir: filepath.Join(dir, RunsDir), Target: target.Kind(m.Target), Open: opts.Open, Version: opts.Version, AgentImage: opts.AgentImage, StepTimeout: opts.StepTimeout, Observer: watch,
-		Context: results.RunContext{Command: slices.Clone(opts.Command), Sets: cellOpts.Set, Tags: map[string]string{"matrix": m.Name, "cell": c.Cell.ID}}}
+		Context: results.RunContext{Command: slices.Clone(opts.Command), Sets: cellOpts.Set, WarmupPace: cellOpts.WarmupPace, Tags: map[string]string{"matrix": m.Name, "cell": c.Cell.ID}}}
 	if m.Restart.Namespace != "" || len(m.Restart.Deployments) > 0 || m.Restart.Selector != "" {
 		r.Restart = &m.Restart
 	}

@@ -143,6 +143,9 @@ func writeContext(b *strings.Builder, c *results.RunContext) {
 	if len(c.Sets) > 0 {
 		fmt.Fprintf(b, "- Overridden with --set: `%s`\n", strings.Join(c.Sets, "`, `"))
 	}
+	if c.WarmupPace != "" {
+		fmt.Fprintf(b, "- Warmups at `%s` (--pace-override), not at the pace their variables give\n", c.WarmupPace)
+	}
 	if len(c.ValuesFiles) > 0 {
 		fmt.Fprintf(b, "- Values files: `%s`\n", strings.Join(c.ValuesFiles, "`, `"))
 	}

@@ -19,6 +19,10 @@ type RunContext struct {
 	Sets        []string          `json:"sets,omitempty"`    // --set key=value, as given
 	ValuesFiles []string          `json:"values_files,omitempty"`
 	Tags        map[string]string `json:"tags,omitempty"` // --tag key=value
+	// WarmupPace, when set, is the pace every warmup ran at instead of
+	// its own (a matrix's --pace-override): the variables that set the
+	// warmups' pace were not used then.
+	WarmupPace string `json:"warmup_pace,omitempty"`
 	// Vars are the scenario's variables, overrides applied: run.json has
 	// them already, under vars.
 	Vars        map[string]any `json:"-"`

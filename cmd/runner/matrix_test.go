@@ -11,6 +11,7 @@ import (
 
 	"github.com/perfrunner/runner/engine"
 	"github.com/perfrunner/runner/matrix"
+	"github.com/perfrunner/runner/results"
 	"github.com/perfrunner/runner/scenario"
 	"github.com/perfrunner/runner/steps"
 )
@@ -125,6 +126,48 @@ func TestMatrixRunsEveryCell(t *testing.T) {
 	code, stdout, stderr = runCLI("history", out)
 	if code != exitOK || strings.Count(stdout, "| succeeded |") != 8 || !strings.Contains(stdout, "## direct · pace-200x1 · local") {
 		t.Errorf("history: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+// --pace-override runs every cell at the pace given, warmups included, and
+// names the cells after it; run.json and report.md say that the warmups did
+// not run at the pace of their variables.
+func TestMatrixPaceOverride(t *testing.T) {
+	tmp := t.TempDir()
+	file := writeMatrix(t, tmp, `"200:1"`, 1)
+	out := filepath.Join(tmp, "results")
+	code, stdout, stderr := runCLI("matrix", file, "--pace-override", "300:1", "--out", out, "--lock-dir", tmp)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	dir := matrixDir(t, out)
+	ix, err := matrix.ReadIndex(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ix.Cells) != 2 {
+		t.Fatalf("%d cells", len(ix.Cells))
+	}
+	for _, c := range ix.Cells {
+		if c.PaceSet != "pace-300x1" || c.Status != matrix.Succeeded {
+			t.Errorf("cell %s: pace set %q, %s", c.ID, c.PaceSet, c.Status)
+			continue
+		}
+		run := filepath.Join(dir, c.RunDir)
+		rec, err := engine.ReadRunRecord(run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err := results.ReadSummary(run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Context == nil || rec.Context.WarmupPace != "300:1" || rec.Vars["warmupPace"] != "200:1" || sum.Warmup == nil || len(sum.Warmup.Paces) != 1 || sum.Warmup.Paces[0].TargetRPS != 300 {
+			t.Errorf("cell %s: context %+v, vars %v, warmup %+v", c.ID, rec.Context, rec.Vars, sum.Warmup)
+		}
+		if md, _ := os.ReadFile(filepath.Join(run, "report.md")); !strings.Contains(string(md), "- Warmups at `300:1` (--pace-override), not at the pace their variables give\n") {
+			t.Errorf("cell %s: report.md does not say the warmups were overridden:\n%s", c.ID, md)
+		}
 	}
 }
 
