@@ -73,12 +73,21 @@ func closingSteps(sum *results.Summary) []closingStep {
 		if len(warm) > 1 {
 			label = fmt.Sprintf("warmup %d", i+1)
 		}
-		out = append(out, closingStep{label, fmt.Sprintf("%g/s", s.TargetRPS), StepVerdict(s), s.Reason})
+		out = append(out, closingStep{label, fmt.Sprintf("%g/s", s.TargetRPS), StepVerdict(s), shownReason(s)})
 	}
 	for i, s := range sum.Paces {
-		out = append(out, closingStep{fmt.Sprintf("step %d", i+1), fmt.Sprintf("%g/s", s.TargetRPS), StepVerdict(s), s.Reason})
+		out = append(out, closingStep{fmt.Sprintf("step %d", i+1), fmt.Sprintf("%g/s", s.TargetRPS), StepVerdict(s), shownReason(s)})
 	}
 	return out
+}
+
+// shownReason is a step's reason beside its verdict: a generator-saturated
+// step's verdict already says what broke it, so only its send lag follows.
+func shownReason(s results.StepSummary) string {
+	if StepVerdict(s) == "generator-saturated" {
+		return fmt.Sprintf("send-lag p99 %.2f ms", s.SendLagMS.P99)
+	}
+	return s.Reason
 }
 
 // sustainedRate is the sustained rate, or "none", and why.

@@ -166,6 +166,23 @@ func TestGoldenStepsAndReport(t *testing.T) {
 	golden.Check(t, "summary.json", summary)
 }
 
+// A step the generator alone broke shows as generator-saturated with its
+// send lag, not with a reason that says the same again; a step the system
+// under test broke as well is broken with every reason.
+func TestClosingOfGeneratorSaturatedSteps(t *testing.T) {
+	lag := results.Quantiles{P99: 5.914}
+	sum := results.Summary{Paces: []results.StepSummary{
+		{TargetRPS: 200, Verdict: "broken", GeneratorOnly: true, StepExtra: results.StepExtra{GeneratorSaturated: true}, Figures: results.Figures{SendLagMS: lag}, Reason: "generator saturated (send-lag p99 5.91 ms)"},
+		{TargetRPS: 900, Verdict: "broken", StepExtra: results.StepExtra{GeneratorSaturated: true}, Figures: results.Figures{SendLagMS: lag}, Reason: "12 lost; generator saturated (send-lag p99 5.91 ms)"},
+	}}
+	got := strings.Join(Closing(&sum, Ending{}, "d", nil), "\n")
+	for _, want := range []string{"\n  step 1 200/s  generator-saturated: send-lag p99 5.91 ms\n", "\n  step 2 900/s  broken: 12 lost; generator saturated (send-lag p99 5.91 ms)\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the closing block lacks %q:\n%s", want, got)
+		}
+	}
+}
+
 // testContext is a run's context with a fixed environment.
 func testContext() *results.RunContext {
 	return &results.RunContext{
