@@ -115,18 +115,26 @@ func TestPercentilesMatchAppliedDelays(t *testing.T) {
 		name string
 		q    results.Quantiles
 	}{{"publish", sum.Totals.PublishMS}, {"e2e", sum.Totals.E2EMS}} {
-		// The body of the distribution against the applied delays; the
-		// tail against them only loosely, since on a loaded machine the
-		// tail holds real scheduling delays too (the sink's own view above
-		// checks the tail exactly).
+		// The body of the distribution: never below the applied delays, and
+		// above them by no more than the overhead, or, on a machine busy
+		// enough to queue sends before they reach the sink, by no more than
+		// the sink saw plus the overhead (CI once saw a p50 of 47 ms against
+		// applied 5 ms, with the sink's own view agreeing). The tail is
+		// checked against the applied delays only loosely, since on a loaded
+		// machine it holds real scheduling delays too (the sink's own view
+		// above checks the tail exactly).
 		for _, p := range []struct {
 			q   float64
 			got float64
 		}{{0.5, c.q.P50}, {0.9, c.q.P90}} {
 			rank := math.Max(0.003, 0.25*(1-p.q))
-			lo, hi := at(p.q-rank), at(math.Min(1, p.q+rank))+overheadMS
+			upper := math.Min(1, p.q+rank)
+			lo, hi := at(p.q-rank), math.Max(at(upper), exact(upper))+overheadMS
+			if exact(p.q) > at(upper)+overheadMS {
+				t.Logf("%s p%g: the sink saw %.3f ms against applied %.3f: sends queued on this machine", c.name, p.q*100, exact(p.q), at(p.q))
+			}
 			if p.got < lo || p.got > hi {
-				t.Errorf("%s p%g = %.3f ms, want within [%.3f, %.3f] (exact %.3f)", c.name, p.q*100, p.got, lo, hi, at(p.q))
+				t.Errorf("%s p%g = %.3f ms, want within [%.3f, %.3f] (applied %.3f, sink saw %.3f)", c.name, p.q*100, p.got, lo, hi, at(p.q), exact(p.q))
 			}
 		}
 		if c.q.P99 < at(0.99-0.0025) || c.q.P999 < at(0.999-0.00025) {
