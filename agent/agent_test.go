@@ -2,8 +2,13 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -177,6 +182,72 @@ func TestACutConnectionResumesFromItsCursor(t *testing.T) {
 	}
 	if cuts := proxies[0].cuts.Load() + proxies[1].cuts.Load(); cuts < 5 {
 		t.Errorf("only %d connections were cut: the test did not test resuming", cuts)
+	}
+}
+
+// TestAStateCutShortIsReadAgain cuts the first answers to the load's
+// state, read once its records are all pulled, half-way through their
+// headers: the state is read again and the part is not lost, while an
+// agent's refusal of the same request is not retried.
+func TestAStateCutShortIsReadAgain(t *testing.T) {
+	local, err := StartLocal(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Stop()
+	up, err := url.Parse(local.Clients[0].base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forward := httputil.NewSingleHostReverseProxy(up)
+	var cut, refused atomic.Int64
+	refuse := atomic.Bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Path != loadPath("load") {
+			forward.ServeHTTP(w, r)
+			return
+		}
+		if refuse.Load() {
+			refused.Add(1)
+			http.Error(w, "no such load", http.StatusNotFound)
+			return
+		}
+		if cut.Add(1) > 3 {
+			forward.ServeHTTP(w, r)
+			return
+		}
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Type: appl")
+		_ = buf.Flush()
+		conn.Close()
+	}))
+	defer srv.Close()
+	via, err := Dial(context.Background(), srv.URL, Version())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, res := measureWith(t, []*Client{via}, nil)
+	if len(res.Parts) != 0 {
+		t.Errorf("parts lost: %+v", res.Parts)
+	}
+	if n := cut.Load(); n < 4 {
+		t.Errorf("the state was read %d times: the test cut no answer it then read whole", n)
+	}
+	want := twoSteps[0].Events() + twoSteps[1].Events()
+	if c := sum.Totals.Counts; c.Delivered != want || c.Dropped != 0 {
+		t.Errorf("counts %+v, want %d delivered", c, want)
+	}
+
+	refuse.Store(true)
+	g := &Group{cfg: loadgen.Config{Name: "load"}}
+	_, err = g.status(context.Background(), via)
+	var answer *AnswerError
+	if !errors.As(err, &answer) || !strings.Contains(err.Error(), "no such load") || refused.Load() != 1 {
+		t.Errorf("a refused state read: %v, asked %d times; want the agent's answer, asked once", err, refused.Load())
 	}
 }
 

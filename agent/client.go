@@ -57,6 +57,16 @@ func Dial(ctx context.Context, base, want string) (*Client, error) {
 // String names the agent in messages.
 func (c *Client) String() string { return c.Info.Name() }
 
+// AnswerError is an agent's refusal: its answer arrived, outside 2xx.
+// Any other error of a call means the answer did not arrive whole.
+type AnswerError struct {
+	Agent, Request, Message string
+}
+
+func (e *AnswerError) Error() string {
+	return fmt.Sprintf("agent %s: %s: %s", e.Agent, e.Request, e.Message)
+}
+
 // call sends a JSON request and decodes a JSON answer into out (when not
 // nil); an answer outside 2xx is an error carrying the agent's message.
 func (c *Client) call(ctx context.Context, method, path string, in, out any) error {
@@ -79,7 +89,7 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		return fmt.Errorf("agent %s: %s %s: %s", c.base, method, path, strings.TrimSpace(string(msg)))
+		return &AnswerError{Agent: c.base, Request: method + " " + path, Message: strings.TrimSpace(string(msg))}
 	}
 	if out == nil {
 		return nil

@@ -277,13 +277,31 @@ func (g *Group) pull(ctx context.Context, p *part, out shifted) {
 		p.records += pl.Next - from
 		from = pl.Next
 		if pl.Final() {
-			if p.status, err = p.agent.Status(ctx, g.cfg.Name); err != nil {
+			if p.status, err = g.status(ctx, p.agent); err != nil {
 				p.err = err
 			} else if p.status.Overflow > 0 {
 				p.err = fmt.Errorf("%d records did not fit in the agent's buffer", p.status.Overflow)
 			}
 			return
 		}
+	}
+}
+
+// status reads the load's state on a after its last pull. A connection
+// cut before the answer arrived whole is tried again for as long as a pull
+// would be; the agent's refusal is not.
+func (g *Group) status(ctx context.Context, a *Client) (Status, error) {
+	var refused *AnswerError
+	failing := time.Now()
+	for {
+		st, err := a.Status(ctx, g.cfg.Name)
+		if err == nil || errors.As(err, &refused) || ctx.Err() != nil {
+			return st, err
+		}
+		if time.Since(failing) > lostAfter {
+			return st, fmt.Errorf("lost: no state for %s (%v)", lostAfter, err)
+		}
+		time.Sleep(pullPause)
 	}
 }
 
