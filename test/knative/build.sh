@@ -22,7 +22,14 @@ export CGO_ENABLED=0
 flags=(-trimpath -ldflags "-s -w")
 operator=$(go list -m -f '{{.Version}}' knative.dev/operator)
 eventing=$(go list -m -f '{{.Version}}' knative.dev/eventing)
+# go list -m names a module's directory only once it is in the module
+# cache: a fresh machine has to download it first.
+go mod download knative.dev/operator
 operator_dir=$(go list -m -f '{{.Dir}}' knative.dev/operator)
+if [ -z "$operator_dir" ] || [ ! -d "$operator_dir/cmd/operator/kodata" ]; then
+  echo "build.sh: knative.dev/operator $operator has no cmd/operator/kodata in the module cache ($operator_dir)" >&2
+  exit 1
+fi
 rm -rf bin/images bin/chart
 mkdir -p bin/operator bin/eventing bin/images bin/chart
 
