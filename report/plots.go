@@ -286,15 +286,20 @@ func (d plotData) Segment() string {
 
 // Series draws a line of the timeline once per segment, so that it breaks
 // between them: y is a gnuplot expression of the row, style its style,
-// title its key entry (given once).
+// title its key entry (given once). A segment of one second holds one
+// point, which a line does not draw: its lines are drawn as points.
 func (d plotData) Series(x, y, style, title string) string {
 	parts := make([]string, 0, len(d.Segments))
-	for k := range d.Segments {
+	for k, g := range d.Segments {
 		key := "notitle"
 		if k == 0 {
 			key = "title '" + title + "'"
 		}
-		parts = append(parts, fmt.Sprintf("\"timeline.tsv\" using (%s):(seg(%s) == %d ? %s : NaN) %s %s", x, x, k+1, y, style, key))
+		drawn := style
+		if g.Hi-g.Lo <= 1 {
+			drawn = strings.Replace(style, "with lines", "with linespoints pointtype 7 pointsize 0.6", 1)
+		}
+		parts = append(parts, fmt.Sprintf("\"timeline.tsv\" using (%s):(seg(%s) == %d ? %s : NaN) %s %s", x, x, k+1, y, drawn, key))
 	}
 	return strings.Join(parts, ", \\\n     ")
 }

@@ -308,3 +308,16 @@ func TestStepLabelsNeverCollide(t *testing.T) {
 		t.Errorf("%d labels drawn: %+v", drawn, d.Steps)
 	}
 }
+
+// TestOneSecondSegmentIsDrawnAsPoints draws the lines of a segment of one
+// second (a warmup of one second before the measure phase's gap), which
+// holds a single point per metric, as points: a line through one point
+// draws nothing.
+func TestOneSecondSegmentIsDrawnAsPoints(t *testing.T) {
+	d := plotData{Segments: []segment{{Lo: -3, Hi: -2}, {Lo: 0, Hi: 4}}}
+	lines := strings.Split(d.Series("sec(0)", "column('sent')", "with lines linewidth 2", "send"), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "== 1 ? column('sent') : NaN) with linespoints pointtype 7 pointsize 0.6 linewidth 2 title 'send'") ||
+		!strings.Contains(lines[1], "== 2 ? column('sent') : NaN) with lines linewidth 2 notitle") {
+		t.Errorf("the one-second segment as points, the other as lines:\n%s", strings.Join(lines, "\n"))
+	}
+}
