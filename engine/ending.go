@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/hashicorp/go-multierror"
+
 	"github.com/perfrunner/runner/report"
 	"github.com/perfrunner/runner/results"
 )
@@ -73,6 +75,9 @@ func ExitCode(err error) int {
 func ending(err error, sum *results.Summary, failOnBroken bool, failedAt string) report.Ending {
 	code := ExitCode(err)
 	e := report.Ending{Code: code}
+	if code == ExitFailed || code == ExitBadInput {
+		e.Errors = errorLines(err)
+	}
 	var te *ThresholdError
 	var be *BrokenError
 	switch {
@@ -115,4 +120,17 @@ func ending(err error, sum *results.Summary, failOnBroken bool, failedAt string)
 		}
 	}
 	return e
+}
+
+// errorLines are a failed run's errors, one per failure.
+func errorLines(err error) []string {
+	var many *multierror.Error
+	if errors.As(err, &many) {
+		lines := make([]string, len(many.Errors))
+		for i, e := range many.Errors {
+			lines[i] = e.Error()
+		}
+		return lines
+	}
+	return []string{err.Error()}
 }

@@ -422,3 +422,32 @@ func TestUndoRunsInTheStepsDirectory(t *testing.T) {
 		t.Errorf("journaled undo %s does not pin the directory %s", res[0].Undo, want)
 	}
 }
+
+// TestFailedSetupIsReported fails a run at setup: the error quotes the
+// last line the command wrote to stderr, and report.md and run.json say
+// that nothing was measured, why, and with which errors.
+func TestFailedSetupIsReported(t *testing.T) {
+	_, r, err := runScenario(t, context.Background(), `name: s
+setup:
+  - name: broker ready
+    exec: {command: [sh, -c, "echo waiting >&2; echo the broker is not ready >&2; exit 1"]}
+warmup:
+  - sleep: {duration: 1s}
+`)
+	want := `s.yaml:3:5: step "broker ready" (exec): sh: exit status 1: "the broker is not ready" (stderr in `
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("error %v, want it to begin %s", err, want)
+	}
+	md, rerr := os.ReadFile(filepath.Join(r.Dir(), "report.md"))
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	for _, line := range []string{"# s · ", "- no pace step was measured", `Exit code 1: the run failed at setup step "broker ready" (exec) (the errors follow).`, "```\n" + err.Error() + "\n```", "## How it ran"} {
+		if !strings.Contains(string(md), line) {
+			t.Errorf("report.md lacks %q:\n%s", line, md)
+		}
+	}
+	if end := r.Record().Ending; end == nil || end.Code != ExitFailed || len(end.Errors) != 1 || end.Errors[0] != err.Error() {
+		t.Errorf("run.json's ending = %+v", end)
+	}
+}

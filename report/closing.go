@@ -11,6 +11,9 @@ import (
 type Ending struct {
 	Code    int    `json:"exit_code"`
 	Meaning string `json:"meaning"`
+	// Errors are the errors of a run that failed, one per failure, as the
+	// terminal shows them after the closing block.
+	Errors []string `json:"errors,omitempty"`
 }
 
 // StepVerdict is a pace step's verdict as shown: held, broken, not-run, or
@@ -216,6 +219,9 @@ func writeClosing(b *strings.Builder, sum results.Summary, end *Ending) {
 	}
 	if end != nil {
 		fmt.Fprintf(b, "\nExit code %d: %s.\n", end.Code, end.Meaning)
+		if len(end.Errors) > 0 {
+			b.WriteString("\n```\n" + strings.Join(end.Errors, "\n") + "\n```\n")
+		}
 	}
 	b.WriteString("\n")
 }

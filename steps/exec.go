@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -191,9 +192,38 @@ func commandError(program, stderrPath string, err error) error {
 	}
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
+		if last := lastLine(stderrPath); last != "" {
+			return fmt.Errorf("%s: %v: %q (stderr in %s)", program, exit.ProcessState, last, stderrPath)
+		}
 		return fmt.Errorf("%s: %v (stderr in %s)", program, exit.ProcessState, stderrPath)
 	}
 	return fmt.Errorf("%s: %w", program, err)
+}
+
+// lastLine is the last line a command wrote to the file at path, which is
+// most often why it failed, cut to 200 bytes; "" when it wrote none.
+func lastLine(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	const tail = 4096
+	if info, err := f.Stat(); err == nil && info.Size() > tail {
+		if _, err := f.Seek(info.Size()-tail, io.SeekStart); err != nil {
+			return ""
+		}
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\r\n\t "), "\n")
+	last := strings.TrimSpace(lines[len(lines)-1])
+	if len(last) > 200 {
+		last = strings.ToValidUTF8(last[:200], "") + "…"
+	}
+	return last
 }
 
 // running tracks the process groups of commands in flight, so that a runner

@@ -297,14 +297,14 @@ func (s *Shared) Summary() *results.Summary {
 	return s.summary
 }
 
-// Conclude writes how the run ended into report.md, once it has; a run
-// that measured nothing has no report.
+// Conclude writes how the run ended into report.md, once it has; the
+// report of a run that measured nothing says so, and why.
 func (s *Shared) Conclude(end report.Ending) error {
 	s.mu.Lock()
 	sum, images := s.summary, s.images
 	s.mu.Unlock()
 	if sum == nil {
-		return nil
+		sum = &results.Summary{Scenario: s.Info.Scenario, PaceSet: s.Info.PaceSet, Target: string(s.Info.Target)}
 	}
 	return report.WriteReport(s.Info.Dir, report.Report{Summary: *sum, Images: images, Context: s.Info.Context, Ending: &end})
 }

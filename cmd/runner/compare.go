@@ -38,8 +38,8 @@ Exits 3 when a run is worse than the first.`,
 			}
 			sums := make([]results.Summary, len(args))
 			for i, dir := range args {
-				if sums[i], err = results.ReadSummary(dir); err != nil {
-					return badInput(fmt.Errorf("%s is not a run directory with results: %w", dir, err))
+				if sums[i], err = readRunSummary(dir); err != nil {
+					return badInput(err)
 				}
 			}
 			c := results.Compare(args, sums, tol)

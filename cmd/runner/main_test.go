@@ -1038,3 +1038,26 @@ current-context: prod
 		}
 	}
 }
+
+// TestPlotOfARunThatMeasuredNothing plots, and compares, a run that failed
+// at setup: a clear sentence that its run measured nothing and why, and no
+// graph.
+func TestPlotOfARunThatMeasuredNothing(t *testing.T) {
+	dir := t.TempDir()
+	file := writeScenario(t, dir, "name: f\nsetup:\n  - name: broker ready\n    exec: {command: [sh, -c, \"echo no broker >&2; exit 1\"]}\n")
+	if code, stdout, stderr := runCLI("exec", file, "--out", filepath.Join(dir, "results")); code != exitFailed {
+		t.Fatalf("exec: exit %d\n%s%s", code, stdout, stderr)
+	}
+	runDir := runDirs(t, filepath.Join(dir, "results"))[0]
+	code, _, stderr := runCLI("plot", runDir)
+	want := runDir + ` measured nothing (its run failed: ` + file + `:3:5: step "broker ready" (exec): sh: exit status 1: "no broker" (stderr in `
+	if code != exitFailed || !strings.Contains(stderr, want) {
+		t.Errorf("plot: exit %d, want %d and %s\n%s", code, exitFailed, want, stderr)
+	}
+	if pngs, _ := filepath.Glob(filepath.Join(runDir, "*.png")); len(pngs) > 0 {
+		t.Errorf("graphs drawn of nothing: %v", pngs)
+	}
+	if code, _, stderr := runCLI("compare", runDir, runDir); code != exitBadInput || !strings.Contains(stderr, "measured nothing") {
+		t.Errorf("compare: exit %d\n%s", code, stderr)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"time"
@@ -42,9 +43,11 @@ run whose first seconds carry a cold start, without editing any data.`,
 			if err != nil {
 				return badInput(err)
 			}
-			sum, err := results.ReadSummary(dir)
-			if err != nil {
-				return badInput(fmt.Errorf("%s is not a run directory with results: %w", dir, err))
+			sum, err := readRunSummary(dir)
+			if errors.Is(err, errMeasuredNothing) {
+				return &exitError{code: exitFailed, err: err}
+			} else if err != nil {
+				return badInput(err)
 			}
 			out := dir
 			if w != nil {
@@ -110,4 +113,26 @@ func plotWindow(skip time.Duration, window string) (*results.Window, error) {
 		return nil, fmt.Errorf("--window %q: want FROM:TO in seconds or durations, FROM < TO (e.g. 30:90 or 30s:90s)", window)
 	}
 	return &results.Window{From: from.Seconds(), To: to.Seconds()}, nil
+}
+
+// errMeasuredNothing is a run directory without results: its run measured
+// nothing.
+var errMeasuredNothing = errors.New("measured nothing")
+
+// readRunSummary reads the results of the run in dir; a run that measured
+// nothing is errMeasuredNothing, with how it ended.
+func readRunSummary(dir string) (results.Summary, error) {
+	sum, err := results.ReadSummary(dir)
+	if err == nil {
+		return sum, nil
+	}
+	rec, rerr := engine.ReadRunRecord(dir)
+	if !errors.Is(err, fs.ErrNotExist) || rerr != nil {
+		return sum, fmt.Errorf("%s is not a run directory with results: %w", dir, err)
+	}
+	why := "its run " + rec.Status
+	if rec.Ending != nil && len(rec.Ending.Errors) > 0 {
+		why += ": " + rec.Ending.Errors[0]
+	}
+	return sum, fmt.Errorf("%s %w (%s)", dir, errMeasuredNothing, why)
 }
