@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/template"
 
@@ -21,18 +22,26 @@ func WriteComparison(dir string, c results.Comparison, labels []string) error {
 	var b strings.Builder
 	b.WriteString("step\ttarget_rps")
 	for r := range c.Runs {
-		fmt.Fprintf(&b, "\tr%d_publish_p99_ms\tr%d_publish_p9999_ms\tr%d_e2e_p99_ms\tr%d_e2e_p9999_ms", r+1, r+1, r+1, r+1)
+		fmt.Fprintf(&b, "\tr%d_publish_p99_ms\tr%d_publish_p9999_ms\tr%d_e2e_p99_ms\tr%d_e2e_p9999_ms\tr%d_broken", r+1, r+1, r+1, r+1, r+1)
 	}
 	b.WriteString("\n")
+	var brokenRuns []int // the runs, from 1, with a step broken
 	for _, s := range c.Steps {
 		fmt.Fprintf(&b, "%d\t%g", s.Index, s.TargetRPS)
-		for _, f := range s.Runs {
+		for r, f := range s.Runs {
 			if f == nil {
-				b.WriteString("\tNaN\tNaN\tNaN\tNaN")
+				b.WriteString("\tNaN\tNaN\tNaN\tNaN\t0")
 				continue
 			}
 			e2e := results.Figures{E2EMS: f.E2EMS}
-			fmt.Fprintf(&b, "\t%.3f\t%.3f\t%.3f\t%.3f", f.PublishMS.P99, f.PublishMS.P9999, e2e.E2E(results.P99), e2e.E2E(results.P9999))
+			brokeHere := 0
+			if f.StepVerdict == "broken" {
+				brokeHere = 1
+				if !slices.Contains(brokenRuns, r+1) {
+					brokenRuns = append(brokenRuns, r+1)
+				}
+			}
+			fmt.Fprintf(&b, "\t%.3f\t%.3f\t%.3f\t%.3f\t%d", f.PublishMS.P99, f.PublishMS.P9999, e2e.E2E(results.P99), e2e.E2E(results.P9999), brokeHere)
 		}
 		b.WriteString("\n")
 	}
@@ -47,7 +56,12 @@ func WriteComparison(dir string, c results.Comparison, labels []string) error {
 			runs[i] = strings.ReplaceAll(labels[i], `"`, `'`)
 		}
 	}
-	layout := map[string]any{"Runs": runs, "Last": len(c.Steps) - 1, "Palette": Palette, "L": NewKeyAbove(len(runs), 0.07, 0.05)}
+	keyLines := len(runs)
+	if len(brokenRuns) > 0 {
+		keyLines++
+	}
+	slices.Sort(brokenRuns)
+	layout := map[string]any{"Runs": runs, "Last": len(c.Steps) - 1, "Palette": Palette, "L": NewKeyAbove(keyLines, 0.07, 0.05), "Broken": brokenRuns}
 	if err := compareScript.Execute(&gp, layout); err != nil {
 		return err
 	}
@@ -108,7 +122,13 @@ func RunLabels(dirs []string, sums []results.Summary, sets [][]string) []string 
 	return labels
 }
 
-var compareScript = template.Must(template.New("compare.gp").Funcs(template.FuncMap{"inc": func(i int) int { return i + 1 }}).Parse(`# Written by runner; gnuplot 5.4 or later.
+var compareScript = template.Must(template.New("compare.gp").Funcs(template.FuncMap{"inc": func(i int) int { return i + 1 }, "dict": func(kv ...any) map[string]any {
+	m := map[string]any{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i].(string)] = kv[i+1]
+	}
+	return m
+}}).Parse(`# Written by runner; gnuplot 5.4 or later.
 # gnuplot -p compare.gp               opens a window
 # gnuplot -e "fmt='png'" compare.gp   writes compare.png (or fmt='svg')
 set datafile separator tab
@@ -130,11 +150,11 @@ set xlabel "pace step (target events/s)"
 set ylabel "publish latency (ms)"
 set tmargin at screen {{.L.Top1}}
 set bmargin at screen {{.L.Bottom1}}
-plot {{range $i, $r := .Runs}}{{if $i}}, {{end}}"compare.tsv" using (column("step")):(column("r{{inc $i}}_publish_p9999_ms")):xtic(sprintf("%g", column("target_rps"))) with linespoints linecolor {{inc $i}} title "{{$r}}", "" using (column("step")):(column("r{{inc $i}}_publish_p99_ms")) with lines dashtype 2 linecolor {{inc $i}} notitle{{end}}
+plot {{range $i, $r := .Runs}}{{if $i}}, {{end}}"compare.tsv" using (column("step")):(column("r{{inc $i}}_publish_p9999_ms")):xtic(sprintf("%g", column("target_rps"))) with linespoints linecolor {{inc $i}} title "{{$r}}", "" using (column("step")):(column("r{{inc $i}}_publish_p99_ms")) with lines dashtype 2 linecolor {{inc $i}} notitle{{end}}{{template "broken" dict "Runs" .Broken "Metric" "publish"}}
 set ylabel "end-to-end latency (ms)"
 set tmargin at screen {{.L.Top2}}
 set bmargin at screen {{.L.Bottom2}}
 unset key
-plot {{range $i, $r := .Runs}}{{if $i}}, {{end}}"compare.tsv" using (column("step")):(column("r{{inc $i}}_e2e_p9999_ms")):xtic(sprintf("%g", column("target_rps"))) with linespoints linecolor {{inc $i}} title "{{$r}}", "" using (column("step")):(column("r{{inc $i}}_e2e_p99_ms")) with lines dashtype 2 linecolor {{inc $i}} notitle{{end}}
+plot {{range $i, $r := .Runs}}{{if $i}}, {{end}}"compare.tsv" using (column("step")):(column("r{{inc $i}}_e2e_p9999_ms")):xtic(sprintf("%g", column("target_rps"))) with linespoints linecolor {{inc $i}} title "{{$r}}", "" using (column("step")):(column("r{{inc $i}}_e2e_p99_ms")) with lines dashtype 2 linecolor {{inc $i}} notitle{{end}}{{template "broken" dict "Runs" .Broken "Metric" "e2e"}}
 unset multiplot
-`))
+{{define "broken"}}{{$m := .Metric}}{{range $i, $r := .Runs}}, "" using (column("step")):(column("r{{$r}}_broken") > 0 ? column("r{{$r}}_{{$m}}_p9999_ms") : NaN) with points pointtype 6 pointsize 2.4 linewidth 1.5 linecolor rgb "#b00000" {{if or $i (ne $m "publish")}}notitle{{else}}title "a step broken in its run"{{end}}{{end}}{{end}}`))

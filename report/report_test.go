@@ -276,6 +276,34 @@ func TestComparisonRendersWithGnuplot(t *testing.T) {
 	if _, err := RenderScripts(dir, "png", "compare.gp"); err != nil {
 		t.Fatal(err)
 	}
+	gp, _ := os.ReadFile(filepath.Join(dir, "compare.gp"))
+	if n := strings.Count(string(gp), `title "a step broken in its run"`); n != 1 || strings.Count(string(gp), `column("r2_broken") > 0`) != 2 {
+		t.Errorf("the broken step is not circled on both panels, with one key entry (%d):\n%s", n, gp)
+	}
+	tsv, _ := os.ReadFile(filepath.Join(dir, "compare.tsv"))
+	rows := strings.Split(strings.TrimSpace(string(tsv)), "\n")
+	if last := strings.Split(rows[len(rows)-1], "\t"); len(rows) != 4 || last[len(last)-1] != "1" || strings.Split(rows[1], "\t")[6] != "0" {
+		t.Errorf("compare.tsv marks the wrong steps broken:\n%s", tsv)
+	}
+}
+
+// TestComparisonOfHeldRunsCirclesNothing compares runs whose steps all
+// held: no circle is drawn, and gnuplot says nothing of an empty series.
+func TestComparisonOfHeldRunsCirclesNothing(t *testing.T) {
+	_, sum := recordPlans(t, []plan{{"measure", 100, 2, 0, 0}, {"measure", 200, 2, 0, 0}})
+	c := results.Compare([]string{"a", "b"}, []results.Summary{sum, sum}, 0.1)
+	dir := t.TempDir()
+	if err := WriteComparison(dir, c, nil); err != nil {
+		t.Fatal(err)
+	}
+	if gp, _ := os.ReadFile(filepath.Join(dir, "compare.gp")); strings.Contains(string(gp), "broken") {
+		t.Errorf("a circle drawn where nothing broke:\n%s", gp)
+	}
+	if _, err := exec.LookPath("gnuplot"); err == nil {
+		if _, err := RenderScripts(dir, "png", "compare.gp"); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // TestStepLabelsNeverCollide lays out the labels of a long ramp cut by a
