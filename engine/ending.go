@@ -47,6 +47,10 @@ func mustHoldBroken(sum *results.Summary, mustHold float64) []string {
 	var out []string
 	for i, p := range sum.Paces {
 		if p.Verdict == "broken" && (mustHold == 0 || p.TargetRPS <= mustHold) {
+			if p.GeneratorOnly {
+				out = append(out, fmt.Sprintf("%d (%g/s, generator-saturated)", i+1, p.TargetRPS))
+				continue
+			}
 			out = append(out, fmt.Sprintf("%d (%g/s)", i+1, p.TargetRPS))
 		}
 	}
@@ -102,21 +106,33 @@ func ending(err error, sum *results.Summary, failOnBroken bool, failedAt string)
 		if sum == nil {
 			break
 		}
-		broken := 0
+		broken, saturated := 0, 0
 		for _, p := range sum.Paces {
-			if p.Verdict == "broken" {
+			switch {
+			case p.Verdict == "broken" && p.GeneratorOnly:
+				saturated++
+			case p.Verdict == "broken":
 				broken++
 			}
 		}
+		what := ""
 		switch {
-		case broken == 0 && len(sum.Checks) > 0:
+		case broken > 0 && saturated > 0:
+			what = fmt.Sprintf("%d of %d pace steps broke and %d generator-saturated", broken, len(sum.Paces), saturated)
+		case broken > 0:
+			what = fmt.Sprintf("%d of %d pace steps broke", broken, len(sum.Paces))
+		case saturated > 0:
+			what = fmt.Sprintf("%d of %d pace steps generator-saturated", saturated, len(sum.Paces))
+		}
+		switch {
+		case what == "" && len(sum.Checks) > 0:
 			e.Meaning += "; every pace step and threshold held"
-		case broken == 0:
+		case what == "":
 			e.Meaning += "; every pace step held"
 		case !failOnBroken:
-			e.Meaning += fmt.Sprintf("; %d of %d pace steps broke (with --fail-on-broken, exit %d)", broken, len(sum.Paces), ExitThreshold)
+			e.Meaning += fmt.Sprintf("; %s (with --fail-on-broken, exit %d)", what, ExitThreshold)
 		default:
-			e.Meaning += fmt.Sprintf("; %d of %d pace steps broke, none the scenario expects to hold (mustHold)", broken, len(sum.Paces))
+			e.Meaning += fmt.Sprintf("; %s, none the scenario expects to hold (mustHold)", what)
 		}
 	}
 	return e

@@ -49,4 +49,14 @@ func TestMustHoldAndEnding(t *testing.T) {
 	if e := ending(nil, &results.Summary{Paces: sum.Paces[:1], Checks: []results.ThresholdCheck{{Held: true}}}, false, ""); e.Meaning != "the run went through; every pace step and threshold held" {
 		t.Errorf("all held: %q", e.Meaning)
 	}
+	saturated := &results.Summary{Paces: append([]results.StepSummary{{TargetRPS: 50, Verdict: "broken", GeneratorOnly: true}}, sum.Paces...)}
+	if e := ending(nil, saturated, false, ""); e.Meaning != "the run went through; 2 of 4 pace steps broke and 1 generator-saturated (with --fail-on-broken, exit 3)" {
+		t.Errorf("a generator-saturated step: %q", e.Meaning)
+	}
+	if e := ending(nil, &results.Summary{Paces: saturated.Paces[:2]}, false, ""); e.Meaning != "the run went through; 1 of 2 pace steps generator-saturated (with --fail-on-broken, exit 3)" {
+		t.Errorf("only a generator-saturated step: %q", e.Meaning)
+	}
+	if got := mustHoldBroken(saturated, 100); !slices.Equal(got, []string{"1 (50/s, generator-saturated)"}) {
+		t.Errorf("mustHold 100 with a generator-saturated step: broken %q", got)
+	}
 }

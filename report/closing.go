@@ -95,13 +95,20 @@ func shownReason(s results.StepSummary) string {
 
 // sustainedRate is the sustained rate, or "none", and why.
 func sustainedRate(sum *results.Summary) (rate, why string) {
+	aside := ""
+	for _, s := range sum.Paces {
+		if StepVerdict(s) == "generator-saturated" {
+			aside = "; a generator-saturated step, which says nothing of the system under test, is left out"
+			break
+		}
+	}
 	switch {
 	case sum.SustainedRPS > 0:
-		return fmt.Sprintf("%g events/s", sum.SustainedRPS), "the highest held step below the lowest broken one"
+		return fmt.Sprintf("%g events/s", sum.SustainedRPS), "the highest held step below the lowest broken one" + aside
 	case len(sum.Paces) == 0:
 		return "none", "no pace step was measured"
 	}
-	return "none", "no measured pace step held below the lowest broken one"
+	return "none", "no measured pace step held below the lowest broken one" + aside
 }
 
 // checkValue is where and how much a threshold's figure was.

@@ -51,11 +51,13 @@ func judge(s StepSummary, limits []Threshold) (verdict, reason string, generator
 // sustained returns the sustained rate of a ramp: the highest target among
 // held steps that is below the lowest target of any broken step. A recovery
 // step at a low rate (the 2019 report's 100:60) holds without raising it,
-// and a step that holds by luck above a broken one does not count.
+// and a step that holds by luck above a broken one does not count. A step
+// only the load generator broke says nothing of the system under test, and
+// neither caps nor counts.
 func sustained(steps []StepSummary) float64 {
 	lowestBroken := -1.0
 	for _, s := range steps {
-		if s.Verdict == "broken" && (lowestBroken < 0 || s.TargetRPS < lowestBroken) {
+		if s.Verdict == "broken" && !s.GeneratorOnly && (lowestBroken < 0 || s.TargetRPS < lowestBroken) {
 			lowestBroken = s.TargetRPS
 		}
 	}

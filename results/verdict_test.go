@@ -11,7 +11,7 @@ func step(target, delivered float64) StepSummary {
 
 func judged(steps ...StepSummary) []StepSummary {
 	for i := range steps {
-		steps[i].Verdict, steps[i].Reason, _ = judge(steps[i], nil)
+		steps[i].Verdict, steps[i].Reason, steps[i].GeneratorOnly = judge(steps[i], nil)
 	}
 	return steps
 }
@@ -47,6 +47,7 @@ func TestJudge(t *testing.T) {
 
 func TestSustained(t *testing.T) {
 	broken := func(target float64) StepSummary { s := step(target, target); s.Lost = 1; return s }
+	saturated := func(s StepSummary) StepSummary { s.GeneratorSaturated = true; return s }
 	tests := []struct {
 		name  string
 		steps []StepSummary
@@ -57,6 +58,8 @@ func TestSustained(t *testing.T) {
 		{name: "a lucky step above a broken one does not count", steps: judged(step(1000, 1000), broken(1100), step(1200, 1200)), want: 1000},
 		{name: "everything held", steps: judged(step(1000, 1000), step(2000, 2000)), want: 2000},
 		{name: "nothing held", steps: judged(broken(1000)), want: 0},
+		{name: "a step only the generator broke neither caps nor counts", steps: judged(step(200, 200), saturated(step(400, 400)), step(900, 900), saturated(step(1000, 1000))), want: 900},
+		{name: "a step the system broke caps it though the generator was saturated too", steps: judged(step(200, 200), saturated(broken(400)), step(900, 900)), want: 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
