@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -141,7 +143,11 @@ func WriteHistory(dir string, runs []Past) (string, []string, error) {
 			tsv.WriteString("\n\n")
 		}
 		fmt.Fprintf(&tsv, "# %s\n# time\tsustained_rps\te2e_p9999_ms\n", labels[k])
-		fmt.Fprintf(&b, "## %s\n\n| start (UTC) | status | sustained events/s | p99.99 end-to-end (ms) | run |\n| --- | --- | --- | --- | --- |\n", k)
+		fmt.Fprintf(&b, "## %s\n\n", labels[k])
+		if vars := varsLine(byKey[k][0].Vars); vars != "" {
+			b.WriteString("Variables: " + vars + ".\n\n")
+		}
+		b.WriteString("| start (UTC) | status | sustained events/s | p99.99 end-to-end (ms) | run |\n| --- | --- | --- | --- | --- |\n")
 		for _, r := range byKey[k] {
 			fmt.Fprintf(&b, "| %s | %s | %g | %s | %s |\n", r.Start.UTC().Format("2006-01-02 15:04:05"), r.Status, r.SustainedRPS, results.FormatMS(r.E2EP9999MS), r.Dir)
 			fmt.Fprintf(&tsv, "%d\t%g\t%g\n", r.Start.Unix(), r.SustainedRPS, r.E2EP9999MS)
@@ -331,4 +337,18 @@ func sameDir(a, b string) bool {
 	aa, err1 := filepath.Abs(a)
 	bb, err2 := filepath.Abs(b)
 	return err1 == nil && err2 == nil && aa == bb
+}
+
+// varsLine lists a run's variables (JSON, as Past holds them) as
+// `name=value`, by name; "" when it has none.
+func varsLine(vars string) string {
+	var m map[string]any
+	if json.Unmarshal([]byte(vars), &m) != nil || len(m) == 0 {
+		return ""
+	}
+	parts := make([]string, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("`%s=%v`", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -269,6 +269,17 @@ func TestHistoryKeepsBreachedRunsAndSeparatesVariables(t *testing.T) {
 	if len(regs) != 1 || regs[0].Run.Label != "s · 1k-2k · local · partitions=100" || regs[0].Baseline != 2000 {
 		t.Fatalf("regressions %v", regs)
 	}
+	// history.md heads each series with the label of the trend's key,
+	// and lists its variables below.
+	md, _, err := WriteHistory(filepath.Join(root, "history"), runs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## s · 1k-2k · local · partitions=10\n\nVariables: `partitions=10`.\n\n| start", "## s · 1k-2k · local · partitions=100\n\nVariables: `partitions=100`.\n\n"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("history.md lacks %q:\n%s", want, md)
+		}
+	}
 }
 
 func TestLoadReportsProblemsWithPositions(t *testing.T) {
