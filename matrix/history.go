@@ -186,6 +186,27 @@ func WriteHistory(dir string, runs []Past) (string, []string, error) {
 	if span+2*pad > 86400 {
 		timeFormat = `%m-%d\n%H:%M`
 	}
+	// Latencies a decade apart or more (a broken series beside held ones)
+	// share the panel on a log scale, where each keeps its shape.
+	latencyAxis := ""
+	lo, hi := math.Inf(1), 0.0
+	for _, r := range runs {
+		if v := r.E2EP9999MS; v > 0 && !math.IsInf(v, 0) {
+			lo, hi = math.Min(lo, v), math.Max(hi, v)
+		}
+	}
+	if hi > 10*lo {
+		bottom, top := lo/1.5, hi*2
+		var tics []string // 1, 2, 5 in every decade, to read values between them
+		for decade := math.Pow(10, math.Floor(math.Log10(bottom))); decade <= top; decade *= 10 {
+			for _, m := range []float64{1, 2, 5} {
+				if v := m * decade; v >= bottom && v <= top {
+					tics = append(tics, fmt.Sprintf("%g", v))
+				}
+			}
+		}
+		latencyAxis = fmt.Sprintf("set logscale y\nset yrange [%.4g:%.4g]\nset ytics (%s)\n", bottom, top, strings.Join(tics, ", "))
+	}
 	// The key above both panels, a line per series; the panels below.
 	l := report.NewKeyAbove(len(keys), 0.08, 0.04)
 	script := fmt.Sprintf(`# Rendered by the runner; rerun with: gnuplot -e "fmt='svg'" trend.gp
@@ -212,11 +233,11 @@ set bmargin at screen %g
 plot %s
 unset key
 set ylabel "p99.99 end-to-end (ms)"
-set tmargin at screen %g
+%sset tmargin at screen %g
 set bmargin at screen 0.08
 plot %s
 unset multiplot
-`, l.Height, l.Height, first-pad, last+pad, tic, timeFormat, report.Palette, l.KeyY, l.Top1, l.Bottom1, sprintfAll(plots, 2), l.Top2, sprintfAll(plots, 3))
+`, l.Height, l.Height, first-pad, last+pad, tic, timeFormat, report.Palette, l.KeyY, l.Top1, l.Bottom1, sprintfAll(plots, 2), latencyAxis, l.Top2, sprintfAll(plots, 3))
 	if err := atomicfile.Write(filepath.Join(dir, "trend.gp"), []byte(script)); err != nil {
 		return "", nil, err
 	}

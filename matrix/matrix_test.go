@@ -339,3 +339,39 @@ func TestHistoryOfSendOnlyRuns(t *testing.T) {
 	}
 	requireRendered(t, images, 1)
 }
+
+// Latencies two decades apart share the trend's panel on a log scale with
+// 1-2-5 tics; within a decade the axis stays linear from 0.
+func TestTrendLatencyScale(t *testing.T) {
+	root := t.TempDir()
+	t0 := time.Date(2026, 11, 1, 3, 0, 0, 0, time.UTC)
+	for i := range 2 {
+		pastRunWith(t, root, "s", t0.Add(time.Duration(i)*time.Hour), 200, 104, "succeeded", map[string]any{"capacity": 400})
+		pastRunWith(t, root, "s", t0.Add(time.Duration(i)*time.Hour+time.Minute), 900, 1.6, "succeeded", map[string]any{"capacity": 0})
+	}
+	runs, err := History(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(root, "history")
+	_, images, err := WriteHistory(out, runs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gp, _ := os.ReadFile(filepath.Join(out, "trend.gp"))
+	if !strings.Contains(string(gp), "set logscale y\nset yrange [1.067:208]\nset ytics (2, 5, 10, 20, 50, 100, 200)\n") {
+		t.Errorf("trend.gp does not put the latencies on a log scale:\n%s", gp)
+	}
+	requireRendered(t, images, 1)
+	var close []Past
+	for _, r := range runs {
+		if r.E2EP9999MS < 10 {
+			close = append(close, r)
+		}
+	}
+	_, images, err = WriteHistory(out, close)
+	if gp, _ := os.ReadFile(filepath.Join(out, "trend.gp")); err != nil || strings.Contains(string(gp), "logscale") {
+		t.Errorf("one series of close latencies on a log scale (%v):\n%s", err, gp)
+	}
+	requireRendered(t, images, 1)
+}
