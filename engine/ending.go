@@ -47,11 +47,11 @@ func mustHoldBroken(sum *results.Summary, mustHold float64) []string {
 	var out []string
 	for i, p := range sum.Paces {
 		if p.Verdict == "broken" && (mustHold == 0 || p.TargetRPS <= mustHold) {
+			label := fmt.Sprintf("%d (%g/s", i+1, p.TargetRPS)
 			if p.GeneratorOnly {
-				out = append(out, fmt.Sprintf("%d (%g/s, generator-saturated)", i+1, p.TargetRPS))
-				continue
+				label += ", generator-saturated"
 			}
-			out = append(out, fmt.Sprintf("%d (%g/s)", i+1, p.TargetRPS))
+			out = append(out, label+")")
 		}
 	}
 	return out
@@ -142,11 +142,7 @@ func ending(err error, sum *results.Summary, failOnBroken bool, failedAt string)
 func errorLines(err error) []string {
 	var many *multierror.Error
 	if errors.As(err, &many) {
-		lines := make([]string, len(many.Errors))
-		for i, e := range many.Errors {
-			lines[i] = e.Error()
-		}
-		return lines
+		return errorStrings(many.Errors)
 	}
 	return []string{err.Error()}
 }

@@ -313,11 +313,16 @@ func (e *interruptedError) Error() string {
 func (e *interruptedError) Unwrap() []error { return []error{ErrInterrupted, e.err} }
 
 func formatErrors(errs []error) string {
+	return strings.Join(errorStrings(errs), "\n")
+}
+
+// errorStrings are errs' messages, one each.
+func errorStrings(errs []error) []string {
 	lines := make([]string, len(errs))
 	for i, err := range errs {
 		lines[i] = err.Error()
 	}
-	return strings.Join(lines, "\n")
+	return lines
 }
 
 func skipReason(ctx context.Context, failed bool) string {

@@ -25,7 +25,7 @@ func WriteComparison(dir string, c results.Comparison, labels []string) error {
 		fmt.Fprintf(&b, "\tr%d_publish_p99_ms\tr%d_publish_p9999_ms\tr%d_e2e_p99_ms\tr%d_e2e_p9999_ms\tr%d_broken", r+1, r+1, r+1, r+1, r+1)
 	}
 	b.WriteString("\n")
-	var brokenRuns []int // the runs, from 1, with a step broken
+	brokenIn := make([]bool, len(c.Runs)) // the runs with a step broken
 	for _, s := range c.Steps {
 		fmt.Fprintf(&b, "%d\t%g", s.Index, s.TargetRPS)
 		for r, f := range s.Runs {
@@ -36,10 +36,7 @@ func WriteComparison(dir string, c results.Comparison, labels []string) error {
 			e2e := results.Figures{E2EMS: f.E2EMS}
 			brokeHere := 0
 			if f.StepVerdict == "broken" {
-				brokeHere = 1
-				if !slices.Contains(brokenRuns, r+1) {
-					brokenRuns = append(brokenRuns, r+1)
-				}
+				brokeHere, brokenIn[r] = 1, true
 			}
 			fmt.Fprintf(&b, "\t%.3f\t%.3f\t%.3f\t%.3f\t%d", f.PublishMS.P99, f.PublishMS.P9999, e2e.E2E(results.P99), e2e.E2E(results.P9999), brokeHere)
 		}
@@ -57,15 +54,33 @@ func WriteComparison(dir string, c results.Comparison, labels []string) error {
 		}
 	}
 	keyLines := len(runs)
-	if len(brokenRuns) > 0 {
+	if slices.Contains(brokenIn, true) {
 		keyLines++
 	}
-	slices.Sort(brokenRuns)
-	layout := map[string]any{"Runs": runs, "Last": len(c.Steps) - 1, "Palette": Palette, "L": NewKeyAbove(keyLines, 0.07, 0.05), "Broken": brokenRuns}
+	layout := map[string]any{"Runs": runs, "Last": len(c.Steps) - 1, "Palette": Palette, "L": NewKeyAbove(keyLines, 0.07, 0.05),
+		"BrokenPublish": brokenCircles(brokenIn, "publish", true), "BrokenE2E": brokenCircles(brokenIn, "e2e", false)}
 	if err := compareScript.Execute(&gp, layout); err != nil {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "compare.gp"), gp.Bytes(), 0o600)
+}
+
+// brokenCircles are the plot elements that circle, on the panel of metric
+// (publish or e2e), the p99.99 of every step broken in its run, one per run
+// with such a step; keyed gives the first of them the key entry.
+func brokenCircles(brokenIn []bool, metric string, keyed bool) string {
+	var b strings.Builder
+	for r, broken := range brokenIn {
+		if !broken {
+			continue
+		}
+		title := "notitle"
+		if keyed {
+			title, keyed = `title "a step broken in its run"`, false
+		}
+		fmt.Fprintf(&b, `, "" using (column("step")):(column("r%d_broken") > 0 ? column("r%d_%s_p9999_ms") : NaN) with points pointtype 6 pointsize 2.4 linewidth 1.5 linecolor rgb "#b00000" %s`, r+1, r+1, metric, title)
+	}
+	return b.String()
 }
 
 // KeyAbove lays out a graph of two panels under a key of one line per
@@ -122,13 +137,7 @@ func RunLabels(dirs []string, sums []results.Summary, sets [][]string) []string 
 	return labels
 }
 
-var compareScript = template.Must(template.New("compare.gp").Funcs(template.FuncMap{"inc": func(i int) int { return i + 1 }, "dict": func(kv ...any) map[string]any {
-	m := map[string]any{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i].(string)] = kv[i+1]
-	}
-	return m
-}}).Parse(`# Written by runner; gnuplot 5.4 or later.
+var compareScript = template.Must(template.New("compare.gp").Funcs(template.FuncMap{"inc": func(i int) int { return i + 1 }}).Parse(`# Written by runner; gnuplot 5.4 or later.
 # gnuplot -p compare.gp               opens a window
 # gnuplot -e "fmt='png'" compare.gp   writes compare.png (or fmt='svg')
 set datafile separator tab
@@ -150,11 +159,11 @@ set xlabel "pace step (target events/s)"
 set ylabel "publish latency (ms)"
 set tmargin at screen {{.L.Top1}}
 set bmargin at screen {{.L.Bottom1}}
-plot {{range $i, $r := .Runs}}{{if $i}}, {{end}}"compare.tsv" using (column("step")):(column("r{{inc $i}}_publish_p9999_ms")):xtic(sprintf("%g", column("target_rps"))) with linespoints linecolor {{inc $i}} title "{{$r}}", "" using (column("step")):(column("r{{inc $i}}_publish_p99_ms")) with lines dashtype 2 linecolor {{inc $i}} notitle{{end}}{{template "broken" dict "Runs" .Broken "Metric" "publish"}}
+plot {{range $i, $r := .Runs}}{{if $i}}, {{end}}"compare.tsv" using (column("step")):(column("r{{inc $i}}_publish_p9999_ms")):xtic(sprintf("%g", column("target_rps"))) with linespoints linecolor {{inc $i}} title "{{$r}}", "" using (column("step")):(column("r{{inc $i}}_publish_p99_ms")) with lines dashtype 2 linecolor {{inc $i}} notitle{{end}}{{.BrokenPublish}}
 set ylabel "end-to-end latency (ms)"
 set tmargin at screen {{.L.Top2}}
 set bmargin at screen {{.L.Bottom2}}
 unset key
-plot {{range $i, $r := .Runs}}{{if $i}}, {{end}}"compare.tsv" using (column("step")):(column("r{{inc $i}}_e2e_p9999_ms")):xtic(sprintf("%g", column("target_rps"))) with linespoints linecolor {{inc $i}} title "{{$r}}", "" using (column("step")):(column("r{{inc $i}}_e2e_p99_ms")) with lines dashtype 2 linecolor {{inc $i}} notitle{{end}}{{template "broken" dict "Runs" .Broken "Metric" "e2e"}}
+plot {{range $i, $r := .Runs}}{{if $i}}, {{end}}"compare.tsv" using (column("step")):(column("r{{inc $i}}_e2e_p9999_ms")):xtic(sprintf("%g", column("target_rps"))) with linespoints linecolor {{inc $i}} title "{{$r}}", "" using (column("step")):(column("r{{inc $i}}_e2e_p99_ms")) with lines dashtype 2 linecolor {{inc $i}} notitle{{end}}{{.BrokenE2E}}
 unset multiplot
-{{define "broken"}}{{$m := .Metric}}{{range $i, $r := .Runs}}, "" using (column("step")):(column("r{{$r}}_broken") > 0 ? column("r{{$r}}_{{$m}}_p9999_ms") : NaN) with points pointtype 6 pointsize 2.4 linewidth 1.5 linecolor rgb "#b00000" {{if or $i (ne $m "publish")}}notitle{{else}}title "a step broken in its run"{{end}}{{end}}{{end}}`))
+`))
